@@ -1,0 +1,1 @@
+"""The Qt-free core: data home, records, ingestion, training, governance and prediction."""
