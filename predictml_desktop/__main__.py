@@ -41,7 +41,7 @@ def _ensure_streams() -> None:
     # uvicorn's log formatter.
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
 
 
 def _set_matplotlib_cache() -> None:

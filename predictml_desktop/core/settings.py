@@ -55,7 +55,7 @@ def _coerce(cls: type, data: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     defaults = cls()
     known = {f.name: f for f in dataclasses.fields(cls)}
-    for name, f in known.items():
+    for name, _f in known.items():
         if name == "extra" or name not in data:
             continue
         value, default = data[name], getattr(defaults, name)
@@ -83,7 +83,7 @@ def load_settings(paths: Paths) -> Settings:
     except (OSError, ValueError) as exc:
         log.warning("settings.json is unreadable (%s); using defaults and leaving it untouched", exc)
         return Settings()
-    return _coerce(Settings, data)  # type: ignore[no-any-return]
+    return _coerce(Settings, data)
 
 
 def save_settings(paths: Paths, settings: Settings) -> None:

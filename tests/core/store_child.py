@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from predictml_desktop.core.paths import Paths
-from predictml_desktop.core.records import Dataset
 from predictml_desktop.core.store import Store
 
 

@@ -211,7 +211,7 @@ def test_every_failing_step_of_a_save_leaves_the_old_file_intact(
     while True:
         calls = 0
 
-        def failing(*args, _n=n, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def failing(*args, _n=n, **kwargs):
             nonlocal calls
             calls += 1
             if calls == _n:
@@ -243,7 +243,7 @@ def test_a_file_system_without_hard_links_still_keeps_a_backup(
 ) -> None:
     _seed(store)
 
-    def no_links(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_links(*args, **kwargs):
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(store_mod.os, "link", no_links)
@@ -259,7 +259,7 @@ def test_windows_style_replace_permission_errors_are_retried(store: Store, monke
     real = os.replace
     failures = {"left": 3}
 
-    def flaky(src, dst):  # noqa: ANN001, ANN202
+    def flaky(src, dst):
         if str(dst).endswith("datasets-metadata.json") and failures["left"]:
             failures["left"] -= 1
             raise PermissionError(13, "The process cannot access the file")
@@ -282,7 +282,7 @@ def test_audit_lines_survive_a_torn_last_line(tmp_path: Path) -> None:
     assert json.loads(lines[0]) == {"n": 1} and json.loads(lines[-1]) == {"n": 3}
 
 
-def _child(*args: str, **kwargs) -> subprocess.Popen:  # noqa: ANN003
+def _child(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(CHILD), *args], **kwargs)
 
 

@@ -1,0 +1,1 @@
+"""The local prediction service (FastAPI), serving every active deployment."""
