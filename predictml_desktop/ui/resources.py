@@ -1,0 +1,42 @@
+"""Files shipped in ``resources/`` (icons, the app icon), found from source and from a packaged build."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+
+
+def resources_dir() -> Path:
+    """Return the ``resources/`` folder: beside the package from source, under ``_MEIPASS`` when frozen.
+
+    build.spec copies ``resources/`` to the bundle's root, which PyInstaller exposes as ``sys._MEIPASS``.
+    """
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def resource_path(*parts: str) -> Path:
+    """Return the path of a file below ``resources/`` (it may not exist; callers say so to the user)."""
+    return resources_dir().joinpath(*parts)
+
+
+@cache
+def icon(name: str) -> QIcon:
+    """Return the icon ``resources/icons/<name>.svg`` (an empty icon if the file is missing).
+
+    Icons are local SVG files: a packaged offline app cannot download them at run time.
+    """
+    path = resource_path("icons", f"{name}.svg")
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+@cache
+def app_icon() -> QIcon:
+    """Return the application's icon."""
+    path = resource_path("predictml.svg")
+    return QIcon(str(path)) if path.is_file() else QIcon()

@@ -1,0 +1,171 @@
+"""Qt table models over the data the views show: a DataFrame, and lists of records or dicts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_Index = QModelIndex | QPersistentModelIndex
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
+def format_value(value: Any) -> str:
+    """Return a cell's text: numbers compact, missing values empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.6g}"
+    text = str(value)
+    # pandas' missing markers (NaT, <NA>) are shown as empty cells, like NaN.
+    return "" if text in {"NaT", "<NA>", "nan"} else text
+
+
+class DataFrameModel(QAbstractTableModel):
+    """A read-only view of a pandas DataFrame; cells are read on demand, never copied.
+
+    Parameters
+    ----------
+    frame
+        The table to show (kept by reference).
+    parent
+        Owner of the model.
+    """
+
+    def __init__(self, frame: pd.DataFrame | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._frame = frame
+
+    @property
+    def frame(self) -> pd.DataFrame | None:
+        """The DataFrame shown."""
+        return self._frame
+
+    def set_frame(self, frame: pd.DataFrame | None) -> None:
+        """Show another DataFrame."""
+        self.beginResetModel()
+        self._frame = frame
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own signature
+        """Return the number of rows (Qt model API)."""
+        return 0 if self._frame is None or parent.isValid() else len(self._frame)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Return the number of columns (Qt model API)."""
+        return 0 if self._frame is None or parent.isValid() else self._frame.shape[1]
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Return what a cell shows for ``role`` (Qt model API)."""
+        if self._frame is None or not index.isValid():
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return format_value(self._frame.iat[index.row(), index.column()])
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            value = self._frame.iat[index.row(), index.column()]
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return _RIGHT
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Return a header's text (Qt model API)."""
+        if self._frame is None or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return str(self._frame.columns[section])
+        return str(section + 1)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a `RecordTableModel`: its heading and how to get a cell's value from a row."""
+
+    header: str
+    value: Callable[[Any], Any]
+    numeric: bool = False
+    tooltip: Callable[[Any], str] | None = None
+
+
+class RecordTableModel(QAbstractTableModel):
+    """A read-only table of arbitrary row objects (records, dicts), one row per object.
+
+    Parameters
+    ----------
+    columns
+        The columns, in order.
+    parent
+        Owner of the model.
+    """
+
+    def __init__(self, columns: Sequence[Column], parent: Any = None) -> None:
+        super().__init__(parent)
+        self._columns = list(columns)
+        self._rows: list[Any] = []
+
+    @property
+    def rows(self) -> list[Any]:
+        """The row objects shown (do not modify; use `set_rows` or `append`)."""
+        return self._rows
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        """Replace every row."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def append(self, row: Any) -> None:
+        """Add one row at the end."""
+        n = len(self._rows)
+        self.beginInsertRows(QModelIndex(), n, n)
+        self._rows.append(row)
+        self.endInsertRows()
+
+    def row_object(self, row: int) -> Any:
+        """Return the object shown in ``row``."""
+        return self._rows[row]
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Return the number of rows (Qt model API)."""
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        """Return the number of columns (Qt model API)."""
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Return what a cell shows for ``role`` (Qt model API)."""
+        if not index.isValid():
+            return None
+        column = self._columns[index.column()]
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return format_value(column.value(row))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.tooltip(row) if column.tooltip else format_value(column.value(row))
+        if role == Qt.ItemDataRole.UserRole:
+            # The raw value, for sorting numbers as numbers.
+            value = column.value(row)
+            return value if isinstance(value, int | float | str) else format_value(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return _RIGHT
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Return a header's text (Qt model API)."""
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return self._columns[section].header
+        return str(section + 1)
