@@ -113,6 +113,8 @@ class Dataset(Record):
     status: str = DatasetStatus.UPLOADED
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+    notes: list[str] = field(default_factory=list)
+    """Non-fatal findings of the import shown to the user (e.g. "read as Windows-1252")."""
 
 
 @dataclass
