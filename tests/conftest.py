@@ -10,6 +10,10 @@ import pytest
 # Before anything imports Qt: tests never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Fixtures with really trained models (trained_template, trained_home, deployed_home), shared by the
+# prediction, deployment, server and UI tests.
+pytest_plugins = ["tests.trained_models"]
+
 
 @pytest.fixture(autouse=True)
 def predictml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
