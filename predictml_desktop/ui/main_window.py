@@ -319,6 +319,13 @@ class MainWindow(QMainWindow):
         panel = self.show_view("training")
         panel.supervise(job_id)  # type: ignore[attr-defined]
 
+    def training_busy_reason(self) -> str | None:
+        """Say why a new training cannot start now (one runs already), or None."""
+        panel = self._views.get("training")
+        busy = getattr(panel, "busy_reason", None)
+        reason = busy() if callable(busy) else None
+        return f"{reason} Wait for it or cancel it before starting another." if reason else None
+
     # ------------------------------------------------------------------ start-up
 
     def run_startup_checks(self) -> None:

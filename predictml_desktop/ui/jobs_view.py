@@ -1,0 +1,374 @@
+"""The Jobs view: every training job with its status, dataset, model, metrics and dates, and its details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from predictml_desktop.core.records import Dataset, TrainingJob
+from predictml_desktop.core.status import JobStatus
+from predictml_desktop.ui.context import AppContext
+from predictml_desktop.ui.formatting import (
+    format_duration,
+    format_number,
+    format_timestamp,
+    headline_metric,
+    ordered_metrics,
+    status_label,
+)
+from predictml_desktop.ui.table_models import Column, RecordTableModel
+from predictml_desktop.ui.tasks import Tasks
+from predictml_desktop.ui.training_panel import retry
+from predictml_desktop.ui.widgets import Banner, heading
+
+RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
+LOG_TAIL_BYTES = 256 * 1024
+"""The end of a job's full log shown in its details (logs can grow large)."""
+
+
+def load_records(store: Any) -> tuple[list[TrainingJob], dict[str, Dataset]]:
+    """Read every job (newest first) and the datasets by id (runs off the GUI thread)."""
+    snapshot = store.read()
+    jobs = sorted(snapshot.jobs.list(), key=lambda j: j.started_at or "", reverse=True)
+    datasets = {d.id: d for d in snapshot.datasets.list()}
+    return jobs, datasets
+
+
+def read_log(paths: Any, job: TrainingJob) -> str:
+    """Return the end of a job's full log, or its recent lines when there is no log file."""
+    path = paths.job_log(job.id)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - LOG_TAIL_BYTES))
+            text = fh.read().decode("utf-8", errors="replace")
+        return ("…\n" if size > LOG_TAIL_BYTES else "") + text
+    except FileNotFoundError:
+        return "\n".join(job.logs or [])
+
+
+class _StatusFilter(QSortFilterProxyModel):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.status: str | None = None
+
+    def set_status(self, status: str | None) -> None:
+        self.status = status
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if self.status is None:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, RecordTableModel)
+        return str(model.row_object(source_row).status) == self.status
+
+
+class JobsView(QWidget):
+    """Every training job, filterable by status, with the details of the selected one.
+
+    Parameters
+    ----------
+    context
+        The app's shared state.
+    """
+
+    reloaded = Signal()
+    """The job list was read again from the records."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.tasks = Tasks(self)
+        self.datasets: dict[str, Dataset] = {}
+        self._selected_id: str | None = None
+        self._build()
+        context.records_changed.connect(self.reload)
+        self.reload()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(heading("Jobs"))
+        top.addStretch(1)
+        filter_label = QLabel("&Show:")
+        self.status_filter = QComboBox()
+        self.status_filter.setAccessibleName("Filter by status")
+        filter_label.setBuddy(self.status_filter)
+        self.status_filter.addItem("All jobs", None)
+        for status in JobStatus:
+            self.status_filter.addItem(status_label(status.value), status.value)
+        self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
+        top.addWidget(filter_label)
+        top.addWidget(self.status_filter)
+        self.refresh_button = QPushButton("&Refresh")
+        self.refresh_button.setAccessibleName("Refresh jobs")
+        self.refresh_button.clicked.connect(self.reload)
+        top.addWidget(self.refresh_button)
+        layout.addLayout(top)
+        self.banner = Banner(name="Jobs message")
+        layout.addWidget(self.banner)
+
+        self.model = RecordTableModel(
+            [
+                Column("Job", lambda j: j.id),
+                Column("Status", self._status_text, tooltip=lambda j: j.error or status_label(j.status)),
+                Column("Dataset", self._dataset_name),
+                Column("Target", lambda j: j.target_column),
+                Column("Model", lambda j: j.model_name or ""),
+                Column("Score", self._score_text, numeric=True),
+                Column("Started", lambda j: format_timestamp(j.started_at)),
+                Column("Duration", lambda j: format_duration(j.duration_s), numeric=True),
+            ],
+            parent=self,
+        )
+        self.proxy = _StatusFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setAccessibleName("Training jobs")
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+
+        details = QWidget()
+        details_layout = QVBoxLayout(details)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        self.details_title = heading("Select a job", 2)
+        details_layout.addWidget(self.details_title)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setAccessibleName("Job error")
+        self.error_label.setStyleSheet("color: #b3261e;")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        details_layout.addWidget(self.error_label)
+        buttons = QHBoxLayout()
+        self.retry_button = QPushButton("Re&try")
+        self.retry_button.setAccessibleName("Retry job")
+        self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.follow_button = QPushButton("&Follow the training")
+        self.follow_button.setAccessibleName("Follow the training")
+        self.follow_button.clicked.connect(lambda: self.context.navigate_requested.emit("training"))
+        buttons.addWidget(self.retry_button)
+        buttons.addWidget(self.follow_button)
+        buttons.addStretch(1)
+        details_layout.addLayout(buttons)
+        self.details_tabs = QTabWidget()
+        self.summary_widget = QWidget()
+        self.summary_form = QFormLayout(self.summary_widget)
+        self.details_tabs.addTab(self.summary_widget, "Summary")
+        self.metrics_model = RecordTableModel(
+            [Column("Metric", lambda m: m[0]), Column("Holdout value", lambda m: format_number(m[1]), numeric=True)],
+            parent=self,
+        )
+        self.metrics_view = QTableView()
+        self.metrics_view.setAccessibleName("Job metrics")
+        self.metrics_view.setModel(self.metrics_model)
+        self.metrics_view.horizontalHeader().setStretchLastSection(True)
+        self.details_tabs.addTab(self.metrics_view, "Metrics")
+        self.board_model = RecordTableModel([], parent=self)
+        self.board_view = QTableView()
+        self.board_view.setAccessibleName("Job leaderboard")
+        self.board_view.setModel(self.board_model)
+        self.details_tabs.addTab(self.board_view, "Leaderboard")
+        self.log_view = QPlainTextEdit()
+        self.log_view.setAccessibleName("Job log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.details_tabs.addTab(self.log_view, "Log")
+        details_layout.addWidget(self.details_tabs, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter, 1)
+        self.empty_label = QLabel("No training jobs yet. Start one from the Data view.")
+        layout.addWidget(self.empty_label)
+        self._show_details(None)
+
+    # ------------------------------------------------------------------ cells
+
+    def _dataset_name(self, job: TrainingJob) -> str:
+        dataset = self.datasets.get(job.dataset_id)
+        return dataset.name if dataset and dataset.name else job.dataset_id
+
+    @staticmethod
+    def _status_text(job: TrainingJob) -> str:
+        text = status_label(job.status)
+        if job.status == JobStatus.TRAINING:
+            text += f" ({job.progress} %)"
+        elif job.status == JobStatus.FAILED and job.error and "interrupt" in job.error.lower():
+            text += " (interrupted)"
+        return text
+
+    @staticmethod
+    def _score_text(job: TrainingJob) -> str:
+        metric = headline_metric(job.metrics or {}, job.problem_type)
+        return f"{metric[0]} {metric[1]}" if metric else ""
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self) -> None:
+        """Read the records again off the GUI thread."""
+        self.tasks.start(load_records, self.context.store, on_result=self._on_loaded, on_error=self._on_load_failed)
+
+    def activated(self) -> None:
+        """Reload when the view is shown (records may have changed while it was hidden)."""
+        self.reload()
+
+    def _on_loaded(self, result: tuple[list[TrainingJob], dict[str, Dataset]]) -> None:
+        jobs, self.datasets = result
+        selected = self._selected_id
+        self.model.set_rows(jobs)
+        self.empty_label.setVisible(not jobs)
+        self.banner.clear()
+        if selected is not None:
+            self.select_job(selected)
+        self.reloaded.emit()
+
+    def _on_load_failed(self, message: str) -> None:
+        self.banner.show_message("error", message, [("Try again", self.reload)])
+
+    def _on_filter_changed(self, _index: int) -> None:
+        self.proxy.set_status(self.status_filter.currentData())
+
+    def visible_job_ids(self) -> list[str]:
+        """Return the ids of the jobs the table shows (after the filter), in order."""
+        return [self.proxy.index(r, 0).data() for r in range(self.proxy.rowCount())]
+
+    # ------------------------------------------------------------------ details
+
+    def select_job(self, job_id: str) -> bool:
+        """Select ``job_id`` in the table (if the filter shows it) and show its details."""
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.index(row, 0).data() == job_id:
+                self.table.selectRow(row)
+                self.table.setCurrentIndex(self.proxy.index(row, 0))
+                return True
+        return False
+
+    def selected_job(self) -> TrainingJob | None:
+        """Return the job whose details are shown."""
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        return self.model.row_object(self.proxy.mapToSource(index).row())
+
+    def _on_table_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        job = self.model.row_object(self.proxy.mapToSource(current).row()) if current.isValid() else None
+        self._show_details(job)
+
+    def _show_details(self, job: TrainingJob | None) -> None:
+        self._selected_id = job.id if job else None
+        for widget in (self.details_tabs, self.retry_button, self.follow_button, self.error_label):
+            widget.setVisible(job is not None)
+        if job is None:
+            self.details_title.setText("Select a job to see its details")
+            return
+        self.details_title.setText(f"{job.id} — {self._dataset_name(job)}")
+        self.error_label.setText(f"Training failed: {job.error}" if job.error else "")
+        self.error_label.setVisible(bool(job.error))
+        self.retry_button.setVisible(job.status in RETRYABLE)
+        self.follow_button.setVisible(job.status == JobStatus.TRAINING)
+        while self.summary_form.rowCount():
+            self.summary_form.removeRow(0)
+        rows = [
+            ("Status", self._status_text(job)),
+            ("Dataset", f"{self._dataset_name(job)} ({job.dataset_id})"),
+            ("Target", job.target_column),
+            ("Problem type", job.problem_type or ""),
+            ("Model", job.model_name or "—"),
+            ("Started", format_timestamp(job.started_at)),
+            ("Finished", format_timestamp(job.finished_at)),
+            ("Duration", format_duration(job.duration_s)),
+            ("Samples", format_number(job.samples) if job.samples is not None else ""),
+            ("Features", format_number(job.features) if job.features is not None else ""),
+            ("Attempt", f"{job.attempt}" + (f" (retry of {job.retry_of})" if job.retry_of else "")),
+        ]
+        if job.review:
+            review = job.review
+            rows.append(("Review", f"{review.get('decision', '')} by {review.get('by', '')} "
+                                   f"on {format_timestamp(review.get('at'))} {review.get('reason') or ''}".strip()))
+        for label, value in rows:
+            value_label = QLabel(str(value))
+            value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value_label.setWordWrap(True)
+            self.summary_form.addRow(f"{label}:", value_label)
+        self.metrics_model.set_rows(ordered_metrics(job.metrics or {}, job.problem_type))
+        self._fill_leaderboard(job.leaderboard or [])
+        self.log_view.setPlainText("\n".join(job.logs or []))
+        self.tasks.start(read_log, self.context.paths, job,
+                         on_result=lambda text, jid=job.id: self._on_log_read(jid, text))
+
+    def _fill_leaderboard(self, leaderboard: list[dict[str, Any]]) -> None:
+        names: list[str] = []
+        for entry in leaderboard:
+            scores = entry.get("scores") if isinstance(entry.get("scores"), dict) else {}
+            for key in scores:
+                if key not in names:
+                    names.append(key)
+        columns = [Column("Model", lambda e: e.get("name") or e.get("model"))]
+        columns += [
+            Column(n, lambda e, n=n: (e.get("scores") or {}).get(n) if isinstance(e.get("scores"), dict) else None,
+                   numeric=True)
+            for n in names
+        ]
+        columns += [Column("Fit (s)", lambda e: e.get("fitSeconds"), numeric=True),
+                    Column("Note", lambda e: e.get("reason") or e.get("stage") or "")]
+        self.board_model = RecordTableModel(columns, parent=self)
+        self.board_model.set_rows(leaderboard)
+        self.board_view.setModel(self.board_model)
+
+    def _on_log_read(self, job_id: str, text: str) -> None:
+        if job_id == self._selected_id:
+            self.log_view.setPlainText(text)
+
+    def _on_retry_clicked(self) -> None:
+        job = self.selected_job()
+        if job is None or job.status not in RETRYABLE:
+            return
+        busy = getattr(self.window(), "training_busy_reason", None)
+        reason = busy() if callable(busy) else None
+        if reason:
+            self.banner.show_message("error", reason)
+            return
+        self.retry_button.setEnabled(False)
+        self.tasks.start(
+            retry,
+            self.context.store,
+            job.id,
+            on_result=self._on_retried,
+            on_error=self._on_retry_failed,
+        )
+
+    def _on_retried(self, job: TrainingJob) -> None:
+        self.retry_button.setEnabled(True)
+        self.context.notify_records_changed()
+        self.context.training_requested.emit(job.id)
+
+    def _on_retry_failed(self, message: str) -> None:
+        self.retry_button.setEnabled(True)
+        self.banner.show_message("error", message)
