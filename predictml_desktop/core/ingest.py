@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import struct
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -337,9 +338,21 @@ def _fallback_encoding(path: Path, data: bytes, bad_offset: int) -> tuple[str, s
 class _Sniff:
     delimiter: str
     header: list[str]
-    header_complete: bool
     sample_rows: list[list[str]]
     decimal: str = "."
+
+    @property
+    def text_columns(self) -> list[str]:
+        """Columns to keep as text: codes written with leading zeros ("08123") in the sample."""
+        keep = set()
+        for row in self.sample_rows:
+            for i, cell in enumerate(row[: len(self.header)]):
+                if _LEADING_ZERO.match(cell):
+                    keep.add(i)
+        return [self.header[i] for i in sorted(keep)]
+
+
+_LEADING_ZERO = re.compile(r"^\s*[+-]?0\d+\s*$")
 
 
 def _records(text: str, delimiter: str, limit: int) -> tuple[list[list[str]], bool]:
@@ -390,9 +403,7 @@ def _sniff(path: Path, text: str, truncated: bool, forced: str | None) -> _Sniff
     if best is None:
         raise IngestError(f"{path.name} has no data (only blank lines).", path=path, code="empty")
     _, delim, rows = best
-    header = rows[0]
-    complete = not (truncated and len(rows) == 1 and not body)
-    return _Sniff(delim, header, complete, rows[1:], _sniff_decimal(delim, rows[1:]))
+    return _Sniff(delim, rows[0], rows[1:], _sniff_decimal(delim, rows[1:]))
 
 
 _DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\d*|(\.\d{3})+),\d+$")
@@ -413,23 +424,24 @@ def _sniff_decimal(delimiter: str, rows: list[list[str]]) -> str:
     return "," if comma > 0 and point == 0 else "."
 
 
-def _check_header(path: Path, header: list[str], limits: Limits) -> None:
+def _check_header(path: Path, header: list[str], limits: Limits, where: str | None = None) -> None:
+    where = where or path.name
     if len(header) > limits.max_columns:
         raise IngestError(
-            f"{path.name} has {len(header):,} columns, over the limit of {limits.max_columns:,}; "
+            f"{where} has {len(header):,} columns, over the limit of {limits.max_columns:,}; "
             "remove columns you do not need (the limit can be changed in Settings).",
             path=path, code="too_many_columns",
         )
     for i, name in enumerate(header, start=1):
         if name == "":
             raise IngestError(
-                f"Column {i} of {path.name} has no name in the header row; give every column a name "
+                f"Column {i} of {where} has no name in the header row; give every column a name "
                 "(the first row must hold the column names).",
                 path=path, line=1, column=i, code="blank_header",
             )
         if len(name) > limits.max_cell_chars:
             raise IngestError(
-                f"The name of column {i} of {path.name} is {len(name):,} characters long, over the limit "
+                f"The name of column {i} of {where} is {len(name):,} characters long, over the limit "
                 f"of {limits.max_cell_chars:,}.",
                 path=path, line=1, column=i, code="cell_too_long",
             )
@@ -437,10 +449,10 @@ def _check_header(path: Path, header: list[str], limits: Limits) -> None:
     dupes = [name for name, n in counts.items() if n > 1]
     if dupes:
         name = dupes[0]
-        where = [i for i, h in enumerate(header, start=1) if h == name]
+        positions = [i for i, h in enumerate(header, start=1) if h == name]
         raise IngestError(
-            f"{path.name} has {len(where)} columns named {_short(name)!r} (columns "
-            f"{', '.join(map(str, where))}); rename them so that every column name is different.",
+            f"{where} has {len(positions)} columns named {_short(name)!r} (columns "
+            f"{', '.join(map(str, positions))}); rename them so that every column name is different.",
             path=path, line=1, column=name, value=name, code="duplicate_header",
         )
 
@@ -455,12 +467,15 @@ class _ProgressReader(io.RawIOBase):
     """
 
     def __init__(self, fh: io.BufferedIOBase, total: int, progress: ProgressFn, should_stop: StopFn,
-                 *, scan_nul: bool, path: Path) -> None:
+                 *, scan_nul: bool, path: Path, newline: bytes = b"\n", max_lines: int | None = None) -> None:
         super().__init__()
         self._fh, self._total, self._progress, self._should_stop = fh, max(total, 1), progress, should_stop
         self._scan_nul, self._path = scan_nul, path
+        self._newline, self._max_lines = newline, max_lines
         self.sha = hashlib.sha256()
         self.offset = 0
+        self.lines = 0
+        self.truncated = False
         self.nul_at: int | None = None
         self.has_quote = False
         self._last_report = -1.0
@@ -471,10 +486,24 @@ class _ProgressReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._should_stop():
             raise IngestCancelled(f"Reading {self._path.name} was cancelled.", path=self._path, code="cancelled")
+        if self.truncated:
+            return 0
         n = self._fh.readinto(buffer)
         if not n:
             return 0
         chunk = bytes(memoryview(buffer)[:n])
+        if self._max_lines is not None:
+            count = chunk.count(self._newline)
+            if self.lines + count > self._max_lines:
+                # Stop feeding the parser once the file has more lines than the row limit allows:
+                # an oversized file is refused without being loaded whole.
+                need = self._max_lines - self.lines
+                ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == self._newline[0])
+                n = int(ends[need - 1]) + 1 if need > 0 else 0
+                chunk = chunk[:n]
+                count = need
+                self.truncated = True
+            self.lines += count
         self.sha.update(chunk)
         if self._scan_nul and self.nul_at is None:
             pos = chunk.find(b"\x00")
@@ -555,13 +584,12 @@ def _read_csv(
                         "Choose the CSV or Excel file itself.",
                         path=path, code="binary",
                     )
+            _refuse_binary_by_content(path, head)
         encoding = bom or _head_encoding(path, head, truncated, notes)
     elif encoding in {"cp1252", "latin-1"}:
         notes.append(f"{path.name} was read as {_ENCODING_LABELS[encoding]}.")
 
     ascii_compatible = encoding not in {"utf-16", "utf-32"}
-    if ascii_compatible:
-        _refuse_binary_by_content(path, head)
     text, head_cut = _decode_head(path, head, encoding, truncated)
     if not text.strip():
         raise IngestError(f"{path.name} has no data (only blank lines or spaces).", path=path, code="empty")
@@ -569,54 +597,33 @@ def _read_csv(
         text = text[1:]
     sniff = _sniff(path, text, head_cut, delimiter)
     _check_header(path, sniff.header, limits)
-    if len(sniff.header) == 1 and not delimiter and len(text) > 0:
-        _refuse_hidden_delimiter(path, sniff)
 
+    if not ascii_compatible:
+        _check_nul_text(path, encoding, sniff)
     progress(0.02)
-    with open(path, "rb") as raw:
-        reader = _ProgressReader(raw, size, lambda f: progress(0.02 + 0.9 * f), should_stop,
-                                 scan_nul=ascii_compatible, path=path)
-        buffered = io.BufferedReader(reader, buffer_size=1 << 18)
+    newline = b"\r" if (b"\n" not in head and b"\r" in head) else b"\n"
+    try:
         try:
-            frame = _pandas_read(buffered, encoding, sniff, limits)
-        except UnicodeDecodeError as exc:
-            if encoding != "utf-8":
-                raise IngestError(
-                    f"{path.name} could not be decoded as {_ENCODING_LABELS.get(encoding, encoding)}; "
-                    "save it as UTF-8 and import it again.",
-                    path=path, code="encoding",
-                ) from None
-            # The first megabyte was UTF-8 but something later is not: decide on the whole file.
-            data = path.read_bytes()
-            bad = _first_bad_utf8(data)
-            encoding, note = _fallback_encoding(path, data, bad if bad is not None else exc.start)
-            retried = _read_csv(path, size, limits, progress, should_stop, encoding=encoding,
-                                delimiter=sniff.delimiter)
-            retried.notes = [*notes, note, *(n for n in retried.notes if "was read as" not in n)]
-            return retried
-        except pd.errors.EmptyDataError:
-            raise IngestError(f"{path.name} has no data (only blank lines).", path=path, code="empty") from None
-        except pd.errors.ParserError as exc:
-            if reader.nul_at is not None:
-                raise _nul_error(path, reader.nul_at, sniff) from None
-            raise _parser_error(path, exc, len(sniff.header)) from None
-        except IngestError:
-            raise
-        except (MemoryError, OverflowError):
-            raise IngestError(f"{path.name} is too large to read into memory on this computer.",
-                              path=path, code="too_large") from None
-        if reader.nul_at is not None:
-            raise _nul_error(path, reader.nul_at, sniff)
-        reader.drain()
-        sha = reader.sha.hexdigest()
-        has_quote = reader.has_quote
+            frame, reader = _parse(path, size, encoding, sniff, limits, progress, should_stop,
+                                   scan_nul=ascii_compatible, newline=newline, exact=False)
+        except _NeedExactRead:
+            # More physical lines than the row limit allows, but quoted values may span lines:
+            # count records exactly (slower, bounded by nrows).
+            frame, reader = _parse(path, size, encoding, sniff, limits, progress, should_stop,
+                                   scan_nul=ascii_compatible, newline=newline, exact=True)
+    except _NotUtf8 as exc:
+        # The first megabyte was UTF-8 but something later is not: decide on the whole file.
+        data = path.read_bytes()
+        bad = _first_bad_utf8(data)
+        encoding, note = _fallback_encoding(path, data, bad if bad is not None else exc.offset)
+        retried = _read_csv(path, size, limits, progress, should_stop, encoding=encoding,
+                            delimiter=sniff.delimiter)
+        retried.notes = [*notes, note, *(n for n in retried.notes if "was read as" not in n)]
+        return retried
+    sha = reader.sha.hexdigest()
+    has_quote = reader.has_quote
+    frame = _fix_mixed_columns(path, frame, encoding, sniff, bool(frame.attrs.pop("mixed_types", False)))
 
-    if len(frame) > limits.max_rows:
-        raise IngestError(
-            f"{path.name} has more than {limits.max_rows:,} data rows (the limit); use a sample "
-            "(the limit can be changed in Settings).",
-            path=path, code="too_many_rows",
-        )
     if not isinstance(frame.index, pd.RangeIndex):
         raise IngestError(
             f"The data rows of {path.name} have one more value than the header has column names; "
@@ -628,8 +635,6 @@ def _read_csv(
     _check_columns_match(path, frame, sniff.header)
     if ascii_compatible and frame[frame.columns[-1]].isna().any():
         _check_short_rows(path, sniff, encoding, len(sniff.header), has_quote)
-    if not ascii_compatible:
-        _check_nul_text(path, frame)
     _check_cells(path, frame, limits)
     frame = _na_placeholders(frame)
     if sniff.decimal == ",":
@@ -651,6 +656,97 @@ def _read_csv(
         sha256=sha,
         notes=notes,
     )
+
+
+class _NeedExactRead(Exception):
+    """The fast read stopped at the line budget without knowing the exact record count."""
+
+
+class _NotUtf8(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+def _parse(
+    path: Path,
+    size: int,
+    encoding: str,
+    sniff: _Sniff,
+    limits: Limits,
+    progress: ProgressFn,
+    should_stop: StopFn,
+    *,
+    scan_nul: bool,
+    newline: bytes,
+    exact: bool,
+) -> tuple[pd.DataFrame, _ProgressReader]:
+    """Run pandas' C parser over the file through `_ProgressReader`, mapping its errors to sentences."""
+    with open(path, "rb") as raw:
+        # Header, the allowed rows, and one more: enough to tell "over the limit".
+        max_lines = None if exact else limits.max_rows + 2
+        reader = _ProgressReader(raw, size, lambda f: progress(0.02 + 0.9 * f), should_stop,
+                                 scan_nul=scan_nul, path=path, newline=newline, max_lines=max_lines)
+        buffered = io.BufferedReader(reader, buffer_size=1 << 18)
+        try:
+            frame = _pandas_read(buffered, encoding, sniff, nrows=limits.max_rows + 1 if exact else None)
+        except UnicodeDecodeError as exc:
+            if encoding != "utf-8":
+                raise IngestError(
+                    f"{path.name} could not be decoded as {_ENCODING_LABELS.get(encoding, encoding)}; "
+                    "save it as UTF-8 and import it again.",
+                    path=path, code="encoding",
+                ) from None
+            raise _NotUtf8(exc.start) from None
+        except pd.errors.EmptyDataError:
+            raise IngestError(f"{path.name} has no data (only blank lines).", path=path, code="empty") from None
+        except pd.errors.ParserError as exc:
+            if reader.nul_at is not None:
+                raise _nul_error(path, reader.nul_at, sniff) from None
+            if reader.truncated:
+                raise _NeedExactRead() from None
+            raise _parser_error(path, exc, len(sniff.header)) from None
+        except (MemoryError, OverflowError):
+            raise IngestError(f"{path.name} is too large to read into memory on this computer.",
+                              path=path, code="too_large") from None
+        if reader.nul_at is not None:
+            raise _nul_error(path, reader.nul_at, sniff)
+        if len(frame) > limits.max_rows:
+            raise IngestError(
+                f"{path.name} has more than {limits.max_rows:,} data rows (the limit); use a sample "
+                "(the limit can be changed in Settings).",
+                path=path, code="too_many_rows",
+            )
+        if reader.truncated:
+            raise _NeedExactRead()
+        reader.drain()
+    return frame, reader
+
+
+def _fix_mixed_columns(path: Path, frame: pd.DataFrame, encoding: str, sniff: _Sniff,
+                       mixed_warning: bool) -> pd.DataFrame:
+    """Re-read as text the columns whose chunks pandas typed differently (numbers and strings mixed).
+
+    pandas' default low-memory parsing infers types chunk by chunk; a column with numbers in one
+    chunk and text in another comes back holding both (and "007" as 7). Reading the whole file
+    at once avoids that but doubles time and memory, so only the affected columns are re-read.
+    """
+    if not mixed_warning:
+        return frame
+    from pandas.api.types import infer_dtype
+
+    mixed = [
+        i for i, dtype in enumerate(frame.dtypes)
+        if dtype.kind == "O" and infer_dtype(frame.iloc[:, i], skipna=True) not in {"string", "empty"}
+    ]
+    if not mixed:
+        return frame
+    with open(path, "rb") as raw:
+        text = _pandas_read(raw, encoding, sniff, nrows=len(frame), usecols=mixed, as_text=True)
+    out = frame.copy(deep=False)
+    for position, i in enumerate(mixed):
+        out.isetitem(i, text.iloc[:, position].to_numpy())
+    return out
 
 
 def _head_encoding(path: Path, head: bytes, truncated: bool, notes: list[str]) -> str:
@@ -708,43 +804,31 @@ def _refuse_binary_by_content(path: Path, head: bytes) -> None:
         )
 
 
-def _refuse_hidden_delimiter(path: Path, sniff: _Sniff) -> None:
-    """Refuse a one-column read when every line holds another delimiter an inconsistent number of times."""
-    rows = [sniff.header, *sniff.sample_rows]
-    for delim in DELIMITERS:
-        counts = {row[0].count(delim) for row in rows if row}
-        if len(counts) > 1 and 0 in counts:
-            continue
-        if counts and min(counts) > 0:
-            name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}[delim]
-            raise IngestError(
-                f"{path.name} looks {name}-separated, but its rows do not have a consistent number of "
-                f"{name}s, so its columns cannot be told apart; check the file in a text editor.",
-                path=path, code="delimiter",
-            )
-
-
-def _pandas_read(source: IO[bytes], encoding: str, sniff: _Sniff, limits: Limits) -> pd.DataFrame:
-    return pd.read_csv(
-        source,
-        sep=sniff.delimiter,
-        encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-        header=0,
-        # Keep text exactly as written: only empty cells are missing; see _na_placeholders.
-        keep_default_na=False,
-        na_values=[""],
-        # One row more than allowed tells "over the limit" without reading the rest into memory.
-        nrows=limits.max_rows + 1,
-        quotechar='"',
-        doublequote=True,
-        decimal=sniff.decimal,
-        skip_blank_lines=True,
-        # Whole-column type inference: with chunked inference a column can end up holding both
-        # numbers and strings, and "007" would no longer read back as written.
-        low_memory=False,
-        encoding_errors="strict",
-        engine="c",
-    )
+def _pandas_read(source: IO[bytes], encoding: str, sniff: _Sniff, *, nrows: int | None,
+                 usecols: list[int] | None = None, as_text: bool = False) -> pd.DataFrame:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.DtypeWarning)
+        frame = pd.read_csv(
+            source,
+            sep=sniff.delimiter,
+            encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+            header=0,
+            # Keep text exactly as written: only empty cells are missing; see _na_placeholders.
+            keep_default_na=False,
+            na_values=[""],
+            nrows=nrows,
+            usecols=usecols,
+            # Codes with leading zeros ("08123") stay text: as numbers they would lose them.
+            dtype=object if as_text else (dict.fromkeys(sniff.text_columns, object) or None),
+            quotechar='"',
+            doublequote=True,
+            decimal=sniff.decimal,
+            skip_blank_lines=True,
+            encoding_errors="strict",
+            engine="c",
+        )
+    frame.attrs["mixed_types"] = any(issubclass(w.category, pd.errors.DtypeWarning) for w in caught)
+    return frame
 
 
 def _nul_error(path: Path, offset: int, sniff: _Sniff) -> IngestError:
@@ -864,17 +948,33 @@ def _object_columns(frame: pd.DataFrame) -> list[Any]:
     return [col for col, dtype in zip(frame.columns, frame.dtypes, strict=True) if dtype.kind == "O"]
 
 
-def _check_nul_text(path: Path, frame: pd.DataFrame) -> None:
-    for col in _object_columns(frame):
-        values = frame[col]
-        mask = values.map(lambda v: isinstance(v, str) and "\x00" in v)
-        if mask.any():
-            row = int(np.flatnonzero(mask.to_numpy())[0]) + 2
-            raise IngestError(
-                f"{path.name} contains a NUL character in column {_short(col)!r} near line {row:,}; "
-                "such a file is damaged or not plain text.",
-                path=path, line=row, column=str(col), code="nul",
-            )
+def _check_nul_text(path: Path, encoding: str, sniff: _Sniff) -> None:
+    """Find a NUL character in a UTF-16/32 file (where NUL bytes are normal, NUL characters are not).
+
+    pandas' parser would silently cut the value at the NUL, so the decoded text is scanned first.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    line = 1
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_COPY_CHUNK)
+            text = decoder.decode(chunk, final=not chunk)
+            pos = text.find("\x00")
+            if pos >= 0:
+                before = text[:pos]
+                line += before.count("\n")
+                line_text = before[before.rfind("\n") + 1 :]
+                field_no = line_text.count(sniff.delimiter)
+                column = sniff.header[field_no] if field_no < len(sniff.header) else None
+                where = f" (column {_short(column)!r})" if column is not None else ""
+                raise IngestError(
+                    f"{path.name} contains a NUL character on line {line:,}, position {len(line_text) + 1}{where}; "
+                    "such a file is damaged or not plain text. Remove the NUL characters and import it again.",
+                    path=path, line=line, column=column, code="nul",
+                )
+            line += text.count("\n")
+            if not chunk:
+                return
 
 
 def _max_len(values: np.ndarray) -> int:
@@ -913,6 +1013,8 @@ def _na_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
         sample = sample[~sample.isin(_NA_TOKENS)]
         if sample.empty or pd.to_numeric(sample, errors="coerce").isna().any():
             continue
+        if sample.astype(str).str.match(_LEADING_ZERO).any():
+            continue  # codes such as "08123" were kept as text on purpose
         placeholder = present.isin(_NA_TOKENS)
         rest = present[~placeholder]
         numbers = pd.to_numeric(rest, errors="coerce")
@@ -1124,7 +1226,7 @@ def _open_workbook(path: Path, limits: Limits, should_stop: StopFn,
         reader.archive = archive
         reader.valid_files = archive.namelist()
         try:
-            reader.read()
+            _read_workbook_lazily(reader)
         except IngestError:
             raise
         except Exception as exc:
@@ -1135,9 +1237,42 @@ def _open_workbook(path: Path, limits: Limits, should_stop: StopFn,
             archive.close()
 
 
+def _read_workbook_lazily(reader: Any) -> None:
+    """Do what ``ExcelReader.read()`` does in read-only mode, minus parsing every sheet up front.
+
+    openpyxl's ``ReadOnlyWorksheet`` looks for each sheet's ``<dimension>`` element when the
+    workbook opens; a sheet without one (hostile, or from a sloppy writer) is parsed to its end
+    right there — 77 s for three million rows, for every sheet — before a single row is counted
+    against the limit. We read rows with reset dimensions anyway, so the sheets are created without
+    that scan. Written against openpyxl 3.1.5 (pinned); tests cover it.
+    """
+    from openpyxl.reader.excel import ReadOnlyWorksheet
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    class _LazyReadOnlyWorksheet(ReadOnlyWorksheet):  # type: ignore[misc]
+        def _get_size(self) -> None:
+            return None
+
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(reader.archive, reader.wb)  # number formats: tells dates from numbers
+    for sheet, rel in reader.parser.find_sheets():
+        if rel.target not in reader.valid_files or "chartsheet" in rel.Type:
+            continue
+        ws = _LazyReadOnlyWorksheet(reader.wb, sheet.name, rel.target, reader.shared_strings)
+        ws.sheet_state = sheet.state
+        reader.wb._sheets.append(ws)
+
+
 def _workbook_error(path: Path, exc: Exception) -> IngestError:
-    name = type(exc).__name__
-    if "Defused" in name or "EntitiesForbidden" in name or "DTDForbidden" in name:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    names = " ".join(type(e).__name__ for e in chain)
+    if "Defused" in names or "EntitiesForbidden" in names or "DTDForbidden" in names:
         return IngestError(
             f"{path.name} contains XML entity declarations, which Excel never writes (a possible XML bomb); "
             "it is not imported.",
@@ -1172,9 +1307,7 @@ def list_sheets(path: str | os.PathLike[str], *, limits: Limits | None = None) -
 
 
 def _worksheet_names(wb: Any) -> list[str]:
-    from openpyxl.chartsheet import Chartsheet
-
-    return [ws.title for ws in wb.worksheets if not isinstance(ws, Chartsheet)]
+    return [ws.title for ws in wb.worksheets]
 
 
 def _read_excel(path: Path, size: int, limits: Limits, progress: ProgressFn, should_stop: StopFn,
@@ -1255,11 +1388,7 @@ def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[s
                 )
             header = [_excel_header_name(v) for v in values]
             width = len(header)
-            try:
-                _check_header(path, header, limits)
-            except IngestError as exc:
-                raise IngestError(str(exc).replace(f"of {path.name}", f"of {where}", 1), path=path,
-                                  line=row_no, column=exc.column, value=exc.value, code=exc.code) from None
+            _check_header(path, header, limits, where)
             continue
         if not row or all(v is None for v in row):
             continue
