@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from predictml_desktop.cli.common import EXIT_FAILURE, EXIT_NOT_FOUND, CliError, print_json, print_table
+from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Dataset
 from predictml_desktop.core.store import NotFoundError, Store
 
@@ -56,13 +58,22 @@ def _progress_printer() -> Any:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from predictml_desktop.core.ingest import IngestError, import_dataset
+    from predictml_desktop.core.ingest import IngestError, read_table, store_dataset
+    from predictml_desktop.core.profile import profile_frame
+    from predictml_desktop.core.settings import load_settings
 
-    store = Store()
-    store.startup()
     try:
-        ds = import_dataset(store, args.file, sheet=args.sheet, target=args.target, name=args.name,
-                            progress=_progress_printer())
+        # Read and check the file before the data home is even opened: a refused file leaves the
+        # data folder exactly as it was (not even created on a first run).
+        table = read_table(args.file, sheet=args.sheet, limits=load_settings(Paths.default()).limits,
+                           progress=_progress_printer())
+        if args.target is not None and args.target not in table.frame.columns:
+            columns = ", ".join(repr(str(c)) for c in table.frame.columns[:20])
+            raise CliError(f"{args.target!r} is not a column of {Path(args.file).name}; its columns are: {columns}.")
+        profile = profile_frame(table.frame, target=args.target)
+        store = Store()
+        store.startup()
+        ds = store_dataset(store, args.file, table, profile, target=args.target, name=args.name)
     except IngestError as exc:
         raise CliError(str(exc), EXIT_NOT_FOUND if exc.code == "not_found" else EXIT_FAILURE) from None
     if args.json:

@@ -1249,7 +1249,7 @@ def _read_workbook_lazily(reader: Any) -> None:
     from openpyxl.reader.excel import ReadOnlyWorksheet
     from openpyxl.styles.stylesheet import apply_stylesheet
 
-    class _LazyReadOnlyWorksheet(ReadOnlyWorksheet):  # type: ignore[misc]
+    class _LazyReadOnlyWorksheet(ReadOnlyWorksheet):
         def _get_size(self) -> None:
             return None
 

@@ -465,6 +465,9 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
     if train.sum() < 10 or test.sum() < 10:
         return []
     found: list[dict[str, Any]] = []
+    # Fine enough that a feature which is the target behind a threshold loses under 1% in the one
+    # bin straddling the threshold, coarse enough that each bin still has ~10 training rows.
+    bins = max(20, min(100, int(train.sum()) // 10))
     y = data[target]
     if problem == "classification":
         t_codes, _ = pd.factorize(y)
@@ -490,7 +493,7 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
                 if abs(r) >= 0.99:
                     found.append(_leak_warning(name, target, f"a correlation of {r:.3f}"))
                     continue
-        codes = _codes(series, col, 50 if problem == "regression" else 20)
+        codes = _codes(series, col, bins)
         n_codes = int(codes.max()) + 1
         if problem == "classification":
             table = np.bincount(codes[train] * k + t_codes[train], minlength=n_codes * k).reshape(n_codes, k)

@@ -118,7 +118,7 @@ def make_purchase_table(n_rows: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
 
 
 def purchase_csv_bytes(n_rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> bytes:
-    """Return the CSV file of `make_purchase_table` exactly as it is shipped (UTF-8, ``\\n`` newlines)."""
+    """Return the CSV file of `make_purchase_table` exactly as it is shipped (UTF-8, LF newlines)."""
     frame = make_purchase_table(n_rows, seed)
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 

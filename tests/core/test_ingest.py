@@ -156,3 +156,130 @@ def test_a_file_changed_between_read_and_store_is_not_stored(store: Store, tmp_p
     with pytest.raises(IngestError, match="changed while it was being imported"):
         store_dataset(store, path, table, profile)
     assert snapshot(store.paths.home) == before
+
+
+def test_non_ascii_path_and_xlsm(tmp_path: Path) -> None:
+    folder = tmp_path / "données été"
+    folder.mkdir()
+    path = folder / "fichier ü.xlsm"
+    TABLE.to_excel(path, index=False)
+    table = read_table(path)
+    assert table.file_format == "excel"
+    _assert_same(table.frame)
+
+
+def test_excel_types_dates_and_formulas(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["when", "amount", "ok", "code"])
+    ws.append([datetime(2024, 1, 5), 1.5, True, "007"])
+    ws.append([datetime(2024, 2, 6), 2, False, "008"])
+    ws.append([None, None, None, None])  # an empty row is skipped, as in a CSV
+    ws.append([datetime(2024, 3, 7), "=B2+B3", True, "009"])  # no cached value: read as missing
+    path = tmp_path / "types.xlsx"
+    wb.save(path)
+    frame = read_table(path).frame
+    assert str(frame["when"].dtype).startswith("datetime64")
+    assert frame["amount"].tolist()[:2] == [1.5, 2.0] and pd.isna(frame["amount"].iloc[2])
+    assert frame["ok"].tolist() == [True, False, True]
+    assert frame["code"].tolist() == ["007", "008", "009"]
+
+
+def test_workbook_with_a_thousand_sheets_lists_quickly(tmp_path: Path) -> None:
+    import time
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["a", "b"])
+    wb.active.append([1, 2])
+    for i in range(999):
+        wb.create_sheet(f"S{i}").append(["x"])
+    path = tmp_path / "many.xlsx"
+    wb.save(path)
+    started = time.perf_counter()
+    assert len(list_sheets(path)) == 1000
+    assert read_table(path, sheet="Sheet").frame.shape == (1, 2)
+    assert time.perf_counter() - started < 5
+
+
+def test_decimal_comma_semicolon_file(tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_bytes("name;price;qty\nÄpfel;1,25;3\nBirnen;10,5;4\n".encode("cp1252"))
+    table = read_table(path)
+    assert table.delimiter == ";"
+    assert table.frame["price"].tolist() == [1.25, 10.5]
+    assert any("decimals with a comma" in n for n in table.notes)
+
+
+def test_na_placeholders_only_in_numeric_columns(tmp_path: Path) -> None:
+    path = tmp_path / "na.csv"
+    path.write_bytes(b"x,word\n1.5,NA\nNA,null\nN/A,None\n3,yes\n")
+    frame = read_table(path).frame
+    assert frame["x"].dtype.kind == "f" and frame["x"].isna().tolist() == [False, True, True, False]
+    assert frame["word"].tolist() == ["NA", "null", "None", "yes"]  # text stays as written
+
+
+def test_a_column_typed_differently_in_different_chunks_is_read_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    n = 300_000  # beyond one low-memory parsing chunk
+    path.write_bytes(b"code,n\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(n)) + b"A7,1\n007,2\n")
+    frame = read_table(path).frame
+    assert frame["code"].iloc[-2:].tolist() == ["A7", "007"]
+    assert frame["code"].iloc[:2].tolist() == ["0", "1"]
+    assert {type(v) for v in frame["code"]} == {str}
+    assert frame["n"].dtype.kind == "i"
+
+
+def test_progress_is_reported_and_reading_can_be_cancelled(tmp_path: Path) -> None:
+    from predictml_desktop.core.ingest import IngestCancelled
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 500_000)
+    seen: list[float] = []
+    read_table(path, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 5
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(IngestCancelled, match=r"^Reading big\.csv was cancelled\.$"):
+        read_table(path, should_stop=stop)
+
+
+def test_excel_reading_can_be_cancelled(tmp_path: Path) -> None:
+    from predictml_desktop.core.ingest import IngestCancelled
+
+    path = tmp_path / "book.xlsx"
+    pd.DataFrame({"a": range(20_000), "b": ["x"] * 20_000}).to_excel(path, index=False)
+    with pytest.raises(IngestCancelled):
+        read_table(path, should_stop=lambda: True)
+
+
+def test_shipped_sample_matches_its_generator() -> None:
+    from predictml_desktop.core.sampledata import SAMPLE_FILE_NAME, purchase_csv_bytes
+
+    shipped = Path(__file__).parents[2] / "resources" / "sample_data" / SAMPLE_FILE_NAME
+    assert shipped.read_bytes() == purchase_csv_bytes()
+
+
+def test_sample_table_has_signal_noise_and_missing_values() -> None:
+    from predictml_desktop.core.sampledata import make_purchase_table
+
+    frame = make_purchase_table(25_821, seed=1)
+    assert len(frame) == 25_821
+    assert make_purchase_table(50, seed=3).equals(make_purchase_table(50, seed=3))
+    assert 0.2 < frame["purchased"].mean() < 0.5
+    assert frame[["income", "time_on_site_min", "device", "gender"]].isna().any().all()
+    # Real signal: buyers visit more; noise: far from perfectly.
+    by_class = frame.groupby("purchased")["visits"].mean()
+    assert by_class[1] > by_class[0] * 1.2
+    profile = profile_frame(frame)
+    assert profile.suggested_target == "purchased"
+    assert not [w for w in profile.warnings if w["code"] == "leakage"]
