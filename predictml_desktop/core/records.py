@@ -153,6 +153,17 @@ class TrainingJob(Record):
     worker: dict[str, Any] | None = None
     """PID, process create time and last heartbeat of the worker while training."""
     heartbeat_at: str | None = None
+    ranking_metric: str | None = None
+    """The metric that ranked the candidates (``auc``, ``f1_macro``, ``r2``...), chosen or given."""
+    ranking_metric_reason: str | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Training warnings: code, message (e.g. ``no_better_than_baseline``, ``imbalance``)."""
+    beats_baseline: bool | None = None
+    """Whether the chosen model's holdout score beats the dummy baseline's."""
+    environment: dict[str, Any] | None = None
+    """Library versions the model was trained with (``core.artifacts.current_environment``)."""
+    cancel_requested: bool = False
+    """Set by ``predictml jobs cancel`` from another process; the supervising runner acts on it."""
 
 
 @dataclass
