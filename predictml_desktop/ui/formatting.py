@@ -136,3 +136,9 @@ STATUS_LABELS = {
 def status_label(status: str) -> str:
     """Return a job status in words."""
     return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def failure_text(error: str | None) -> str:
+    """Return a job's error in the seed's words: ``Training failed: Target column 'target' not found``."""
+    message = (error or "unknown reason; see the job's log").strip()
+    return message if message.lower().startswith("training") else f"Training failed: {message}"

@@ -25,6 +25,7 @@ from predictml_desktop.core.records import Dataset, TrainingJob
 from predictml_desktop.core.status import JobStatus
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import (
+    failure_text,
     format_duration,
     format_number,
     format_timestamp,
@@ -289,7 +290,7 @@ class JobsView(QWidget):
             self.details_title.setText("Select a job to see its details")
             return
         self.details_title.setText(f"{job.id} — {self._dataset_name(job)}")
-        self.error_label.setText(f"Training failed: {job.error}" if job.error else "")
+        self.error_label.setText(failure_text(job.error) if job.error else "")
         self.error_label.setVisible(bool(job.error))
         self.retry_button.setVisible(job.status in RETRYABLE)
         self.follow_button.setVisible(job.status == JobStatus.TRAINING)

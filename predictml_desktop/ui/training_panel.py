@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from predictml_desktop.core.records import Dataset, TrainingJob
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
-from predictml_desktop.ui.formatting import format_duration, format_number, key_metrics, seconds_since
+from predictml_desktop.ui.formatting import failure_text, format_duration, format_number, key_metrics, seconds_since
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_thread import TrainingThread
@@ -344,7 +344,7 @@ class TrainingPanel(QWidget):
         self.stage_label.setText("Failed")
         self.banner.show_message(
             "error",
-            f"Training failed: {message}",
+            failure_text(message),
             [("Retry", self._on_retry_clicked), ("Show in Jobs", lambda: self.context.navigate_requested.emit("jobs"))],
         )
 

@@ -147,10 +147,20 @@ def sample_dataset_path() -> Path:
 
 
 def model_choices(problem_type: str) -> list[tuple[str, str]]:
-    """Return ``(id, name)`` of every candidate model the engine offers for ``problem_type``."""
-    from predictml_desktop.core.training import candidate_models
+    """Return ``(id, name)`` of the candidate models the user may choose for ``problem_type``.
 
-    return [(m.id, m.name) for m in candidate_models(problem_type)]
+    The dummy baseline is left out: the engine always trains it, to compare every model against.
+    """
+    from predictml_desktop.core.training.catalog import BASELINE_ID, models_for
+
+    return [(m.id, m.name) for m in models_for(problem_type) if m.id != BASELINE_ID]
+
+
+def ranking_choices(problem_type: str) -> list[tuple[str, str]]:
+    """Return ``(key, label)`` of the metrics that can rank candidates for ``problem_type``."""
+    from predictml_desktop.core.training.metrics import METRIC_LABELS, metrics_for
+
+    return [(key, METRIC_LABELS.get(key, key)) for key in metrics_for(problem_type)]
 
 
 # ---------------------------------------------------------------------------------------- widgets
@@ -413,7 +423,7 @@ class UploadWizard(QWidget):
         self.budget_check.setAccessibleName("Use a time budget")
         self.budget_spin = QSpinBox()
         self.budget_spin.setAccessibleName("Time budget in seconds")
-        self.budget_spin.setRange(10, 24 * 3600)
+        self.budget_spin.setRange(5, 24 * 3600)
         self.budget_spin.setValue(120)
         self.budget_spin.setSuffix(" s")
         self.budget_spin.setEnabled(False)
@@ -421,6 +431,14 @@ class UploadWizard(QWidget):
         budget_row.addWidget(self.budget_check)
         budget_row.addWidget(self.budget_spin)
         options_box.addLayout(budget_row)
+        rank_row = QHBoxLayout()
+        rank_label = QLabel("Ran&k models by:")
+        self.ranking_combo = QComboBox()
+        self.ranking_combo.setAccessibleName("Rank models by")
+        rank_label.setBuddy(self.ranking_combo)
+        rank_row.addWidget(rank_label)
+        rank_row.addWidget(self.ranking_combo, 1)
+        options_box.addLayout(rank_row)
         models_label = QLabel("&Models to try:")
         self.models_list = QListWidget()
         self.models_list.setAccessibleName("Models to try")
@@ -660,6 +678,7 @@ class UploadWizard(QWidget):
         self._fill_models()
 
     def _fill_models(self) -> None:
+        self._fill_ranking()
         previous = {self.models_list.item(i).data(Qt.ItemDataRole.UserRole): self.models_list.item(i).checkState()
                     for i in range(self.models_list.count())}
         self.models_list.clear()
@@ -674,6 +693,17 @@ class UploadWizard(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(previous.get(model_id, Qt.CheckState.Checked))
             self.models_list.addItem(item)
+
+    def _fill_ranking(self) -> None:
+        previous = self.ranking_combo.currentData()
+        self.ranking_combo.clear()
+        self.ranking_combo.addItem("Automatic (suited to the data)", None)
+        try:
+            for key, label in ranking_choices(self.problem_type):
+                self.ranking_combo.addItem(label, key)
+        except Exception as exc:
+            self.banner.show_message("warning", f"The list of metrics is not available: {exc}")
+        self.ranking_combo.setCurrentIndex(max(0, self.ranking_combo.findData(previous)))
 
     def _on_target_changed(self, _index: int) -> None:
         self._show_target_reason()
@@ -756,6 +786,8 @@ class UploadWizard(QWidget):
         models = self.selected_models()
         if self.models_list.count() and len(models) < self.models_list.count():
             options["models"] = models
+        if self.ranking_combo.currentData():
+            options["ranking_metric"] = str(self.ranking_combo.currentData())
         return options
 
     # ------------------------------------------------------------------ step 4: train

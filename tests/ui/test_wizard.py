@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from predictml_desktop.ui.wizard import STEP_CHOOSE, STEP_REVIEW, STEP_TARGET, UploadWizard
+from tests.ui.data import customers, write_customers_csv
+
+LOAD_TIMEOUT = 20_000
+
+
+@pytest.fixture
+def wizard(make_window) -> UploadWizard:
+    window = make_window(run_startup=False)
+    view = window.show_view("data")
+    assert isinstance(view, UploadWizard)
+    return view
+
+
+def _open(qtbot, wizard: UploadWizard, path: Path) -> None:
+    with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
+        wizard.open_file(path)
+
+
+def test_a_csv_is_read_off_the_gui_thread_then_previewed_and_profiled(qtbot, wizard, tmp_path) -> None:
+    path = write_customers_csv(tmp_path / "customers.csv", rows=300)
+    _open(qtbot, wizard, path)
+    assert wizard.steps.currentIndex() == STEP_REVIEW
+    assert "300 rows × 7 columns" in wizard.summary_label.text()
+    # The preview is a model over the DataFrame's first rows, not a copy of every cell.
+    assert wizard.preview_model.rowCount() == 200
+    assert wizard.preview_model.columnCount() == 7
+    assert wizard.preview_model.frame is not None and wizard.preview_model.frame.shape == (200, 7)
+    assert wizard.preview_model.index(0, 0).data() == "C00000"
+    assert wizard.columns_model.rowCount() == 7
+    kinds = {wizard.columns_model.index(r, 0).data(): wizard.columns_model.index(r, 1).data() for r in range(7)}
+    assert kinds["customer_id"] == "identifier"
+    warnings = [wizard.warnings_list.item(i).text() for i in range(wizard.warnings_list.count())]
+    assert any("customer_id" in w and "identifier" in w for w in warnings)
+    # The sheet chooser is only for workbooks.
+    assert wizard.sheet_combo.isHidden()
+
+
+def test_the_suggested_target_is_preselected_with_its_reason(qtbot, wizard, tmp_path) -> None:
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "customers.csv"))
+    wizard.go_to_target()
+    assert wizard.steps.currentIndex() == STEP_TARGET
+    assert wizard.target == "purchased"
+    assert "(suggested)" in wizard.target_combo.currentText()
+    assert wizard.target_reason.text().startswith("Suggested")
+    assert wizard.problem_type == "classification"
+    assert wizard.problem_reason.text()
+    assert "customer_id" in wizard.excluded_columns()
+    # The target itself is never offered for exclusion; IDs are not offered as targets.
+    excludable = [wizard.exclude_list.item(i).data(Qt.ItemDataRole.UserRole)
+                  for i in range(wizard.exclude_list.count())]
+    assert "purchased" not in excludable
+    targets = [wizard.target_combo.itemData(i) for i in range(wizard.target_combo.count())]
+    assert "customer_id" not in targets
+
+
+def test_choosing_another_target_reprofiles_and_changes_the_problem_type(qtbot, wizard, tmp_path) -> None:
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "customers.csv"))
+    wizard.go_to_target()
+    with qtbot.waitSignal(wizard.profile_updated, timeout=LOAD_TIMEOUT):
+        wizard.target_combo.setCurrentIndex(wizard.target_combo.findData("income"))
+    assert wizard.problem_type == "regression"
+    assert "income" not in [wizard.exclude_list.item(i).data(Qt.ItemDataRole.UserRole)
+                            for i in range(wizard.exclude_list.count())]
+    assert wizard.train_button.isEnabled()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", b"", "empty"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, ".xls"),
+        ("ragged.csv", b"a,b,c\n1,2,3\n4,5\n6,7,8,9\n", "line"),
+        ("picture.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 10, "PNG image"),
+    ],
+)
+def test_refusals_from_ingestion_are_shown_as_one_sentence_and_the_wizard_stays_usable(
+    qtbot, wizard, tmp_path, name: str, content: bytes, expected: str
+) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    with qtbot.waitSignal(wizard.load_failed, timeout=LOAD_TIMEOUT) as blocker:
+        wizard.open_file(bad)
+    message = blocker.args[0]
+    assert expected.lower() in message.lower()
+    assert "Traceback" not in message and "\n" not in message.strip()
+    assert wizard.steps.currentIndex() == STEP_CHOOSE
+    assert wizard.banner.isVisible() and wizard.banner.kind == "error"
+    assert wizard.banner.text == message
+    # Still usable: a good file opens next.
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "good.csv"))
+    assert wizard.steps.currentIndex() == STEP_REVIEW
+    assert not wizard.banner.isVisible()
+
+
+def test_a_missing_file_is_refused_naming_it(qtbot, wizard, tmp_path) -> None:
+    with qtbot.waitSignal(wizard.load_failed, timeout=LOAD_TIMEOUT) as blocker:
+        wizard.open_file(tmp_path / "nowhere.csv")
+    assert "nowhere.csv" in blocker.args[0]
+
+
+def test_reading_can_be_cancelled(qtbot, wizard, tmp_path) -> None:
+    path = write_customers_csv(tmp_path / "customers.csv", rows=50_000)
+    wizard.open_file(path)
+    assert wizard.cancel_load_button.isVisible()
+    qtbot.mouseClick(wizard.cancel_load_button, Qt.MouseButton.LeftButton)
+    assert wizard.steps.currentIndex() == STEP_CHOOSE
+    assert "cancelled" in wizard.banner.text
+    # Whatever the reader was doing when cancelled, its result is dropped.
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: not wizard.tasks.busy, timeout=LOAD_TIMEOUT)
+    QApplication.processEvents()
+    assert wizard.steps.currentIndex() == STEP_CHOOSE
+    assert wizard.table is None
+
+
+def test_a_workbook_offers_its_sheets(qtbot, wizard, tmp_path) -> None:
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"note": ["x", "y"]}).to_excel(writer, sheet_name="Readme", index=False)
+        customers(120).to_excel(writer, sheet_name="Customers", index=False)
+    _open(qtbot, wizard, path)
+    assert not wizard.sheet_combo.isHidden()
+    assert [wizard.sheet_combo.itemText(i) for i in range(wizard.sheet_combo.count())] == ["Readme", "Customers"]
+    assert wizard.table is not None and wizard.table.sheet == "Readme"
+    with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
+        wizard.sheet_combo.setCurrentIndex(1)
+        wizard.sheet_combo.activated.emit(1)
+    assert wizard.table.sheet == "Customers"
+    assert "120 rows" in wizard.summary_label.text()
+
+
+def test_dropping_a_file_on_the_window_opens_it_in_the_wizard(qtbot, make_window, tmp_path) -> None:
+    window = make_window(run_startup=False)
+    window.show_view("admin")  # the drop works from any view
+    path = write_customers_csv(tmp_path / "dropped.csv")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    wizard = window.view("data")
+    with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
+        QApplication.sendEvent(window, QDropEvent(QPointF(40, 40), Qt.DropAction.CopyAction, mime,
+                                                  Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert window.current_view_key() == "data"
+    assert "dropped.csv" in wizard.summary_label.text()
+
+
+def test_file_open_uses_the_dialog_answer(qtbot, make_window, tmp_path, monkeypatch) -> None:
+    window = make_window(run_startup=False)
+    path = write_customers_csv(tmp_path / "chosen.csv")
+    monkeypatch.setattr(window, "ask_open_path", lambda: path)
+    wizard = window.view("data")
+    with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
+        window.open_action.trigger()
+    assert "chosen.csv" in wizard.summary_label.text()
