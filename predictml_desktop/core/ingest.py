@@ -1005,16 +1005,14 @@ def _na_placeholders(frame: pd.DataFrame) -> pd.DataFrame:
     changes: dict[Any, pd.Series] = {}
     for col in _object_columns(frame):
         series = frame[col]
-        present = series.dropna()
-        if present.empty:
-            continue
         # Cheap look at a sample first: a real text column is discarded without scanning it all.
-        sample = present.iloc[:200]
+        sample = series.iloc[:1000].dropna().iloc[:200]
         sample = sample[~sample.isin(_NA_TOKENS)]
         if sample.empty or pd.to_numeric(sample, errors="coerce").isna().any():
             continue
         if sample.astype(str).str.match(_LEADING_ZERO).any():
             continue  # codes such as "08123" were kept as text on purpose
+        present = series.dropna()
         placeholder = present.isin(_NA_TOKENS)
         rest = present[~placeholder]
         numbers = pd.to_numeric(rest, errors="coerce")

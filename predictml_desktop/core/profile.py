@@ -250,8 +250,46 @@ def _looks_like_dates(sample: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
+def _parse_dates(values: pd.Series, sample: pd.Series) -> pd.Series:
+    """Parse a date column with the format guessed from its sample (fast), else value by value."""
+    # Public as pandas.tseries.api.guess_datetime_format from pandas 2.2; 2.1 (pinned) has it here.
+    from pandas._libs.tslibs.parsing import guess_datetime_format
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        formats = {guess_datetime_format(str(v)) for v in sample.iloc[:20]}
+        if len(formats) == 1 and None not in formats:
+            return pd.to_datetime(values, errors="coerce", format=formats.pop())
+        return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+def _date_range(values: pd.Series, sample: pd.Series) -> dict[str, Any] | None:
+    """Return the min and max of a column's distinct values as dates, or None if they are not dates.
+
+    ISO 8601 text sorts like the dates it names, so when every value has that shape the range
+    comes from string comparison; other formats are parsed.
+    """
+    if all(_ISO_DATE.match(v) for v in sample if isinstance(v, str)):
+        matches = values.astype(str).str.fullmatch(_ISO_DATE)
+        if matches.all():
+            lo, hi = str(values.min()), str(values.max())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bounds = pd.to_datetime(pd.Series([lo, hi]), errors="coerce", format="ISO8601")
+            if bounds.notna().all():
+                return {"min": _json_value(bounds.iloc[0]), "max": _json_value(bounds.iloc[1])}
+    parsed = _parse_dates(values, sample)
+    if parsed.notna().mean() < 0.95:
+        return None
+    return {"min": _json_value(parsed.min()), "max": _json_value(parsed.max())}
+
+
 def _analyse(name: str, series: pd.Series, n_rows: int) -> _Col:
-    missing = int(series.isna().sum())
+    na = series.isna().to_numpy()
+    missing = int(na.sum())
     present = n_rows - missing
     if present == 0:
         return _Col(name, ColumnKind.EMPTY, missing, 0, {})
@@ -267,7 +305,7 @@ def _analyse(name: str, series: pd.Series, n_rows: int) -> _Col:
                     {"min": _json_value(series.min()), "max": _json_value(series.max())})
     if pd.api.types.is_numeric_dtype(dtype):
         return _analyse_numeric(name, series, missing, present)
-    return _analyse_object(name, series, missing, present)
+    return _analyse_object(name, series, na, missing, present)
 
 
 def _analyse_numeric(name: str, series: pd.Series, missing: int, present: int) -> _Col:
@@ -294,10 +332,10 @@ def _analyse_numeric(name: str, series: pd.Series, missing: int, present: int) -
     return _Col(name, ColumnKind.NUMERIC, missing, unique, summary, integral)
 
 
-def _analyse_object(name: str, series: pd.Series, missing: int, present: int) -> _Col:
-    nonnull = series.dropna()
-    # One hashing pass gives both the distinct count and the top values.
-    counts = nonnull.value_counts(sort=True)
+def _analyse_object(name: str, series: pd.Series, na: np.ndarray, missing: int, present: int) -> _Col:
+    nonnull = series[~na] if missing else series
+    # One hashing pass gives both the distinct count and the top values (NAs already removed).
+    counts = nonnull.value_counts(sort=True, dropna=False)
     unique = len(counts)
     sample = nonnull.iloc[:: max(1, len(nonnull) // 1000)].iloc[:1000]
     if unique == 1:
@@ -307,12 +345,10 @@ def _analyse_object(name: str, series: pd.Series, missing: int, present: int) ->
         if tokens <= _BOOL_TOKENS:
             return _Col(name, ColumnKind.BOOLEAN, missing, unique, {"top": _top_values(series, present, counts)})
     if _looks_like_dates(sample.iloc[:200]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(nonnull, errors="coerce", format="mixed")
-        if parsed.notna().mean() >= 0.95:
-            return _Col(name, ColumnKind.CONSTANT if unique == 1 else ColumnKind.DATETIME, missing, unique,
-                        {"min": _json_value(parsed.min()), "max": _json_value(parsed.max())})
+        # Distinct values are enough for the range, and far fewer than rows.
+        date_range = _date_range(pd.Series(counts.index, dtype=object), sample)
+        if date_range is not None:
+            return _Col(name, ColumnKind.DATETIME, missing, unique, date_range)
     text = sample.astype(str)
     mean_len = float(text.str.len().mean()) if len(text) else 0.0
     mean_words = float(text.str.count(r"\s+").mean()) + 1 if len(text) else 0.0
@@ -427,14 +463,31 @@ def _warning(code: str, message: str, column: str | None = None) -> dict[str, An
     return {"code": code, "message": message, "column": column}
 
 
-def _duplicate_rows(frame: pd.DataFrame) -> int:
+def _row_hashes(frame: pd.DataFrame) -> pd.Series:
+    try:
+        return pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # unhashable cells (never from read_table; possible from callers' frames)
+        return pd.util.hash_pandas_object(frame.astype(str), index=False)
+
+
+def _duplicate_rows(frame: pd.DataFrame, unique_counts: dict[str, int]) -> int:
+    """Count rows that repeat an earlier row exactly.
+
+    Two rows can only be equal if they agree on the most varied columns, so those few are hashed
+    first; the full rows are hashed only for the (usually zero) candidates that collide there.
+    """
     if frame.shape[1] == 0 or len(frame) < 2:
         return 0
-    try:
-        hashes = pd.util.hash_pandas_object(frame, index=False)
-    except TypeError:  # unhashable cells (never from read_table; possible from callers' frames)
-        hashes = pd.util.hash_pandas_object(frame.astype(str), index=False)
-    return int(hashes.duplicated().sum())
+    names = [str(c) for c in frame.columns]
+    # Numbers hash much faster than text, so among similarly varied columns numbers go first.
+    numeric = {i for i, dtype in enumerate(frame.dtypes) if dtype.kind in "biufcmM"}
+    varied = sorted(range(len(names)), key=lambda i: (-min(unique_counts.get(names[i], 0), len(frame) // 2),
+                                                      i not in numeric))[:3]
+    partial = _row_hashes(frame.iloc[:, varied])
+    candidates = partial.duplicated(keep=False).to_numpy()
+    if not candidates.any():
+        return 0
+    return int(_row_hashes(frame[candidates]).duplicated().sum())
 
 
 def _codes(series: pd.Series, col: _Col, bins: int) -> np.ndarray:
@@ -639,7 +692,7 @@ def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
                 f"Column {_q(name)} is missing {_pct(col.missing / n_rows)} of its values; consider leaving it out.",
                 name,
             ))
-    dupes = _duplicate_rows(frame)
+    dupes = _duplicate_rows(frame, {name: col.unique for name, col in cols.items()})
     if dupes:
         warnings_out.append(_warning(
             "duplicate_rows",
