@@ -1,0 +1,1167 @@
+"""The training engine: PyCaret set-up, a staged search within a time budget, holdout evaluation, artifacts.
+
+This is the only module of the application that imports PyCaret (lazily, inside functions), and it
+runs in the worker process, never in the GUI.
+
+How it finds a good model fast (PyCaret's plain ``compare_models`` cross-validates every model on
+ten folds, CatBoost's 1,000 rounds included, and takes minutes on a few hundred rows):
+
+1. **Set-up** with PyCaret (`ClassificationExperiment` / `RegressionExperiment`) from the dataset
+   profile: ignored columns dropped, imputation, one-hot encoding of low-cardinality and target
+   encoding of high-cardinality categories, date features, normalisation, imbalance handling,
+   a fixed ``session_id`` and a stratified 20 % holdout that no search step sees.
+2. **Folds are preprocessed once.** For each fold, PyCaret's preprocessing pipeline is cloned and
+   fitted on the fold's training rows only (no leakage, exactly as PyCaret's own cross-validation
+   does), and the transformed rows are reused by every candidate. Each candidate then costs only
+   its own fits.
+3. **Screening**: every PyCaret model of the task on a stratified sample, with few folds; slow
+   models only where the data is small enough (each skip is recorded with its reason).
+4. **Cross-validation** of the best few on all training rows (up to a cap), then, while the budget
+   lasts, a random search of the leader's PyCaret tune grid and a soft-voting blend of the leaders
+   (scored on the out-of-fold predictions already computed, so it costs no fit).
+5. **Evaluation** of the winner on the holdout (metrics, plots, baseline comparison), then the
+   final pipeline is refitted on every row (PyCaret's ``finalize_model``) and saved.
+
+Every finished candidate is persisted at once under ``models/<jobId>/candidates/`` and announced as
+a ``candidate`` event, so a cancel or a crash loses none, and a restarted worker (``resume``)
+skips them. Each candidate is announced before it starts with its time share (``unit`` and
+``timeoutS``); the supervising runner stops a candidate that overruns it for real (see
+`core.training.runner`).
+
+Only one level of parallelism is used: a model with threads of its own (random forests, the
+boosting libraries, k-NN) gets every core and its folds run one after the other; a single-threaded
+model runs its folds in parallel instead. Nothing ever asks for ``n_jobs=-1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from predictml_desktop.core.artifacts import (
+    ENVIRONMENT_FILE,
+    LEADERBOARD_FILE,
+    MODEL_FILE,
+    RESULT_FILE,
+    SCHEMA_FILE,
+    current_environment,
+    sha256_file,
+    write_json,
+)
+from predictml_desktop.core.training import metrics as M
+from predictml_desktop.core.training.catalog import BASELINE_ID, BLEND_ID, TUNED_SUFFIX, ModelInfo, models_for
+from predictml_desktop.core.training.dataprep import PreparedData, prepare
+from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, TrainingEvent
+from predictml_desktop.core.training.jobs import TrainingError
+from predictml_desktop.core.training.options import TrainingOptions
+from predictml_desktop.core.training.plots import (
+    classification_plots,
+    permutation_importance,
+    regression_plots,
+    write_plots,
+)
+from predictml_desktop.core.training.schema import build_schema, python_value
+
+log = logging.getLogger(__name__)
+
+FAULTS_ENV: Final = "PREDICTML_TRAINING_FAULTS"
+"""Fault injection for tests: ``hang:dt,crash:nb,abort:qda`` makes a candidate's fit hang, raise, or
+kill the worker (like a native crash). Read by the engine only; never set by the application."""
+CANDIDATES_DIR: Final = "candidates"
+HOLDOUT_SHARE: Final = 0.2
+SEARCH_SHARE: Final = 0.85
+"""Part of the budget for the search; the rest is kept for the final fits, evaluation and saving."""
+SCREEN_SHARE: Final = 0.5
+"""Part of the search budget screening may use before it stops starting new candidates."""
+MIN_SHARE_S: Final = 20.0
+"""No candidate's time share is smaller than this (a restart after a stop costs several seconds)."""
+SETUP_TIMEOUT_S: Final = 900.0
+FINAL_TIMEOUT_MIN_S: Final = 300.0
+MARGIN: Final = 1e-3
+"""A tuned model or a blend must beat the best plain model by at least this much to be chosen."""
+MAX_CACHE_BYTES: Final = 1_500_000_000
+"""Preprocessed folds kept in memory at most; larger tables are cross-validated on a sample."""
+OHE_MAX_CATEGORIES: Final = 25
+THREADED_MIN_CELLS: Final = 200_000
+"""Fold size (training rows × columns) from which a model's own threads beat running folds in parallel."""
+_SLOW_LAST: Final = ("ada", "gbc", "gbr", "mlp", "rbfsvm", "svm", "tr", "kr", "ard", "gpc", "catboost")
+
+STAGE_SCREEN: Final = "screening"
+STAGE_CV: Final = "cross-validation"
+STAGE_TUNE: Final = "tuning"
+STAGE_BLEND: Final = "blend"
+_STAGE_DEPTH: Final = {STAGE_SCREEN: 1, STAGE_CV: 2, STAGE_TUNE: 3, STAGE_BLEND: 3}
+
+Emit = Callable[[TrainingEvent], None]
+
+
+class TrainingCancelled(Exception):
+    """``should_stop`` asked the engine to stop."""
+
+
+@dataclass
+class TrainingRequest:
+    """Everything one training needs.
+
+    Attributes
+    ----------
+    frame
+        The dataset as read.
+    target
+        The column to predict.
+    problem_type
+        ``classification``/``regression``, or None to detect it.
+    options
+        The user's choices.
+    columns
+        The dataset's column profiles.
+    excluded_columns
+        Columns the profile excludes (IDs, constants, empties).
+    job_id, dataset_id
+        Named in the result.
+    model_dir
+        ``models/<jobId>/``: artifacts and persisted candidates.
+    home
+        The data home (``model_path`` in the result is relative to it).
+    started_at
+        Epoch seconds when the job started; the budget runs from there (across worker restarts).
+    resume
+        Reuse the candidates persisted by an earlier worker of this job.
+    stopped_units
+        Units (``screen:rf``) that must not run again, with the reason (set by the supervisor).
+    """
+
+    frame: pd.DataFrame
+    target: str
+    problem_type: str | None
+    options: TrainingOptions
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    excluded_columns: list[str] = field(default_factory=list)
+    job_id: str = "training"
+    dataset_id: str = ""
+    model_dir: Path = Path("model")
+    home: Path | None = None
+    started_at: float = field(default_factory=time.time)
+    resume: bool = False
+    stopped_units: dict[str, str] = field(default_factory=dict)
+
+
+def run_training(
+    request: TrainingRequest,
+    emit: Emit,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate and save a model for ``request``; return the result document.
+
+    Parameters
+    ----------
+    request
+        The data, target and options.
+    emit
+        Receives every progress, log and candidate event (the worker prints them).
+    should_stop
+        Polled between candidates and folds; returning True raises `TrainingCancelled`.
+
+    Returns
+    -------
+    dict
+        The result document (also written as ``result.json``): the seed's ``success``,
+        ``model_name``, ``problem_type``, ``metrics``, ``model_path`` plus the job's extras.
+
+    Raises
+    ------
+    TrainingError
+        With one sentence for the user when the data cannot be trained on.
+    """
+    return _Engine(request, emit, should_stop or (lambda: False)).run()
+
+
+# --------------------------------------------------------------------------- folds
+
+
+@dataclass
+class _Fold:
+    X_tr: np.ndarray
+    y_tr: np.ndarray
+    X_va: np.ndarray
+    codes_va: np.ndarray
+    va_pos: np.ndarray
+
+
+@dataclass
+class _FoldSet:
+    name: str
+    folds: list[_Fold]
+    rows: int
+    codes: np.ndarray
+    """Class codes (or target values) of every row of the set, for out-of-fold scoring."""
+    prep_seconds: float
+
+    @property
+    def train_rows(self) -> int:
+        return int(np.mean([len(f.y_tr) for f in self.folds]))
+
+    @property
+    def cells(self) -> int:
+        return self.train_rows * (self.folds[0].X_tr.shape[1] if self.folds else 0)
+
+
+_FoldOutput = tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
+
+def _fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
+              classification: bool) -> _FoldOutput:
+    """Fit one fold; module-level so joblib's process backend can pickle it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        estimator.fit(X_tr, y_tr)
+        seconds = time.perf_counter() - start
+        pred = np.asarray(estimator.predict(X_va))
+        proba = decision = classes = None
+        if classification:
+            classes = np.asarray(getattr(estimator, "classes_", np.unique(y_tr)))
+            if hasattr(estimator, "predict_proba"):
+                try:
+                    proba = np.asarray(estimator.predict_proba(X_va), dtype=float)
+                except (AttributeError, NotImplementedError):
+                    proba = None
+            if proba is None and hasattr(estimator, "decision_function"):
+                decision = np.asarray(estimator.decision_function(X_va), dtype=float)
+    return seconds, pred, proba, decision, classes
+
+
+def _inject_fault(model_id: str) -> None:
+    spec = os.environ.get(FAULTS_ENV, "")
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        kind, _, target = item.partition(":")
+        if target != model_id:
+            continue
+        if kind == "hang":
+            time.sleep(10**6)
+        elif kind == "crash":
+            raise RuntimeError(f"injected failure of {model_id} (test fault)")
+        elif kind == "abort":
+            os._exit(134)
+
+
+# --------------------------------------------------------------------------- persisted candidates
+
+
+class _Checkpoint:
+    """Finished candidates of a job, one file per unit, written at once (atomically)."""
+
+    def __init__(self, folder: Path, *, fresh: bool) -> None:
+        self.folder = folder
+        if fresh and folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, unit: str, suffix: str) -> Path:
+        return self.folder / (unit.replace(":", "-") + suffix)
+
+    def load(self, unit: str) -> dict[str, Any] | None:
+        path = self._path(unit, ".json")
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def save(self, unit: str, entry: dict[str, Any], oof: np.ndarray | None = None) -> None:
+        if oof is not None:
+            buf = io.BytesIO()
+            np.save(buf, oof, allow_pickle=False)
+            from predictml_desktop.core.store import atomic_write_bytes
+
+            atomic_write_bytes(self._path(unit, ".npy"), buf.getvalue(), keep_backup=False)
+        write_json(self._path(unit, ".json"), entry)
+
+    def oof(self, unit: str) -> np.ndarray | None:
+        path = self._path(unit, ".npy")
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class _Engine:
+    def __init__(self, request: TrainingRequest, emit: Emit, should_stop: Callable[[], bool]) -> None:
+        self.req = request
+        self.opts = request.options.validate()
+        self.spec = self.opts.spec
+        self._emit = emit
+        self.should_stop = should_stop
+        self.seed = self.opts.session_id
+        self.budget = self.opts.effective_budget_s
+        self.n_jobs = max(1, min(self.opts.n_jobs or (os.cpu_count() or 1), os.cpu_count() or 1))
+        self.backend = self.opts.parallel_backend
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.oofs: dict[str, np.ndarray] = {}
+        self.warnings: list[dict[str, Any]] = []
+        self.units_done = 0
+        self.units_total = 1
+        self.budget_hit = False
+
+    # ------------------------------------------------------------------ reporting
+
+    def elapsed(self) -> float:
+        return max(0.0, time.time() - self.req.started_at)
+
+    def search_left(self) -> float:
+        return self.budget * SEARCH_SHARE - self.elapsed()
+
+    def log(self, message: str) -> None:
+        self._emit(TrainingEvent.log(message))
+
+    def progress(self, value: float, stage: Stage | str, **extra: Any) -> None:
+        self._emit(TrainingEvent.progress(value, stage, **extra))
+
+    def stage(self, stage: Stage, **extra: Any) -> None:
+        self.progress(STAGE_PROGRESS[stage], stage, **extra)
+
+    def unit_started(self, unit: str, timeout: float, label: str) -> None:
+        done = self.units_done / max(1, self.units_total)
+        self.progress(40 + 40 * min(1.0, done), Stage.TRAIN, unit=unit, timeoutS=round(timeout, 1), candidate=label)
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise TrainingCancelled("Training was cancelled.")
+
+    # ------------------------------------------------------------------ main flow
+
+    def run(self) -> dict[str, Any]:
+        t0 = time.monotonic()
+        req = self.req
+        self.stage(Stage.DETECT)
+        data = prepare(req.frame, req.target, problem_type=req.problem_type, columns=req.columns,
+                       excluded_columns=req.excluded_columns, user_excluded=self.opts.excluded_columns)
+        self.data = data
+        self.classification = data.problem_type == "classification"
+        for note in data.notes:
+            self.log(note)
+        self.warnings.extend(data.warnings)
+        try:
+            self.metric, reason = M.choose_ranking_metric(data.problem_type, data.class_counts,
+                                                          self.opts.ranking_metric)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from None
+        self.metric_reason = reason
+        self.log(f"Problem type: {data.problem_type} ({data.problem_type_reason}).")
+        self.log(f"Candidates are ranked by {M.METRIC_LABELS[self.metric]}: {reason}")
+        self.stage(Stage.DETECT, problemType=data.problem_type, rankingMetric=self.metric)
+
+        self.progress(STAGE_PROGRESS[Stage.SETUP], Stage.SETUP, unit="setup", timeoutS=SETUP_TIMEOUT_S)
+        self._setup(data)
+        self.checkpoint = _Checkpoint(req.model_dir / CANDIDATES_DIR, fresh=not req.resume)
+        candidates = self._candidates()
+
+        self.stage(Stage.TRAIN)
+        self._search(candidates)
+        if self.budget_hit:
+            self.warnings.append({"code": "budget_reached", "level": "info", "message": (
+                f"The time budget of {self.budget:.0f} s ran out; the best model finished by then was kept.")})
+
+        self.stage(Stage.EVALUATE)
+        result = self._evaluate_and_save(time.monotonic() - t0)
+        self.stage(Stage.SAVED)
+        return result
+
+    # ------------------------------------------------------------------ set-up
+
+    def _setup(self, data: PreparedData) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.classification:
+                from pycaret.classification import ClassificationExperiment
+
+                exp: Any = ClassificationExperiment()
+            else:
+                from pycaret.regression import RegressionExperiment
+
+                exp = RegressionExperiment()
+        balance = self._imbalance_method(data)
+        t = time.monotonic()
+        kwargs: dict[str, Any] = {
+            "data": data.frame,
+            "target": data.target,
+            "train_size": 1 - HOLDOUT_SHARE,
+            "data_split_shuffle": True,
+            "data_split_stratify": self.classification,
+            "numeric_features": data.numeric or None,
+            "categorical_features": data.categorical or None,
+            "date_features": data.dates or None,
+            "imputation_type": "simple",
+            "max_encoding_ohe": OHE_MAX_CATEGORIES,
+            # Scale-sensitive candidates (linear, kernel, neighbours, networks) need it; trees do not mind.
+            "normalize": True,
+            "fold": self.spec.cv_folds,
+            "fold_shuffle": True,
+            "n_jobs": 1,
+            "use_gpu": False,
+            "session_id": self.seed,
+            "html": False,
+            "verbose": False,
+            # No logs.log in the working folder, no joblib cache in /tmp: nothing outside the data home.
+            "system_log": False,
+            "memory": False,
+        }
+        if balance is not None:
+            kwargs["fix_imbalance"] = True
+            kwargs["fix_imbalance_method"] = balance
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exp.setup(**kwargs)
+        except ValueError as exc:
+            raise TrainingError(f"The data could not be prepared for training: {exc}") from None
+        self.exp = exp
+        self.X_train: pd.DataFrame = exp.X_train
+        self.y_train: pd.Series = exp.y_train
+        self.X_test: pd.DataFrame = exp.X_test
+        self.y_test: pd.Series = exp.y_test
+        # Class codes 0..k-1 in the estimators' space: PyCaret label-encodes (in sorted order) a target
+        # that is not already 0..k-1, and the pipeline's predict() decodes it again.
+        self.est_classes = np.arange(len(data.class_counts)) if self.classification else np.array([])
+        self.n_classes = len(self.est_classes)
+        self.log(f"Set up in {time.monotonic() - t:.1f} s: {len(self.X_train):,} training rows, "
+                 f"{len(self.X_test):,} holdout rows (never seen by the search), "
+                 f"{len(data.features)} features ({len(data.numeric)} numeric, {len(data.categorical)} categorical, "
+                 f"{len(data.dates)} dates).")
+        self.containers = exp._all_models_internal
+
+    def _imbalance_method(self, data: PreparedData) -> Any:
+        if not self.classification or not M.is_imbalanced(list(data.class_counts.values())):
+            return None
+        smallest = min(data.class_counts.values())
+        share = smallest / sum(data.class_counts.values())
+        # The smallest class in a screening fold's training rows: SMOTE needs k+1 of its rows.
+        sample_share = min(1.0, self.spec.screen_rows / max(1, len(data.frame) * (1 - HOLDOUT_SHARE)))
+        minority_in_fold = int(smallest * (1 - HOLDOUT_SHARE) * sample_share * (1 - 1 / self.spec.screen_folds))
+        from imblearn.over_sampling import SMOTE, RandomOverSampler
+
+        if minority_in_fold >= 6:
+            method: Any = SMOTE(k_neighbors=5, random_state=self.seed)
+            how = "SMOTE (synthetic rows of the small classes, made from their nearest neighbours)"
+        else:
+            method = RandomOverSampler(random_state=self.seed)
+            how = "random oversampling (too few rows of the small class for SMOTE)"
+        message = (f"The classes are imbalanced (the smallest has {share:.1%} of the rows); training rows are "
+                   f"rebalanced with {how}. Holdout and validation rows keep the real proportions.")
+        self.log(message)
+        self.warnings.append({"code": "imbalance", "level": "info", "message": message})
+        return method
+
+    def _preprocessor(self) -> Any:
+        from sklearn.base import clone
+
+        return clone(self.exp.pipeline)
+
+    def _codes(self, y_est: Any) -> np.ndarray:
+        values = np.asarray(y_est)
+        if not self.classification:
+            return values.astype(float)
+        return np.searchsorted(self.est_classes, values)
+
+    # ------------------------------------------------------------------ candidates
+
+    def _candidates(self) -> list[ModelInfo]:
+        known = set(self.containers)
+        wanted = self.opts.models
+        out: list[ModelInfo] = []
+        for info in models_for(self.data.problem_type):
+            if info.id not in known:
+                self.log(f"{info.name} is not available in this PyCaret installation; skipped.")
+                continue
+            if wanted is not None and info.id not in wanted and info.id != BASELINE_ID:
+                continue
+            out.append(info)
+        order = {m: i for i, m in enumerate(_SLOW_LAST)}
+        out.sort(key=lambda m: (m.id != BASELINE_ID, order.get(m.id, -1)))
+        if wanted is not None:
+            missing = [m for m in wanted if m not in {i.id for i in out}]
+            if missing:
+                raise TrainingError(f"Unknown {self.data.problem_type} model(s): {', '.join(missing)}.")
+        self.infos = {m.id: m for m in out}
+        return out
+
+    def _parallelism(self, info: ModelInfo | None, n_folds: int, cells: int = 0) -> tuple[int, int]:
+        """Return (threads per model, folds in parallel): one level of parallelism only.
+
+        A model's own threads pay off only on enough data: on a small fold, OpenMP's thread start-up
+        and synchronisation cost more than the fit (LightGBM with 2 threads was 5× slower than with
+        1 on 300 rows), so small folds run in parallel instead, one thread each.
+        """
+        if self.n_jobs <= 1:
+            return 1, 1
+        if self.backend == "loky":
+            return 1, min(self.n_jobs, n_folds)
+        if info is not None and info.threads_param and cells >= THREADED_MIN_CELLS:
+            return self.n_jobs, 1
+        return 1, min(self.n_jobs, n_folds)
+
+    def make_estimator(self, model_id: str, threads: int = 1, params: dict[str, Any] | None = None) -> Any:
+        """Return an unfitted estimator from PyCaret's container of ``model_id``."""
+        container = self.containers[model_id]
+        info = self.infos.get(model_id)
+        args = dict(container.args)
+        for key in ("n_jobs", "thread_count"):
+            if key in args or (info is not None and info.threads_param == key):
+                args[key] = threads if info is not None and info.threads_param == key else 1
+        if model_id == "lightgbm":
+            args["verbose"] = -1
+        elif model_id == "catboost":
+            args["verbose"] = False
+            args["allow_writing_files"] = False  # no catboost_info/ anywhere
+            params = dict(params or {})
+            if self.spec.boosting_rounds and not ({"n_estimators", "iterations"} & set(params)):
+                args["n_estimators"] = self.spec.boosting_rounds
+        elif model_id == "xgboost":
+            args["verbosity"] = 0
+        args.update(params or {})
+        return container.class_def(**args)
+
+    # ------------------------------------------------------------------ folds
+
+    def _fold_set(self, name: str, max_rows: int, n_folds: int) -> _FoldSet:
+        from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+        t = time.monotonic()
+        X, y = self.X_train, self.y_train
+        n_cols = X.shape[1] * 4 + 8  # one-hot and date features widen the table; a rough bound
+        cap = max(200, int(MAX_CACHE_BYTES / (8 * n_cols * 2)))
+        rows = min(len(X), max_rows, cap)
+        if rows < len(X):
+            stratify = y if self.classification else None
+            X, _, y, _ = train_test_split(X, y, train_size=rows, random_state=self.seed, stratify=stratify)
+        if self.classification:
+            smallest = int(pd.Series(y).value_counts().min())
+            n_folds = max(2, min(n_folds, smallest))
+            splitter: Any = StratifiedKFold(n_folds, shuffle=True, random_state=self.seed)
+        else:
+            splitter = KFold(n_folds, shuffle=True, random_state=self.seed)
+        folds: list[_Fold] = []
+        codes = np.zeros(len(X)) if not self.classification else np.zeros(len(X), dtype=int)
+        for tr, va in splitter.split(X, y):
+            self.check_stop()
+            pipe = self._preprocessor()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                Xt, yt = pipe.fit_transform(X.iloc[tr], y.iloc[tr])
+                Xv, yv = pipe.transform(X.iloc[va], y.iloc[va])
+            fold_codes = self._codes(yv)
+            codes[va] = fold_codes
+            folds.append(_Fold(np.asarray(Xt, dtype=float), np.asarray(yt), np.asarray(Xv, dtype=float),
+                               fold_codes, va))
+        return _FoldSet(name, folds, len(X), codes, time.monotonic() - t)
+
+    def _evaluate(self, model_id: str, fs: _FoldSet, *, estimator: Any = None, params: dict[str, Any] | None = None,
+                  timeout: float) -> tuple[dict[str, Any], np.ndarray]:
+        """Cross-validate one model on a fold set; return its scores and out-of-fold predictions."""
+        info = self.infos.get(model_id)
+        threads, workers = self._parallelism(info, len(fs.folds), fs.cells)
+        base = estimator if estimator is not None else self.make_estimator(model_id, threads, params)
+        from sklearn.base import clone
+
+        _inject_fault(model_id)
+        started = time.monotonic()
+        outs: list[Any] = []
+        if workers > 1:
+            from joblib import Parallel, delayed
+
+            outs = Parallel(n_jobs=workers, backend=self.backend)(
+                delayed(_fit_fold)(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification) for f in fs.folds
+            )
+        else:
+            for f in fs.folds:
+                self.check_stop()
+                if outs and time.monotonic() - started > timeout:
+                    raise _Overrun(f"stopped: exceeded its time share ({timeout:.0f} s) after {len(outs)} "
+                                   f"of {len(fs.folds)} folds")
+                outs.append(_fit_fold(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification))
+        keys = M.metrics_for(self.data.problem_type)
+        per_fold: list[dict[str, float | None]] = []
+        width = self.n_classes if self.classification else 1
+        oof = np.full((fs.rows, max(1, width)), np.nan)
+        fit_seconds = 0.0
+        for f, (seconds, pred, proba, decision, classes) in zip(fs.folds, outs, strict=True):
+            fit_seconds += seconds
+            if self.classification:
+                scores_matrix = self._expand(proba if proba is not None else decision, classes)
+                pred_codes = self._codes(pred)
+                per_fold.append(M.classification_scores(
+                    f.codes_va, pred_codes, self.n_classes,
+                    proba=scores_matrix if proba is not None else None,
+                    decision=scores_matrix if proba is None else None))
+                if scores_matrix is not None and proba is not None:
+                    oof[f.va_pos] = scores_matrix
+            else:
+                per_fold.append(M.regression_scores(f.codes_va, pred))
+                oof[f.va_pos, 0] = pred
+        means, stds = M.mean_std(per_fold, keys)
+        return {
+            "scores": M.ordered(means, self.metric),
+            "std": M.ordered(stds, self.metric),
+            "folds": len(fs.folds),
+            "rows": fs.rows,
+            "rowsPerFold": fs.train_rows,
+            "fitSeconds": round(fit_seconds, 3),
+            "foldSeconds": round(fit_seconds / max(1, len(fs.folds)), 4),
+            "wallSeconds": round(time.monotonic() - started, 3),
+            "threads": threads,
+            "parallelFolds": workers,
+        }, oof
+
+    def _expand(self, matrix: np.ndarray | None, classes: np.ndarray | None) -> np.ndarray | None:
+        """Put a fold model's score columns in the order of every class (a fold may miss a class)."""
+        if matrix is None or classes is None:
+            return None
+        matrix = np.asarray(matrix, dtype=float)
+        if matrix.ndim == 1:  # binary decision_function
+            matrix = np.column_stack([-matrix, matrix])
+        if matrix.shape[1] == self.n_classes and len(classes) == self.n_classes:
+            return matrix
+        out = np.zeros((matrix.shape[0], self.n_classes))
+        out[:, np.searchsorted(self.est_classes, classes)] = matrix
+        return out
+
+    # ------------------------------------------------------------------ the staged search
+
+    def _entry(self, info_id: str, name: str, unit: str, stage: str, status: str = "done",
+               reason: str | None = None, **fields: Any) -> dict[str, Any]:
+        return {"model": info_id, "name": name, "unit": unit, "stage": stage, "status": status, "reason": reason,
+                **fields}
+
+    def _publish(self, entry: dict[str, Any], oof: np.ndarray | None = None, *, persist: bool = True) -> None:
+        baseline = self.entries.get(BASELINE_ID)
+        if entry.get("status") == "done" and entry["model"] != BASELINE_ID and baseline and \
+                baseline.get("status") == "done" and _STAGE_DEPTH.get(baseline["stage"], 0) >= \
+                min(_STAGE_DEPTH.get(entry["stage"], 0), 2):
+            gain = M.improvement(entry["scores"].get(self.metric), baseline["scores"].get(self.metric), self.metric)
+            entry["vsBaseline"] = round(gain, 6) if math.isfinite(gain) else None
+        if persist:
+            self.checkpoint.save(entry["unit"], entry, oof)
+        if oof is not None:
+            self.oofs[entry["unit"]] = oof
+        self.entries[entry["model"]] = entry
+        self._emit(TrainingEvent.candidate(entry))
+
+    def _run_unit(self, unit: str, model_id: str, name: str, stage: str, fs: _FoldSet, timeout: float,
+                  *, estimator: Any = None, params: dict[str, Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run (or reuse) one candidate unit; return its entry (never raises for a candidate's failure)."""
+        saved = self.checkpoint.load(unit) if self.req.resume else None
+        if saved is not None:
+            oof = self.checkpoint.oof(unit)
+            self._publish(saved, oof, persist=False)
+            return saved
+        if unit in self.req.stopped_units:
+            entry = self._entry(model_id, name, unit, stage, "stopped", self.req.stopped_units[unit])
+            self.log(f"{name}: {entry['reason']}.")
+            self._publish(entry)
+            return entry
+        self.check_stop()
+        self.unit_started(unit, timeout, name)
+        try:
+            scores, oof = self._evaluate(model_id, fs, estimator=estimator, params=params, timeout=timeout)
+        except TrainingCancelled:
+            raise
+        except _Overrun as exc:
+            entry = self._entry(model_id, name, unit, stage, "stopped", str(exc))
+            self.log(f"{name}: {exc}.")
+            self._publish(entry)
+            return entry
+        except Exception as exc:  # one candidate's crash never ends the run
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            reason = f"failed: {type(exc).__name__}{': ' + detail if detail else ''}"
+            entry = self._entry(model_id, name, unit, stage, "failed", reason)
+            self.log(f"{name} {reason}; skipped.")
+            log.debug("candidate %s failed", unit, exc_info=True)
+            self._publish(entry)
+            return entry
+        entry = self._entry(model_id, name, unit, stage, **scores, **(extra or {}))
+        self._publish(entry, oof)
+        value = entry["scores"].get(self.metric)
+        shown = f"{value:.4f}" if isinstance(value, float) else "n/a"
+        self.log(f"{name} ({stage}): {M.METRIC_LABELS[self.metric]} {shown} in {entry['wallSeconds']:.1f} s.")
+        return entry
+
+    def _search(self, candidates: list[ModelInfo]) -> None:
+        spec = self.spec
+        tunable = spec.tune_iterations > 0
+        self.units_total = len(candidates) + spec.top_k + 1 + int(tunable) + int(spec.blend)
+        screen = self._fold_set("screen", spec.screen_rows, spec.screen_folds)
+        self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with {len(screen.folds)} folds "
+                 f"(folds prepared in {screen.prep_seconds:.1f} s).")
+        train_rows = len(self.X_train)
+        screen_timeout = max(MIN_SHARE_S, 0.25 * self.budget)
+        for info in candidates:
+            unit = f"screen:{info.id}"
+            if info.max_rows is not None and train_rows > info.max_rows:
+                reason = f"skipped: too slow for {train_rows:,} rows (used up to {info.max_rows:,})"
+                self._skip(info, unit, STAGE_SCREEN, reason)
+            elif info.id != BASELINE_ID and self.elapsed() > self.budget * SEARCH_SHARE * SCREEN_SHARE \
+                    and not self._saved(unit):
+                self.budget_hit = True
+                self._skip(info, unit, STAGE_SCREEN, "skipped: the time budget ran out before it could be screened")
+            else:
+                self._run_unit(unit, info.id, info.name, STAGE_SCREEN, screen, screen_timeout)
+            self.units_done += 1
+        del screen
+
+        ranked = self._ranked([e for e in self.entries.values()
+                               if e["stage"] == STAGE_SCREEN and e["status"] == "done" and e["model"] != BASELINE_ID])
+        if not ranked:
+            if self.entries.get(BASELINE_ID, {}).get("status") == "done":
+                raise TrainingError("No model could be trained on this data: every candidate failed (see the log).")
+            raise TrainingError("No model could be trained on this data (see the log).")
+        cv = self._fold_set("cv", spec.cv_rows, spec.cv_folds)
+        self.log(f"Cross-validating the leaders on {cv.rows:,} rows with {len(cv.folds)} folds.")
+        self._run_unit(f"cv:{BASELINE_ID}", BASELINE_ID, self.infos[BASELINE_ID].name, STAGE_CV, cv, MIN_SHARE_S)
+        self.units_done += 1
+        chosen = 0
+        for entry in ranked:
+            if chosen >= spec.top_k:
+                break
+            info = self.infos[entry["model"]]
+            unit = f"cv:{info.id}"
+            estimate = self._estimate(entry, cv)
+            left = self.search_left()
+            if estimate > left and not self._saved(unit) and chosen > 0:
+                self.budget_hit = True
+                entry = dict(entry, reason=f"not cross-validated: needs about {estimate:.0f} s, more than the "
+                                           f"{max(0.0, left):.0f} s left")
+                self._publish(entry, persist=False)
+                continue
+            timeout = max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), max(5 * estimate, 0.25 * self.budget)))
+            result = self._run_unit(unit, info.id, info.name, STAGE_CV, cv, timeout)
+            if result["status"] == "done":
+                chosen += 1
+            self.units_done += 1
+        self.units_done = len(candidates) + spec.top_k + 1
+        best = self._best_single()
+        if tunable and best is not None:
+            self._tune(best, cv)
+        self.units_done += int(tunable)
+        if spec.blend:
+            self._blend(cv)
+        self.cv = cv
+
+    def _saved(self, unit: str) -> bool:
+        return self.req.resume and self.checkpoint.load(unit) is not None
+
+    def _skip(self, info: ModelInfo, unit: str, stage: str, reason: str) -> None:
+        saved = self.checkpoint.load(unit) if self.req.resume else None
+        if saved is not None:
+            self._publish(saved, self.checkpoint.oof(unit), persist=False)
+            return
+        self._publish(self._entry(info.id, info.name, unit, stage, "skipped", reason))
+
+    def _ranked(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        key = M.sort_key(self.metric)
+        return sorted(entries, key=lambda e: (key(e["scores"].get(self.metric)), e.get("fitSeconds") or 0.0))
+
+    def _estimate(self, screened: dict[str, Any], cv: _FoldSet) -> float:
+        info = self.infos[screened["model"]]
+        per_fold = float(screened.get("foldSeconds") or 0.0)
+        ratio = cv.train_rows / max(1, int(screened.get("rowsPerFold") or 1))
+        per_fold *= max(1.0, ratio) ** info.cost_exponent
+        _threads, workers = self._parallelism(info, len(cv.folds), cv.cells)
+        return per_fold * len(cv.folds) / workers
+
+    def _best_single(self) -> dict[str, Any] | None:
+        done = [e for e in self.entries.values()
+                if e["stage"] == STAGE_CV and e["status"] == "done" and e["model"] != BASELINE_ID]
+        ranked = self._ranked(done)
+        return ranked[0] if ranked else None
+
+    # ------------------------------------------------------------------ tuning and blending
+
+    def _tune(self, best: dict[str, Any], cv: _FoldSet) -> None:
+        info = self.infos[best["model"]]
+        unit = f"tune:{info.id}"
+        model_key = info.id + TUNED_SUFFIX
+        name = f"{info.name} (tuned)"
+        grid = dict(getattr(self.containers[info.id], "tune_grid", {}) or {})
+        if not info.tunable or not grid:
+            return
+        saved = self.checkpoint.load(unit) if self.req.resume else None
+        if saved is not None:
+            self._publish(saved, self.checkpoint.oof(unit), persist=False)
+            return
+        if unit in self.req.stopped_units:
+            self._publish(self._entry(model_key, name, unit, STAGE_TUNE, "stopped", self.req.stopped_units[unit]))
+            return
+        per_config = float(best.get("wallSeconds") or best.get("fitSeconds") or 0.0)
+        left = self.search_left()
+        affordable = int(0.6 * left / per_config) if per_config > 0 else self.spec.tune_iterations
+        n = min(self.spec.tune_iterations, affordable)
+        if n < 2:
+            self.budget_hit = self.budget_hit or left < per_config * 2
+            self.log(f"No time left to tune {info.name} (each try takes about {per_config:.1f} s).")
+            return
+        rng = np.random.default_rng(self.seed)
+        configs: list[dict[str, Any]] = []
+        for _ in range(n * 4):
+            config = {k: python_value(v[int(rng.integers(len(v)))]) for k, v in grid.items() if len(v)}
+            if config not in configs:
+                configs.append(config)
+            if len(configs) >= n:
+                break
+        timeout = max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), per_config * len(configs) * 3))
+        self.unit_started(unit, timeout, name)
+        started = time.monotonic()
+        best_entry: dict[str, Any] | None = None
+        best_oof: np.ndarray | None = None
+        tried = 0
+        threads, _ = self._parallelism(info, len(cv.folds), cv.cells)
+        for config in configs:
+            self.check_stop()
+            if tried and time.monotonic() - started + per_config > timeout:
+                break
+            try:
+                estimator = self.make_estimator(info.id, threads, config)
+                scores, oof = self._evaluate(info.id, cv, estimator=estimator, timeout=timeout)
+            except TrainingCancelled:
+                raise
+            except Exception as exc:
+                log.debug("tuning %s with %s failed: %s", info.id, config, exc)
+                tried += 1
+                continue
+            tried += 1
+            if best_entry is None or M.improvement(scores["scores"].get(self.metric),
+                                                   best_entry["scores"].get(self.metric), self.metric) > 0:
+                best_entry = dict(scores, params=config)
+                best_oof = oof
+        if best_entry is None:
+            entry = self._entry(model_key, name, unit, STAGE_TUNE, "failed", f"failed: none of {tried} settings worked")
+            self._publish(entry)
+            return
+        gain = M.improvement(best_entry["scores"].get(self.metric), best["scores"].get(self.metric), self.metric)
+        reason = None if gain >= MARGIN else "no better than the default settings"
+        entry = self._entry(model_key, name, unit, STAGE_TUNE, "done", reason, base=info.id, configsTried=tried,
+                            **best_entry)
+        entry["wallSeconds"] = round(time.monotonic() - started, 3)
+        self._publish(entry, best_oof)
+        self.log(f"Tuned {info.name}: {tried} settings tried; best {M.METRIC_LABELS[self.metric]} "
+                 f"{entry['scores'].get(self.metric) or float('nan'):.4f} "
+                 f"({'kept' if reason is None else 'not kept: ' + reason}).")
+
+    def _blend(self, cv: _FoldSet) -> None:
+        unit = "blend"
+        pool = [e for e in self.entries.values() if e["status"] == "done" and e["unit"] in self.oofs
+                and e["stage"] in (STAGE_CV, STAGE_TUNE) and e["model"] != BASELINE_ID
+                and (e["stage"] != STAGE_TUNE or e.get("reason") is None)]
+        if self.classification:
+            pool = [e for e in pool if self._has_proba(e)]
+        # A tuned model replaces its untuned self in the blend.
+        tuned_bases = {e.get("base") for e in pool if e["stage"] == STAGE_TUNE}
+        pool = [e for e in pool if not (e["stage"] == STAGE_CV and e["model"] in tuned_bases)]
+        members = self._ranked(pool)[:3]
+        if len(members) < 2:
+            return
+        saved = self.checkpoint.load(unit) if self.req.resume else None
+        if saved is not None:
+            self._publish(saved, self.checkpoint.oof(unit), persist=False)
+            return
+        oof = np.mean([self.oofs[m["unit"]] for m in members], axis=0)
+        keys = M.metrics_for(self.data.problem_type)
+        per_fold: list[dict[str, float | None]] = []
+        for f in cv.folds:
+            part = oof[f.va_pos]
+            if self.classification:
+                per_fold.append(M.classification_scores(f.codes_va, part.argmax(axis=1), self.n_classes, proba=part))
+            else:
+                per_fold.append(M.regression_scores(f.codes_va, part[:, 0]))
+        means, stds = M.mean_std(per_fold, keys)
+        best = members[0]
+        gain = M.improvement(means.get(self.metric), best["scores"].get(self.metric), self.metric)
+        names = [m["model"] for m in members]
+        reason = None if gain >= MARGIN else f"no better than {best['name']} alone"
+        entry = self._entry(BLEND_ID, f"Blend ({' + '.join(names)})", unit, STAGE_BLEND, "done", reason,
+                            scores=M.ordered(means, self.metric), std=M.ordered(stds, self.metric),
+                            folds=len(cv.folds), rows=cv.rows,
+                            fitSeconds=round(sum(float(m.get("fitSeconds") or 0) for m in members), 3),
+                            wallSeconds=0.0, members=names)
+        self._publish(entry, oof)
+        self.log(f"Blend of {', '.join(names)}: {M.METRIC_LABELS[self.metric]} "
+                 f"{means.get(self.metric) or float('nan'):.4f} "
+                 f"({'kept' if reason is None else 'not kept: ' + reason}).")
+
+    def _has_proba(self, entry: dict[str, Any]) -> bool:
+        base = entry.get("base") or entry["model"]
+        info = self.infos.get(base)
+        return info is not None and info.probabilities
+
+    # ------------------------------------------------------------------ choosing, evaluating, saving
+
+    def _winner(self) -> dict[str, Any]:
+        pool = [e for e in self.entries.values() if e["status"] == "done" and e["model"] != BASELINE_ID
+                and e.get("reason") is None and e["stage"] in (STAGE_CV, STAGE_TUNE, STAGE_BLEND)]
+        for entry in self._ranked(pool):
+            if not self.req.stopped_units.get(f"final:{entry['model']}"):
+                return entry
+        screened = [e for e in self.entries.values() if e["status"] == "done" and e["model"] != BASELINE_ID]
+        for entry in self._ranked(screened):
+            if not self.req.stopped_units.get(f"final:{entry['model']}"):
+                return entry
+        raise TrainingError("No model could be trained on this data: every candidate failed or was stopped.")
+
+    def _final_estimator(self, entry: dict[str, Any]) -> tuple[Any, str, list[str]]:
+        """Return the unfitted estimator of the chosen entry, its display name and notes."""
+        notes: list[str] = []
+        if entry["model"] == BLEND_ID:
+            from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+            members = []
+            for key in entry["members"]:
+                member = self.entries[key]
+                base = member.get("base") or key
+                info = self.infos[base]
+                threads = self._final_threads(info)
+                members.append((key, self.make_estimator(base, threads, member.get("params"))))
+            if self.classification:
+                est: Any = VotingClassifier(members, voting="soft")
+            else:
+                est = VotingRegressor(members)
+            return est, entry["name"], notes
+        base = entry.get("base") or entry["model"]
+        info = self.infos[base]
+        est = self.make_estimator(base, self._final_threads(info), entry.get("params"))
+        name = info.name + (" (tuned)" if entry["stage"] == STAGE_TUNE else "")
+        if self.classification and not hasattr(est, "predict_proba"):
+            from sklearn.calibration import CalibratedClassifierCV
+
+            est = CalibratedClassifierCV(est, method="sigmoid", cv=3)
+            notes.append(f"{info.name} gives no probabilities, so it was calibrated (Platt scaling, 3 folds) to "
+                         "report them.")
+            name += " (calibrated)"
+        return est, name, notes
+
+    def _final_threads(self, info: ModelInfo) -> int:
+        cells = len(self.X_train) * len(self.data.features)
+        threads, _ = self._parallelism(info, 1, cells)
+        return threads if self.backend != "loky" else (self.n_jobs if info.threads_param else 1)
+
+    def _pipeline(self, estimator: Any) -> Any:
+        from pycaret.internal.pipeline import add_estimator_to_pipeline
+
+        pipe = self._preprocessor()
+        add_estimator_to_pipeline(pipe, estimator)
+        return pipe
+
+    def _holdout(self, pipe: Any) -> tuple[dict[str, float | None], np.ndarray, np.ndarray | None, np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pred = np.asarray(pipe.predict(self.X_test))
+            proba = None
+            if self.classification and hasattr(pipe, "predict_proba"):
+                proba = np.asarray(pipe.predict_proba(self.X_test), dtype=float)
+        if not self.classification:
+            y_true = np.asarray(self.y_test, dtype=float)
+            return M.regression_scores(y_true, pred), y_true, None, pred
+        y_true = self._label_codes(self.y_test)
+        pred_codes = self._label_codes(pred)
+        scores = M.classification_scores(y_true, pred_codes, self.n_classes, proba=proba)
+        return scores, y_true, proba, pred_codes
+
+    def _label_codes(self, labels: Any) -> np.ndarray:
+        """Original labels → class codes (the order of predict_proba's columns)."""
+        lookup = {python_value(v): i for i, v in enumerate(self.classes)}
+        return np.array([lookup.get(python_value(v), -1) for v in np.asarray(labels)], dtype=int)
+
+    def _fit(self, unit: str, label: str, estimator: Any, X: pd.DataFrame, y: pd.Series, estimate: float) -> Any:
+        timeout = max(FINAL_TIMEOUT_MIN_S, 10 * estimate)
+        self.progress(STAGE_PROGRESS[Stage.EVALUATE], Stage.EVALUATE, unit=unit, timeoutS=round(timeout, 1),
+                      candidate=label)
+        pipe = self._pipeline(estimator)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipe.fit(X, y)
+        self.progress(STAGE_PROGRESS[Stage.EVALUATE], Stage.EVALUATE)
+        return pipe
+
+    def _evaluate_and_save(self, engine_seconds: float) -> dict[str, Any]:
+        from sklearn.base import clone
+
+        req = self.req
+        winner = self._winner()
+        estimator, name, notes = self._final_estimator(winner)
+        for note in notes:
+            self.log(note)
+            self.warnings.append({"code": "calibrated", "level": "info", "message": note})
+        self.log(f"Chosen: {name} (cross-validated {M.METRIC_LABELS[self.metric]} "
+                 f"{winner['scores'].get(self.metric) or float('nan'):.4f}).")
+        fold_seconds = float(winner.get("foldSeconds") or winner.get("fitSeconds") or 1.0)
+        estimate = fold_seconds * max(1.0, len(self.X_train) / max(1, int(winner.get("rowsPerFold") or 1)))
+        t = time.monotonic()
+        pipe_train = self._fit(f"final:{winner['model']}", name, clone(estimator), self.X_train, self.y_train, estimate)
+        self.classes = self._pipeline_classes(pipe_train)
+        holdout, y_true, proba, pred = self._holdout(pipe_train)
+        baseline_pipe = self._pipeline(self.make_estimator(BASELINE_ID))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            baseline_pipe.fit(self.X_train, self.y_train)
+        baseline, *_ = self._holdout(baseline_pipe)
+        gain = M.improvement(holdout.get(self.metric), baseline.get(self.metric), self.metric)
+        beats = bool(gain > 1e-9)
+        label = M.METRIC_LABELS[self.metric]
+        self.log(f"Holdout {label}: {holdout.get(self.metric) or float('nan'):.4f} "
+                 f"(baseline {baseline.get(self.metric) or float('nan'):.4f}).")
+        if not beats:
+            message = (f"The chosen model is no better than the baseline on the holdout rows ({label} "
+                       f"{holdout.get(self.metric) or float('nan'):.3f} against "
+                       f"{baseline.get(self.metric) or float('nan'):.3f} for always predicting the "
+                       f"{'most frequent class' if self.classification else 'mean'}): the columns may not "
+                       "carry the signal needed to predict the target. Do not deploy it as it is.")
+            self.log(message)
+            self.warnings.append({"code": "no_better_than_baseline", "level": "warning", "message": message})
+
+        req.model_dir.mkdir(parents=True, exist_ok=True)
+        plots = self._plots(pipe_train, y_true, proba, pred)
+        del pipe_train
+        pipe_final = self._fit(f"finalize:{winner['model']}", name, clone(estimator),
+                               pd.concat([self.X_train, self.X_test]), pd.concat([self.y_train, self.y_test]),
+                               estimate * 1.3)
+        model_path = req.model_dir / MODEL_FILE
+        digest = _save_model(pipe_final, model_path)
+        final_seconds = time.monotonic() - t
+
+        schema = build_schema(self.data, self.classes)
+        write_json(req.model_dir / SCHEMA_FILE, schema.to_dict())
+        environment = current_environment()
+        write_json(req.model_dir / ENVIRONMENT_FILE, environment)
+        leaderboard = self._leaderboard(winner)
+        write_json(req.model_dir / LEADERBOARD_FILE, {"rankingMetric": self.metric, "leaderboard": leaderboard})
+        home = req.home or req.model_dir.parent.parent
+        relative = model_path.resolve().relative_to(home.resolve()).as_posix()
+        holdout_ordered = M.ordered(holdout, self.metric)
+        result: dict[str, Any] = {
+            "success": True,
+            "jobId": req.job_id,
+            "datasetId": req.dataset_id,
+            "model_name": name,
+            "modelId": winner["model"],
+            "estimator": type(estimator).__name__,
+            "problem_type": self.data.problem_type,
+            "metrics": holdout_ordered,
+            "model_path": relative,
+            "modelSha256": digest,
+            "durationS": round(self.elapsed(), 2),
+            "engineSeconds": round(engine_seconds + final_seconds, 2),
+            "rankingMetric": self.metric,
+            "rankingMetricReason": self.metric_reason,
+            "cv": winner["scores"],
+            "cvStd": winner.get("std"),
+            "baseline": M.ordered(baseline, self.metric),
+            "beatsBaseline": beats,
+            "holdoutRows": len(self.X_test),
+            "samples": len(self.data.frame),
+            "features": len(self.data.features),
+            "classes": [python_value(c) for c in self.classes],
+            "target": self.data.target,
+            "ignoredColumns": self.data.ignored,
+            "leaderboard": leaderboard,
+            "warnings": self.warnings,
+            "environment": environment,
+            "plots": plots,
+            "preset": self.opts.preset,
+            "budgetS": self.budget,
+            "finalizedOnAllRows": True,
+            "metricsNote": ("Holdout metrics are those of the chosen model fitted on the training rows and scored on "
+                            "the 20% holdout; the saved model is then refitted on all rows."),
+        }
+        write_json(req.model_dir / RESULT_FILE, result)
+        return result
+
+    def _pipeline_classes(self, pipe: Any) -> list[Any]:
+        if not self.classification:
+            return []
+        # predict_proba's columns follow the final estimator's classes_, decoded like predict() does.
+        encoded = np.asarray(getattr(pipe, "classes_", self.est_classes))
+        with contextlib.suppress(Exception):
+            decoded = pipe.inverse_transform(encoded)
+            return list(np.asarray(decoded))
+        return list(encoded)
+
+    def _plots(self, pipe: Any, y_true: np.ndarray, proba: np.ndarray | None, pred: np.ndarray) -> list[str]:
+        try:
+            if self.classification:
+                docs = classification_plots(y_true, pred, self.classes, proba)
+            else:
+                docs = regression_plots(y_true, pred)
+            docs["feature_importance"] = permutation_importance(self._scorer(pipe), self.X_test, seed=self.seed)
+            return write_plots(self.req.model_dir, docs)
+        except Exception as exc:  # the review screen can do without a plot; the model is what matters
+            self.log(f"The review plots could not be drawn ({type(exc).__name__}: {exc}).")
+            return []
+
+    def _scorer(self, pipe: Any) -> Callable[[pd.DataFrame], float | None]:
+        y = self.y_test.reset_index(drop=True)
+        if len(y) > 2_000:
+            y = y.sample(2_000, random_state=self.seed).reset_index(drop=True)
+        sign = 1.0 if M.higher_is_better(self.metric) else -1.0
+        metric = self.metric
+
+        def score(X: pd.DataFrame) -> float | None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.classification:
+                    y_true = self._label_codes(y.iloc[: len(X)])
+                    proba = pipe.predict_proba(X) if hasattr(pipe, "predict_proba") else None
+                    s = M.classification_scores(y_true, self._label_codes(pipe.predict(X)), self.n_classes, proba=proba)
+                else:
+                    s = M.regression_scores(np.asarray(y.iloc[: len(X)], dtype=float), pipe.predict(X))
+            value = s.get(metric)
+            return None if value is None else sign * value
+
+        return score
+
+    def _leaderboard(self, winner: dict[str, Any]) -> list[dict[str, Any]]:
+        key = M.sort_key(self.metric)
+        rows = [dict(e) for e in self.entries.values()]
+        status_order = {"done": 0, "stopped": 1, "failed": 2, "skipped": 3}
+        rows.sort(key=lambda e: (status_order.get(e["status"], 4), -_STAGE_DEPTH.get(e["stage"], 0),
+                                 key((e.get("scores") or {}).get(self.metric))))
+        for rank, row in enumerate(rows, 1):
+            row["rank"] = rank
+            row["chosen"] = row["model"] == winner["model"]
+        return rows
+
+
+class _Overrun(Exception):
+    """A candidate exceeded its time share between two folds."""
+
+
+def _save_model(pipe: Any, path: Path) -> str:
+    """Write the pipeline atomically (temp file, fsync, rename), then hash the file on disk."""
+    import joblib
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            joblib.dump(pipe, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return sha256_file(path)

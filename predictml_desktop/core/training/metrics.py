@@ -1,0 +1,241 @@
+"""Scores of predictions, and the choice of the metric that ranks candidates.
+
+Pure scikit-learn and numpy (no PyCaret), so the search, the holdout evaluation and the tests
+share one definition of every metric. Metric keys are snake_case (``auc``, ``f1_macro``, ``r2``)
+and are the keys of ``TrainingJob.metrics`` and of each leaderboard entry's ``scores``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import numpy as np
+
+CLASSIFICATION_METRICS: Final = (
+    "accuracy", "auc", "recall", "precision", "f1", "kappa", "mcc", "log_loss", "balanced_accuracy", "f1_macro",
+)
+REGRESSION_METRICS: Final = ("r2", "rmse", "mae", "mape")
+LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae", "mape"})
+METRIC_LABELS: Final = {
+    "accuracy": "accuracy", "auc": "AUC", "recall": "recall", "precision": "precision", "f1": "F1",
+    "kappa": "Cohen's kappa", "mcc": "MCC", "log_loss": "log loss", "balanced_accuracy": "balanced accuracy",
+    "f1_macro": "macro F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE",
+}
+IMBALANCE_RATIO: Final = 0.25
+"""Classes are imbalanced when the smallest has fewer than this share of the largest one's rows."""
+
+
+def metrics_for(problem_type: str) -> tuple[str, ...]:
+    """Return the metric keys of a problem type."""
+    return REGRESSION_METRICS if problem_type == "regression" else CLASSIFICATION_METRICS
+
+
+def higher_is_better(metric: str) -> bool:
+    """Return True when a larger value of ``metric`` is better."""
+    return metric not in LOWER_IS_BETTER
+
+
+def sort_key(metric: str) -> Callable[[float | None], float]:
+    """Return a key that sorts scores of ``metric`` best first (missing scores last)."""
+    sign = -1.0 if higher_is_better(metric) else 1.0
+
+    def key(value: float | None) -> float:
+        if value is None or not math.isfinite(value):
+            return math.inf
+        return sign * value
+
+    return key
+
+
+def improvement(new: float | None, old: float | None, metric: str) -> float:
+    """Return how much better ``new`` is than ``old`` (negative when worse; -inf if ``new`` is missing)."""
+    if new is None or not math.isfinite(new):
+        return -math.inf
+    if old is None or not math.isfinite(old):
+        return math.inf
+    return (new - old) if higher_is_better(metric) else (old - new)
+
+
+def is_imbalanced(class_counts: Sequence[int]) -> bool:
+    """Return True when the smallest class is under `IMBALANCE_RATIO` of the largest."""
+    counts = [c for c in class_counts if c > 0]
+    return len(counts) >= 2 and min(counts) / max(counts) < IMBALANCE_RATIO
+
+
+def choose_ranking_metric(
+    problem_type: str,
+    class_counts: dict[Any, int] | None = None,
+    override: str | None = None,
+) -> tuple[str, str]:
+    """Return the metric that ranks candidates and a sentence saying why.
+
+    Parameters
+    ----------
+    problem_type
+        ``classification`` or ``regression``.
+    class_counts
+        Rows per class label (classification).
+    override
+        The user's choice, if any.
+
+    Returns
+    -------
+    tuple of str
+        The metric key and its reason.
+
+    Raises
+    ------
+    ValueError
+        If ``override`` is not a metric of the problem type.
+    """
+    allowed = metrics_for(problem_type)
+    if override:
+        key = override.strip().casefold().replace("-", "_").replace(" ", "_")
+        key = {"roc_auc": "auc", "f1_score": "f1", "logloss": "log_loss", "r²": "r2"}.get(key, key)
+        if key not in allowed:
+            raise ValueError(f"{override!r} is not a {problem_type} metric; choose one of {', '.join(allowed)}.")
+        return key, f"{METRIC_LABELS[key]} was chosen by the user."
+    if problem_type == "regression":
+        return "r2", "R² (the share of the target's variation the model explains) is the usual measure for a quantity."
+    counts = {k: int(v) for k, v in (class_counts or {}).items() if v > 0}
+    if is_imbalanced(list(counts.values())):
+        smallest = min(counts, key=lambda k: counts[k])
+        share = counts[smallest] / sum(counts.values())
+        return "f1_macro", (
+            f"The classes are imbalanced (class {smallest!r} has only {share:.1%} of the rows), so candidates are "
+            "ranked by macro F1, which weighs every class equally: a model that ignores the small class cannot "
+            "win, as it could under accuracy."
+        )
+    if len(counts) == 2:
+        return "auc", (
+            "AUC measures how well the model separates the two classes at every threshold; it is the usual "
+            "measure for a yes/no target with balanced classes."
+        )
+    return "accuracy", (
+        "The classes are balanced, so accuracy (the share of correct predictions) ranks candidates fairly."
+    )
+
+
+def _safe(fn: Callable[[], float]) -> float | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = float(fn())
+    except (ValueError, ZeroDivisionError, IndexError, TypeError, FloatingPointError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _auc(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if n_classes == 2:
+        column = scores[:, 1] if scores.ndim == 2 else scores
+        return _safe(lambda: roc_auc_score(y_true, column))
+    if scores.ndim != 2 or scores.shape[1] != n_classes:
+        return None
+    # One-vs-rest AUC weighted by prevalence (PyCaret's definition), computed class by class so it
+    # also works on decision scores and on folds where a rare class is absent.
+    total, weight = 0.0, 0
+    for c in range(n_classes):
+        positives = int(np.sum(y_true == c))
+        if positives == 0 or positives == len(y_true):
+            continue
+        value = _safe(lambda c=c: roc_auc_score(y_true == c, scores[:, c]))
+        if value is None:
+            continue
+        total += value * positives
+        weight += positives
+    return total / weight if weight else None
+
+
+def classification_scores(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_classes: int,
+    proba: np.ndarray | None = None,
+    decision: np.ndarray | None = None,
+) -> dict[str, float | None]:
+    """Return every classification metric for one set of predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Class codes ``0..n_classes-1``.
+    n_classes
+        Number of classes the model knows.
+    proba
+        Class probabilities (rows × classes), if the model gives them.
+    decision
+        Decision scores, used for AUC when there are no probabilities.
+
+    Returns
+    -------
+    dict
+        Metric key → value (None where it cannot be computed, e.g. log loss without probabilities).
+    """
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(y_pred).astype(int)
+    binary = n_classes == 2
+    average = "binary" if binary else "weighted"
+    scores: np.ndarray | None = proba if proba is not None else decision
+    out: dict[str, float | None] = {
+        "accuracy": _safe(lambda: m.accuracy_score(y_true, y_pred)),
+        "auc": _auc(y_true, np.asarray(scores), n_classes) if scores is not None else None,
+        "recall": _safe(lambda: m.recall_score(y_true, y_pred, average=average, zero_division=0)),
+        "precision": _safe(lambda: m.precision_score(y_true, y_pred, average=average, zero_division=0)),
+        "f1": _safe(lambda: m.f1_score(y_true, y_pred, average=average, zero_division=0)),
+        "kappa": _safe(lambda: m.cohen_kappa_score(y_true, y_pred)),
+        "mcc": _safe(lambda: m.matthews_corrcoef(y_true, y_pred)),
+        "log_loss": None,
+        "balanced_accuracy": _safe(lambda: m.balanced_accuracy_score(y_true, y_pred)),
+        "f1_macro": _safe(lambda: m.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+    if proba is not None:
+        p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
+        p = p / p.sum(axis=1, keepdims=True)
+        out["log_loss"] = _safe(lambda: m.log_loss(y_true, p, labels=list(range(n_classes))))
+    return out
+
+
+def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    """Return R², RMSE, MAE and MAPE (rows whose true value is 0 are left out of MAPE)."""
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    nonzero = y_true != 0
+    return {
+        "r2": _safe(lambda: m.r2_score(y_true, y_pred)),
+        "rmse": _safe(lambda: math.sqrt(m.mean_squared_error(y_true, y_pred))),
+        "mae": _safe(lambda: m.mean_absolute_error(y_true, y_pred)),
+        "mape": _safe(lambda: float(np.mean(np.abs((y_true[nonzero] - y_pred[nonzero]) / y_true[nonzero]))))
+        if nonzero.any() else None,
+    }
+
+
+def mean_std(per_fold: list[dict[str, float | None]], keys: Sequence[str]) -> tuple[dict[str, float | None],
+                                                                                  dict[str, float | None]]:
+    """Return the mean and standard deviation over folds of each metric (None if no fold had it)."""
+    means: dict[str, float | None] = {}
+    stds: dict[str, float | None] = {}
+    for key in keys:
+        values = [f[key] for f in per_fold if f.get(key) is not None]
+        if values:
+            means[key] = float(np.mean(values))  # type: ignore[arg-type]
+            stds[key] = float(np.std(values))  # type: ignore[arg-type]
+        else:
+            means[key] = stds[key] = None
+    return means, stds
+
+
+def ordered(scores: dict[str, float | None], first: str) -> dict[str, float | None]:
+    """Return ``scores`` with the ranking metric first (views show the first few columns)."""
+    out = {first: scores.get(first)} if first in scores else {}
+    out.update({k: v for k, v in scores.items() if k != first})
+    return out

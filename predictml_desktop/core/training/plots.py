@@ -1,0 +1,230 @@
+"""Plot data for the review screen, as JSON and as PNG (drawn with matplotlib's Agg canvas).
+
+Classification: confusion matrix, ROC and precision-recall curves, feature importance.
+Regression: residuals, predicted vs actual, feature importance. Everything is computed on the
+holdout rows, which no search step saw. Curves and scatters are thinned so each JSON stays small.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from predictml_desktop.core.artifacts import PLOTS_DIR, write_json
+
+log = logging.getLogger(__name__)
+
+MAX_CURVE_POINTS: Final = 400
+MAX_SCATTER_POINTS: Final = 2_000
+MAX_CURVE_CLASSES: Final = 10
+TOP_FEATURES: Final = 20
+IMPORTANCE_TIME_S: Final = 15.0
+IMPORTANCE_ROWS: Final = 2_000
+
+
+def _thin(n: int, limit: int) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+def _label(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def classification_plots(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: list[Any],
+    proba: np.ndarray | None,
+) -> dict[str, dict[str, Any]]:
+    """Return confusion matrix, ROC and precision-recall documents for holdout predictions (class codes)."""
+    from sklearn.metrics import auc, average_precision_score, confusion_matrix, precision_recall_curve, roc_curve
+
+    n = len(classes)
+    labels = [_label(c) for c in classes]
+    docs: dict[str, dict[str, Any]] = {
+        "confusion_matrix": {
+            "kind": "confusion_matrix",
+            "title": "Confusion matrix (holdout)",
+            "labels": labels,
+            "matrix": confusion_matrix(y_true, y_pred, labels=list(range(n))).astype(int).tolist(),
+            "xLabel": "Predicted", "yLabel": "Actual",
+        }
+    }
+    if proba is None:
+        return docs
+    targets = [1] if n == 2 else list(range(min(n, MAX_CURVE_CLASSES)))
+    roc_curves, pr_curves = [], []
+    for c in targets:
+        positives = y_true == c
+        if positives.all() or not positives.any():
+            continue
+        fpr, tpr, _ = roc_curve(positives, proba[:, c])
+        keep = _thin(len(fpr), MAX_CURVE_POINTS)
+        roc_curves.append({"label": labels[c], "fpr": _floats(fpr[keep]), "tpr": _floats(tpr[keep]),
+                           "auc": float(auc(fpr, tpr))})
+        precision, recall, _ = precision_recall_curve(positives, proba[:, c])
+        keep = _thin(len(precision), MAX_CURVE_POINTS)
+        pr_curves.append({"label": labels[c], "precision": _floats(precision[keep]), "recall": _floats(recall[keep]),
+                          "averagePrecision": float(average_precision_score(positives, proba[:, c])),
+                          "prevalence": float(positives.mean())})
+    if roc_curves:
+        docs["roc"] = {"kind": "roc", "title": "ROC curve (holdout)", "curves": roc_curves,
+                       "xLabel": "False positive rate", "yLabel": "True positive rate"}
+        docs["precision_recall"] = {"kind": "precision_recall", "title": "Precision-recall curve (holdout)",
+                                    "curves": pr_curves, "xLabel": "Recall", "yLabel": "Precision"}
+    return docs
+
+
+def regression_plots(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Return residuals and predicted-vs-actual documents for holdout predictions."""
+    keep = _thin(len(y_true), MAX_SCATTER_POINTS)
+    actual, predicted = np.asarray(y_true, dtype=float)[keep], np.asarray(y_pred, dtype=float)[keep]
+    return {
+        "residuals": {"kind": "residuals", "title": "Residuals (holdout)", "predicted": _floats(predicted),
+                      "residual": _floats(actual - predicted), "xLabel": "Predicted", "yLabel": "Actual − predicted"},
+        "predicted_vs_actual": {"kind": "predicted_vs_actual", "title": "Predicted vs actual (holdout)",
+                                "actual": _floats(actual), "predicted": _floats(predicted),
+                                "xLabel": "Actual", "yLabel": "Predicted"},
+    }
+
+
+def permutation_importance(
+    score: Callable[[pd.DataFrame], float | None],
+    X: pd.DataFrame,
+    *,
+    seed: int,
+    time_limit_s: float = IMPORTANCE_TIME_S,
+) -> dict[str, Any]:
+    """Return the drop of ``score`` when each input column is shuffled (model-agnostic importance).
+
+    Parameters
+    ----------
+    score
+        Scores the model on a frame of the original columns (higher is better).
+    X
+        Holdout rows (at most `IMPORTANCE_ROWS` are used).
+    seed
+        Seed of the shuffles.
+    time_limit_s
+        Columns not reached within this time are left out (and the document says so).
+    """
+    rng = np.random.default_rng(seed)
+    if len(X) > IMPORTANCE_ROWS:
+        X = X.sample(IMPORTANCE_ROWS, random_state=seed)
+    X = X.reset_index(drop=True)
+    base = score(X)
+    out: list[dict[str, Any]] = []
+    started = time.monotonic()
+    complete = True
+    if base is not None:
+        for col in X.columns:
+            if time.monotonic() - started > time_limit_s:
+                complete = False
+                break
+            shuffled = X.copy()
+            shuffled[col] = shuffled[col].to_numpy()[rng.permutation(len(X))]
+            value = score(shuffled)
+            if value is not None:
+                out.append({"name": str(col), "importance": float(base - value)})
+    out.sort(key=lambda d: d["importance"], reverse=True)
+    return {
+        "kind": "feature_importance",
+        "title": "Feature importance (holdout, drop in score when a column is shuffled)",
+        "method": "permutation",
+        "features": out[:TOP_FEATURES],
+        "complete": complete,
+        "xLabel": "Drop in score", "yLabel": "Feature",
+    }
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _draw(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    # PyCaret's plotting dependencies change the default fonts to ones a desktop may not have
+    # (Arial...); DejaVu Sans ships with matplotlib itself.
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
+        _draw_figure(doc, path)
+
+
+def _draw_figure(doc: dict[str, Any], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    kind = doc["kind"]
+    if kind == "confusion_matrix":
+        matrix = np.asarray(doc["matrix"])
+        ax.imshow(matrix, cmap="Blues")
+        ticks = range(len(doc["labels"]))
+        names = [str(v)[:12] for v in doc["labels"]]
+        ax.set_xticks(list(ticks), names, rotation=45 if len(names) > 4 else 0)
+        ax.set_yticks(list(ticks), names)
+        if matrix.size <= 400:
+            top = matrix.max() if matrix.size else 0
+            for (i, j), v in np.ndenumerate(matrix):
+                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
+    elif kind == "roc":
+        for c in doc["curves"]:
+            ax.plot(c["fpr"], c["tpr"], label=f"{c['label']} (AUC {c['auc']:.3f})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+        ax.legend(loc="lower right", fontsize=8)
+    elif kind == "precision_recall":
+        for c in doc["curves"]:
+            ax.plot(c["recall"], c["precision"], label=f"{c['label']} (AP {c['averagePrecision']:.3f})")
+        ax.legend(loc="lower left", fontsize=8)
+    elif kind == "feature_importance":
+        feats = doc["features"][::-1]
+        ax.barh([str(f["name"])[:30] for f in feats], [f["importance"] for f in feats], color="#4c72b0")
+    elif kind == "residuals":
+        ax.scatter(doc["predicted"], doc["residual"], s=8, alpha=0.5)
+        ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+    elif kind == "predicted_vs_actual":
+        ax.scatter(doc["actual"], doc["predicted"], s=8, alpha=0.5)
+        values = [v for v in doc["actual"] + doc["predicted"] if v is not None]
+        if values:
+            lo, hi = min(values), max(values)
+            ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
+    ax.set_title(doc.get("title", ""))
+    ax.set_xlabel(doc.get("xLabel", ""))
+    ax.set_ylabel(doc.get("yLabel", ""))
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def write_plots(model_dir: Path, docs: dict[str, dict[str, Any]]) -> list[str]:
+    """Write ``plots/<name>.json`` and ``plots/<name>.png`` for each document; return the names written.
+
+    A plot that cannot be drawn is logged and left out; it never fails the training.
+    """
+    folder = model_dir / PLOTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    for name, doc in docs.items():
+        try:
+            write_json(folder / f"{name}.json", doc)
+            tmp = folder / f".{name}.png.tmp"
+            _draw(doc, tmp)
+            tmp.replace(folder / f"{name}.png")
+            written.append(name)
+        except Exception as exc:  # a plot is a nice-to-have; the model is what matters
+            log.warning("could not draw the %s plot: %s", name, exc)
+    return written
