@@ -634,7 +634,9 @@ def _read_csv(
         raise IngestError(f"{path.name} has a header row but no data rows.", path=path, code="header_only")
     _check_columns_match(path, frame, sniff.header)
     if ascii_compatible and frame[frame.columns[-1]].isna().any():
-        _check_short_rows(path, sniff, encoding, len(sniff.header), has_quote)
+        ragged = _first_ragged_record(path, sniff, encoding, has_quote)
+        if ragged is not None:
+            raise _ragged_error(path, *ragged, len(sniff.header))
     _check_cells(path, frame, limits)
     frame = _na_placeholders(frame)
     if sniff.decimal == ",":
@@ -705,6 +707,11 @@ def _parse(
                 raise _nul_error(path, reader.nul_at, sniff) from None
             if reader.truncated:
                 raise _NeedExactRead() from None
+            if _EXPECTED_FIELDS.search(str(exc)):
+                # pandas counts records, not the lines an editor shows; find the line ourselves.
+                ragged = _first_ragged_record(path, sniff, encoding, reader.has_quote)
+                if ragged is not None:
+                    raise _ragged_error(path, *ragged, len(sniff.header)) from None
             raise _parser_error(path, exc, len(sniff.header)) from None
         except (MemoryError, OverflowError):
             raise IngestError(f"{path.name} is too large to read into memory on this computer.",
@@ -861,85 +868,78 @@ def _check_columns_match(path: Path, frame: pd.DataFrame, header: list[str]) -> 
             )
 
 
-def _check_short_rows(path: Path, sniff: _Sniff, encoding: str, width: int, has_quote: bool) -> None:
-    """Refuse rows with fewer values than the header; pandas silently pads them with missing values.
+def _first_ragged_record(path: Path, sniff: _Sniff, encoding: str, has_quote: bool) -> tuple[int, int] | None:
+    """Return (line, values) of the first record whose number of values differs from the header's.
 
-    A vectorised pass over the bytes counts the delimiters of each record outside double quotes
-    (quote parity, which RFC 4180's doubled quotes keep right). Only runs when the last column has
-    missing values, because a short row always leaves it missing.
+    A vectorised pass over the bytes counts each record's delimiters outside double quotes (quote
+    parity, which RFC 4180's doubled quotes keep right, carried across chunks). Blank and
+    whitespace-only lines are skipped, as pandas skips them. The line is the physical line on which
+    the record ends, as a text editor counts lines. None when the encoding is not ASCII-compatible
+    or the delimiter is not one byte.
     """
-    if len(sniff.delimiter.encode(encoding if encoding != "utf-8-sig" else "utf-8")) != 1:
-        return
+    if encoding in {"utf-16", "utf-32"} or len(sniff.delimiter.encode("utf-8")) != 1:
+        return None
+    width = len(sniff.header)
     delim = ord(sniff.delimiter)
+    whitespace = np.array([b for b in (9, 13, 32) if b != delim], dtype=np.uint8)
     with open(path, "rb") as fh:
-        head = fh.read(4096)
+        head = fh.read(65536)
         fh.seek(0)
         newline = 13 if (b"\n" not in head and b"\r" in head) else 10
         parity = 0
-        fields_in_record = 1
-        record_len = 0
-        offset = 0
-        first_record = True
-        while True:
-            chunk = fh.read(_COPY_CHUNK)
-            if not chunk:
-                break
+        fields = 1  # values so far in the record that is still open at the end of a chunk
+        solid = 0  # its non-whitespace bytes so far
+        lines_before = 0
+        header_seen = False
+        while chunk := fh.read(_COPY_CHUNK):
             arr = np.frombuffer(chunk, dtype=np.uint8)
             if has_quote:
-                # uint8 cumsum wraps at 256, which keeps parity.
+                # Parity after each byte; uint8 cumsum wraps at 256, which keeps parity.
                 inside = (np.cumsum(arr == 34, dtype=np.uint8) + parity) & 1
-                outside = inside == 0
                 parity = int(inside[-1])
-                nl = np.flatnonzero((arr == newline) & outside)
-                dl_mask = (arr == delim) & outside
+                outside = inside == 0
+                ends = np.flatnonzero((arr == newline) & outside)
+                delims = np.cumsum((arr == delim) & outside, dtype=np.int64)
             else:
-                nl = np.flatnonzero(arr == newline)
-                dl_mask = arr == delim
-            cum = np.cumsum(dl_mask, dtype=np.int64)
-            prev_pos = -1
-            prev_cum = 0
-            # Records ending in this chunk.
-            ends = nl
-            counts = np.empty(len(ends), dtype=np.int64)
-            lengths = np.empty(len(ends), dtype=np.int64)
+                ends = np.flatnonzero(arr == newline)
+                delims = np.cumsum(arr == delim, dtype=np.int64)
+            solids = np.cumsum(~np.isin(arr, whitespace) & (arr != newline), dtype=np.int64)
             if len(ends):
-                cum_at = cum[ends]
-                counts[0] = fields_in_record + int(cum_at[0])
-                counts[1:] = np.diff(cum_at) + 1
-                lengths[0] = record_len + int(ends[0])
-                lengths[1:] = np.diff(ends) - 1
-                # A lone CR before LF, or nothing at all, is a blank line.
-                blank = lengths <= 0
-                if newline == 10:
-                    cr_only = (lengths == 1) & (arr[np.maximum(ends - 1, 0)] == 13)
-                    blank |= cr_only
-                bad = np.flatnonzero((counts < width) & ~blank)
-                if first_record:
-                    bad = bad[bad > 0] if len(counts) else bad
-                    first_record = False
+                d_at, s_at = delims[ends], solids[ends]
+                counts = np.empty(len(ends), dtype=np.int64)
+                counts[0] = fields + int(d_at[0])
+                counts[1:] = np.diff(d_at) + 1
+                content = np.empty(len(ends), dtype=np.int64)
+                content[0] = solid + int(s_at[0])
+                content[1:] = np.diff(s_at)
+                real = np.flatnonzero(content > 0)
+                if not header_seen and len(real):
+                    header_seen = True
+                    real = real[1:]
+                bad = real[counts[real] != width]
                 if len(bad):
-                    end = offset + int(ends[bad[0]])
-                    _short_row_error(path, end, int(counts[bad[0]]), width)
-                prev_pos = int(ends[-1])
-                prev_cum = int(cum_at[-1])
-                fields_in_record = 1 + int(cum[-1]) - prev_cum
-                record_len = len(arr) - prev_pos - 1
+                    end = int(ends[bad[0]])
+                    line = lines_before + int(np.count_nonzero(arr[:end] == newline)) + 1
+                    return line, int(counts[bad[0]])
+                fields = 1 + int(delims[-1] - d_at[-1])
+                solid = int(solids[-1] - s_at[-1])
             else:
-                fields_in_record += int(cum[-1]) if len(cum) else 0
-                record_len += len(arr)
-            offset += len(arr)
-        if record_len > 0 and fields_in_record < width and not first_record:
-            _short_row_error(path, offset, fields_in_record, width)
+                fields += int(delims[-1])
+                solid += int(solids[-1])
+            lines_before += int(np.count_nonzero(arr == newline))
+        if solid > 0 and header_seen and fields != width:
+            return lines_before + 1, fields
+    return None
 
 
-def _short_row_error(path: Path, end_offset: int, fields: int, width: int) -> None:
-    with open(path, "rb") as fh:
-        data = fh.read(end_offset)
-    line = data.count(b"\n") + 1 if b"\n" in data or b"\r" not in data else data.count(b"\r") + 1
-    line = max(line - (1 if data.endswith((b"\n", b"\r")) else 0), 1)
-    raise IngestError(
-        f"Line {line:,} of {path.name} has {fields} value{'s' if fields != 1 else ''} but the header has "
-        f"{width} columns; fix that row (leave a cell empty with an extra delimiter rather than leaving it out).",
+def _ragged_error(path: Path, line: int, values: int, width: int) -> IngestError:
+    fix = (
+        "a value containing the delimiter must be in double quotes" if values > width
+        else "leave a cell empty with an extra delimiter rather than leaving it out"
+    )
+    return IngestError(
+        f"Line {line:,} of {path.name} has {_plural(values, 'value')} but the header has {width} columns; "
+        f"fix that row ({fix}).",
         path=path, line=line, code="ragged_row",
     )
 
