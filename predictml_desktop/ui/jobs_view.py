@@ -33,6 +33,7 @@ from predictml_desktop.ui.formatting import (
     ordered_metrics,
     status_label,
 )
+from predictml_desktop.ui.leaderboard import LeaderboardModel
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_panel import retry
@@ -188,7 +189,7 @@ class JobsView(QWidget):
         self.metrics_view.setModel(self.metrics_model)
         self.metrics_view.horizontalHeader().setStretchLastSection(True)
         self.details_tabs.addTab(self.metrics_view, "Metrics")
-        self.board_model = RecordTableModel([], parent=self)
+        self.board_model = LeaderboardModel(parent=self)
         self.board_view = QTableView()
         self.board_view.setAccessibleName("Job leaderboard")
         self.board_view.setModel(self.board_model)
@@ -319,29 +320,12 @@ class JobsView(QWidget):
             value_label.setWordWrap(True)
             self.summary_form.addRow(f"{label}:", value_label)
         self.metrics_model.set_rows(ordered_metrics(job.metrics or {}, job.problem_type))
-        self._fill_leaderboard(job.leaderboard or [])
+        self.board_model = LeaderboardModel(parent=self)
+        self.board_model.set_entries(job.leaderboard or [])
+        self.board_view.setModel(self.board_model)
         self.log_view.setPlainText("\n".join(job.logs or []))
         self.tasks.start(read_log, self.context.paths, job,
                          on_result=lambda text, jid=job.id: self._on_log_read(jid, text))
-
-    def _fill_leaderboard(self, leaderboard: list[dict[str, Any]]) -> None:
-        names: list[str] = []
-        for entry in leaderboard:
-            scores = entry.get("scores") if isinstance(entry.get("scores"), dict) else {}
-            for key in scores:
-                if key not in names:
-                    names.append(key)
-        columns = [Column("Model", lambda e: e.get("name") or e.get("model"))]
-        columns += [
-            Column(n, lambda e, n=n: (e.get("scores") or {}).get(n) if isinstance(e.get("scores"), dict) else None,
-                   numeric=True)
-            for n in names
-        ]
-        columns += [Column("Fit (s)", lambda e: e.get("fitSeconds"), numeric=True),
-                    Column("Note", lambda e: e.get("reason") or e.get("stage") or "")]
-        self.board_model = RecordTableModel(columns, parent=self)
-        self.board_model.set_rows(leaderboard)
-        self.board_view.setModel(self.board_model)
 
     def _on_log_read(self, job_id: str, text: str) -> None:
         if job_id == self._selected_id:

@@ -119,6 +119,12 @@ class RecordTableModel(QAbstractTableModel):
         """The row objects shown (do not modify; use `set_rows` or `append`)."""
         return self._rows
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Replace the columns (the rows stay)."""
+        self.beginResetModel()
+        self._columns = list(columns)
+        self.endResetModel()
+
     def set_rows(self, rows: Sequence[Any]) -> None:
         """Replace every row."""
         self.beginResetModel()

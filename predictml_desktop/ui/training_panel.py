@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,14 +26,12 @@ from predictml_desktop.core.records import Dataset, TrainingJob
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import failure_text, format_duration, format_number, key_metrics, seconds_since
-from predictml_desktop.ui.table_models import Column, RecordTableModel
+from predictml_desktop.ui.leaderboard import LeaderboardModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_thread import TrainingThread
 from predictml_desktop.ui.widgets import Banner, Card, heading
 
 LOG_MAX_LINES = 5_000
-LEADERBOARD_SCORES = 4
-"""Score columns shown in the live leaderboard (the first ones the engine reports)."""
 
 
 def load_job(store: Any, job_id: str) -> tuple[TrainingJob, Dataset | None]:
@@ -49,11 +47,6 @@ def retry(store: Any, job_id: str) -> TrainingJob:
     from predictml_desktop.core.training import retry_job
 
     return retry_job(store, job_id)
-
-
-def _scores(candidate: dict[str, Any]) -> dict[str, Any]:
-    scores = candidate.get("scores")
-    return scores if isinstance(scores, dict) else {}
 
 
 class TrainingPanel(QWidget):
@@ -138,14 +131,10 @@ class TrainingPanel(QWidget):
         board_layout = QVBoxLayout(board_box)
         board_layout.setContentsMargins(0, 0, 0, 0)
         board_layout.addWidget(heading("Leaderboard", 2))
-        self.leaderboard = RecordTableModel(self._leaderboard_columns([]), parent=self)
-        self.leaderboard_proxy = QSortFilterProxyModel(self)
-        self.leaderboard_proxy.setSourceModel(self.leaderboard)
-        self.leaderboard_proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.leaderboard = LeaderboardModel(parent=self)
         self.leaderboard_view = QTableView()
         self.leaderboard_view.setAccessibleName("Leaderboard")
-        self.leaderboard_view.setModel(self.leaderboard_proxy)
-        self.leaderboard_view.setSortingEnabled(True)
+        self.leaderboard_view.setModel(self.leaderboard)
         self.leaderboard_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.leaderboard_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.leaderboard_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -186,15 +175,6 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._running_widgets: list[QWidget] = [self.progress_bar, self.stage_label, self.elapsed_label,
                                                 self.cancel_button, splitter]
-
-    @staticmethod
-    def _leaderboard_columns(score_names: list[str]) -> list[Column]:
-        columns = [Column("Model", lambda c: c.get("name") or c.get("model"))]
-        for name in score_names:
-            columns.append(Column(name, lambda c, n=name: _scores(c).get(n), numeric=True))
-        columns.append(Column("Fit (s)", lambda c: c.get("fitSeconds"), numeric=True))
-        columns.append(Column("Note", lambda c: c.get("stage") or c.get("reason") or ""))
-        return columns
 
     # ------------------------------------------------------------------ states
 
@@ -246,8 +226,8 @@ class TrainingPanel(QWidget):
         self.progress_bar.setFormat("%p%")
         self.stage_label.setText("Starting the worker…")
         self.log_view.clear()
-        self.leaderboard.set_rows([])
-        self._score_names: list[str] = []
+        self.leaderboard = LeaderboardModel(parent=self)
+        self.leaderboard_view.setModel(self.leaderboard)
         self._show_running()
         self._clock.start()
         self._started_offset_s = 0.0
@@ -305,15 +285,7 @@ class TrainingPanel(QWidget):
             bar.setValue(bar.maximum())
 
     def _on_thread_candidate_finished(self, candidate: dict[str, Any]) -> None:
-        if not self._score_names and _scores(candidate):
-            self._score_names = list(_scores(candidate))[:LEADERBOARD_SCORES]
-            rows = self.leaderboard.rows
-            self.leaderboard = RecordTableModel(self._leaderboard_columns(self._score_names), parent=self)
-            self.leaderboard.set_rows(rows)
-            self.leaderboard_proxy.setSourceModel(self.leaderboard)
-            if self._score_names:
-                self.leaderboard_view.sortByColumn(1, Qt.SortOrder.DescendingOrder)
-        self.leaderboard.append(candidate)
+        self.leaderboard.upsert(candidate)
 
     def _on_thread_succeeded(self, job: TrainingJob) -> None:
         self.job = job
