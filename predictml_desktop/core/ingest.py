@@ -868,6 +868,18 @@ def _check_columns_match(path: Path, frame: pd.DataFrame, header: list[str]) -> 
             )
 
 
+def _inside_quotes(positions: np.ndarray, quotes: np.ndarray, parity: int) -> np.ndarray:
+    """Tell which of the sorted byte ``positions`` lie inside double quotes.
+
+    A byte is inside when an odd number of quotes precede it (counting ``parity`` carried from the
+    previous chunk); counting via the quotes' ranks among the positions costs O(quotes + positions)
+    rather than a pass over every byte.
+    """
+    ranks = np.searchsorted(positions, quotes)
+    before = np.cumsum(np.bincount(ranks, minlength=len(positions) + 1))[: len(positions)]
+    return ((before + parity) & 1).astype(bool)
+
+
 def _first_ragged_record(path: Path, sniff: _Sniff, encoding: str, has_quote: bool) -> tuple[int, int] | None:
     """Return (line, values) of the first record whose number of values differs from the header's.
 
@@ -881,55 +893,58 @@ def _first_ragged_record(path: Path, sniff: _Sniff, encoding: str, has_quote: bo
         return None
     width = len(sniff.header)
     delim = ord(sniff.delimiter)
-    whitespace = np.array([b for b in (9, 13, 32) if b != delim], dtype=np.uint8)
+    blank_bytes = frozenset(b for b in b" \t\r" if b != delim)
     with open(path, "rb") as fh:
         head = fh.read(65536)
         fh.seek(0)
         newline = 13 if (b"\n" not in head and b"\r" in head) else 10
+        newline_byte = bytes([newline])
         parity = 0
-        fields = 1  # values so far in the record that is still open at the end of a chunk
-        solid = 0  # its non-whitespace bytes so far
+        fields = 1  # values so far in the record still open at the end of the previous chunk
+        tail = b""  # that record's first bytes (enough to tell a blank line)
         lines_before = 0
         header_seen = False
         while chunk := fh.read(_COPY_CHUNK):
             arr = np.frombuffer(chunk, dtype=np.uint8)
+            ends = np.flatnonzero(arr == newline)
+            delims = np.flatnonzero(arr == delim)
             if has_quote:
-                # Parity after each byte; uint8 cumsum wraps at 256, which keeps parity.
-                inside = (np.cumsum(arr == 34, dtype=np.uint8) + parity) & 1
-                parity = int(inside[-1])
-                outside = inside == 0
-                ends = np.flatnonzero((arr == newline) & outside)
-                delims = np.cumsum((arr == delim) & outside, dtype=np.int64)
-            else:
-                ends = np.flatnonzero(arr == newline)
-                delims = np.cumsum(arr == delim, dtype=np.int64)
-            solids = np.cumsum(~np.isin(arr, whitespace) & (arr != newline), dtype=np.int64)
+                quotes = np.flatnonzero(arr == 34)
+                if len(quotes) or parity:
+                    ends = ends[~_inside_quotes(ends, quotes, parity)]
+                    delims = delims[~_inside_quotes(delims, quotes, parity)]
+                    parity = (parity + len(quotes)) & 1
             if len(ends):
-                d_at, s_at = delims[ends], solids[ends]
+                before = np.searchsorted(delims, ends)  # delimiters before each record end
                 counts = np.empty(len(ends), dtype=np.int64)
-                counts[0] = fields + int(d_at[0])
-                counts[1:] = np.diff(d_at) + 1
-                content = np.empty(len(ends), dtype=np.int64)
-                content[0] = solid + int(s_at[0])
-                content[1:] = np.diff(s_at)
-                real = np.flatnonzero(content > 0)
-                if not header_seen and len(real):
-                    header_seen = True
-                    real = real[1:]
-                bad = real[counts[real] != width]
-                if len(bad):
-                    end = int(ends[bad[0]])
-                    line = lines_before + int(np.count_nonzero(arr[:end] == newline)) + 1
-                    return line, int(counts[bad[0]])
-                fields = 1 + int(delims[-1] - d_at[-1])
-                solid = int(solids[-1] - s_at[-1])
+                counts[0] = fields + int(before[0])
+                counts[1:] = np.diff(before) + 1
+                first = 0
+                while not header_seen and first < len(ends):
+                    # The header is the first record that is not a blank line.
+                    header_seen = not _blank_record(chunk, ends, first, tail, blank_bytes)
+                    first += 1
+                # Only records of the wrong length need a closer look (is it a blank line?).
+                for i in (np.flatnonzero(counts[first:] != width) + first).tolist():
+                    if _blank_record(chunk, ends, i, tail, blank_bytes):
+                        continue
+                    line = lines_before + chunk.count(newline_byte, 0, int(ends[i])) + 1
+                    return line, int(counts[i])
+                fields = 1 + len(delims) - int(before[-1])
+                tail = chunk[int(ends[-1]) + 1 :][:256]
             else:
-                fields += int(delims[-1])
-                solid += int(solids[-1])
-            lines_before += int(np.count_nonzero(arr == newline))
-        if solid > 0 and header_seen and fields != width:
+                fields += len(delims)
+                tail = (tail + chunk)[:256]
+            lines_before += chunk.count(newline_byte)
+        if header_seen and fields != width and tail and not set(tail) <= blank_bytes:
             return lines_before + 1, fields
     return None
+
+
+def _blank_record(chunk: bytes, ends: np.ndarray, i: int, tail: bytes, blank_bytes: frozenset[int]) -> bool:
+    start = int(ends[i - 1]) + 1 if i else 0
+    body = (tail if i == 0 else b"") + chunk[start : int(ends[i])]
+    return not body or (set(body[:4096]) <= blank_bytes and set(body) <= blank_bytes)
 
 
 def _ragged_error(path: Path, line: int, values: int, width: int) -> IngestError:
