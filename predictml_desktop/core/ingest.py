@@ -362,7 +362,8 @@ def _records(text: str, delimiter: str, limit: int) -> tuple[list[list[str]], bo
                         doublequote=True, strict=False)
     try:
         for row in reader:
-            if row:
+            # pandas skips blank and whitespace-only lines; so must the header and sample.
+            if row and not (len(row) == 1 and not row[0].strip(" \t\r")):
                 rows.append(row)
             if len(rows) >= limit:
                 break
