@@ -8,25 +8,14 @@ from typing import Any
 
 from predictml_desktop.core.records import parse_iso
 
-# (label, accepted keys) in the order shown; the engine's metric names are matched loosely
-# (``auc``, ``AUC``, ``roc_auc``) so the views do not break on a renamed key.
+# How the views label the engine's metric keys (``TrainingJob.metrics``, leaderboard ``scores``), in the
+# order a summary lists them. Other keys of ``metrics`` (``cv``, ``baseline``, ``holdoutRows``) are not metrics.
 _CLASSIFICATION_METRICS = (
-    ("Accuracy", ("accuracy",)),
-    ("AUC", ("auc", "roc_auc")),
-    ("F1", ("f1", "f1_score")),
-    ("Precision", ("precision", "prec")),
-    ("Recall", ("recall",)),
-    ("Balanced accuracy", ("balanced_accuracy",)),
-    ("Kappa", ("kappa",)),
-    ("MCC", ("mcc",)),
-    ("Log loss", ("log_loss", "logloss")),
+    ("accuracy", "Accuracy"), ("auc", "AUC"), ("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"),
+    ("balanced_accuracy", "Balanced accuracy"), ("f1_macro", "Macro F1"), ("kappa", "Kappa"), ("mcc", "MCC"),
+    ("log_loss", "Log loss"),
 )
-_REGRESSION_METRICS = (
-    ("R²", ("r2", "r_2")),
-    ("RMSE", ("rmse",)),
-    ("MAE", ("mae",)),
-    ("MAPE", ("mape",)),
-)
+_REGRESSION_METRICS = (("r2", "R²"), ("rmse", "RMSE"), ("mae", "MAE"), ("mape", "MAPE"))
 KEY_METRIC_COUNT = 3
 
 
@@ -56,24 +45,35 @@ def metric_value(metrics: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def ordered_metrics(metrics: dict[str, Any], problem_type: str | None) -> list[tuple[str, Any]]:
-    """Return ``(label, value)`` of the known metrics in a stable order, then any others."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def metric_label(key: str) -> str:
+    """Return how a metric key is written for people (``auc`` -> ``AUC``)."""
+    for known, label in _CLASSIFICATION_METRICS + _REGRESSION_METRICS:
+        if _norm(key) == known:
+            return label
+    return key
+
+
+def ordered_metrics(
+    metrics: dict[str, Any], problem_type: str | None, first: str | None = None
+) -> list[tuple[str, Any]]:
+    """Return ``(key, value)`` of the metrics of ``problem_type`` found in ``metrics``, ``first`` leading."""
     table = _REGRESSION_METRICS if problem_type == "regression" else _CLASSIFICATION_METRICS
-    seen: set[str] = set()
-    out: list[tuple[str, Any]] = []
-    for label, keys in table:
-        for key, value in metrics.items():
-            if _norm(key) in keys and isinstance(value, int | float) and not isinstance(value, bool):
-                out.append((label, value))
-                seen.add(key)
-                break
-    out += [(k, v) for k, v in metrics.items() if k not in seen and isinstance(v, int | float | str)]
-    return out
+    keys = [k for k, _ in table]
+    if first and _norm(first) in keys:
+        keys.remove(_norm(first))
+        keys.insert(0, _norm(first))
+    by_norm = {_norm(k): v for k, v in metrics.items()}
+    return [(k, by_norm[k]) for k in keys if _is_number(by_norm.get(k))]
 
 
-def key_metrics(metrics: dict[str, Any], problem_type: str | None) -> list[tuple[str, str]]:
-    """Return the few metrics a summary shows, formatted."""
-    return [(label, format_number(value)) for label, value in ordered_metrics(metrics, problem_type)[:KEY_METRIC_COUNT]]
+def key_metrics(metrics: dict[str, Any], problem_type: str | None, first: str | None = None) -> list[tuple[str, str]]:
+    """Return ``(label, text)`` of the few metrics a summary shows, the ranking metric first."""
+    rows = ordered_metrics(metrics, problem_type, first)[:KEY_METRIC_COUNT]
+    return [(metric_label(k), format_number(v)) for k, v in rows]
 
 
 def headline_metric(metrics: dict[str, Any], problem_type: str | None) -> tuple[str, str] | None:

@@ -30,6 +30,7 @@ from predictml_desktop.ui.formatting import (
     format_number,
     format_timestamp,
     headline_metric,
+    metric_label,
     ordered_metrics,
     status_label,
 )
@@ -72,8 +73,10 @@ class _StatusFilter(QSortFilterProxyModel):
         self.status: str | None = None
 
     def set_status(self, status: str | None) -> None:
+        # Qt 6.10+ replaced invalidateRowsFilter() (deprecated, warns) by this begin/end pair.
+        self.beginFilterChange()
         self.status = status
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if self.status is None:
@@ -181,7 +184,12 @@ class JobsView(QWidget):
         self.summary_form = QFormLayout(self.summary_widget)
         self.details_tabs.addTab(self.summary_widget, "Summary")
         self.metrics_model = RecordTableModel(
-            [Column("Metric", lambda m: m[0]), Column("Holdout value", lambda m: format_number(m[1]), numeric=True)],
+            [
+                Column("Metric", lambda m: metric_label(m[0])),
+                Column("Holdout", lambda m: format_number(m[1]), numeric=True),
+                Column("Cross-validation", lambda m: format_number(m[2]), numeric=True),
+                Column("Baseline", lambda m: format_number(m[3]), numeric=True),
+            ],
             parent=self,
         )
         self.metrics_view = QTableView()
@@ -310,6 +318,15 @@ class JobsView(QWidget):
             ("Features", format_number(job.features) if job.features is not None else ""),
             ("Attempt", f"{job.attempt}" + (f" (retry of {job.retry_of})" if job.retry_of else "")),
         ]
+        if job.ranking_metric:
+            reason = f" — {job.ranking_metric_reason}" if job.ranking_metric_reason else ""
+            rows.append(("Ranked by", f"{metric_label(job.ranking_metric)}{reason}"))
+        if job.beats_baseline is not None:
+            rows.append(("Versus baseline", "better than the dummy baseline" if job.beats_baseline
+                         else "NOT better than the dummy baseline: do not use this model"))
+        for warning in job.warnings or []:
+            text = warning.get("message", warning) if isinstance(warning, dict) else warning
+            rows.append(("Warning", str(text)))
         if job.review:
             review = job.review
             rows.append(("Review", f"{review.get('decision', '')} by {review.get('by', '')} "
@@ -319,7 +336,13 @@ class JobsView(QWidget):
             value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value_label.setWordWrap(True)
             self.summary_form.addRow(f"{label}:", value_label)
-        self.metrics_model.set_rows(ordered_metrics(job.metrics or {}, job.problem_type))
+        metrics = job.metrics or {}
+        cv = metrics.get("cv") if isinstance(metrics.get("cv"), dict) else {}
+        baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), dict) else {}
+        self.metrics_model.set_rows([
+            (key, value, cv.get(key), baseline.get(key))
+            for key, value in ordered_metrics(metrics, job.problem_type, job.ranking_metric)
+        ])
         self.board_model = LeaderboardModel(parent=self)
         self.board_model.set_entries(job.leaderboard or [])
         self.board_view.setModel(self.board_model)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from predictml_desktop.ui.formatting import metric_label
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 
 SCORE_COLUMNS = 4
@@ -15,12 +16,6 @@ SCORE_COLUMNS = 4
 def _scores(entry: dict[str, Any]) -> dict[str, Any]:
     scores = entry.get("scores")
     return scores if isinstance(scores, dict) else {}
-
-
-def _metric_label(key: str) -> str:
-    from predictml_desktop.core.training.metrics import METRIC_LABELS
-
-    return METRIC_LABELS.get(key, key)
 
 
 def _note(entry: dict[str, Any]) -> str:
@@ -47,7 +42,7 @@ class LeaderboardModel(RecordTableModel):
     def _make_columns(score_names: Sequence[str]) -> list[Column]:
         columns = [Column("Model", lambda e: e.get("name") or e.get("model"))]
         columns += [
-            Column(_metric_label(name), lambda e, n=name: _scores(e).get(n), numeric=True)
+            Column(metric_label(name), lambda e, n=name: _scores(e).get(n), numeric=True)
             for name in score_names
         ]
         columns.append(Column("Fit (s)", lambda e: e.get("fitSeconds"), numeric=True))
@@ -80,6 +75,8 @@ class LeaderboardModel(RecordTableModel):
         # Finished candidates first, best score first (the engine's sort order for the metric).
         if self.metric is None:
             return (1, 0.0, 0.0)
+        # The core knows which metrics are better when lower (numpy is loaded by then: see
+        # main_window.warm_up_imports).
         from predictml_desktop.core.training.metrics import sort_key
 
         value = _scores(entry).get(self.metric)

@@ -67,6 +67,18 @@ def run_startup_checks(store: Store) -> StartupReport:
     return report
 
 
+def warm_up_imports() -> None:
+    """Import what the views need next (pandas, numpy, the core's data modules) off the GUI thread.
+
+    The window shows without them; loading them in the background afterwards keeps the first
+    read of a file, or the first leaderboard, from paying for the imports on the GUI thread.
+    PyCaret is never among them: only the worker and the prediction path load it.
+    """
+    import predictml_desktop.core.ingest
+    import predictml_desktop.core.profile
+    import predictml_desktop.core.training.metrics  # noqa: F401
+
+
 class MainWindow(QMainWindow):
     """Top-level window of PredictML Desktop.
 
@@ -359,6 +371,7 @@ class MainWindow(QMainWindow):
             )
         if report.interrupted_jobs:
             self.context.notify_records_changed()
+        self.tasks.start(warm_up_imports)
         self.startup_finished.emit(report)
 
     def _on_startup_error(self, message: str) -> None:

@@ -293,17 +293,30 @@ class TrainingPanel(QWidget):
         self.stage_label.setText("Done")
         self._fill_summary(job)
         self.summary.show()
-        self.banner.show_message(
-            "success",
-            f"Training finished: {job.model_name or 'a model'} is waiting for an administrator's review.",
-            [("Show in Jobs", lambda: self.context.navigate_requested.emit("jobs"))],
-        )
+        show_jobs = ("Show in Jobs", lambda: self.context.navigate_requested.emit("jobs"))
+        if job.beats_baseline is False:
+            # Never presented as a success: such a model predicts no better than guessing the majority.
+            self.summary.title.setText("Model no better than the baseline")
+            self.banner.show_message(
+                "warning",
+                f"Training finished, but the best model ({job.model_name or 'unknown'}) is no better than the "
+                "dummy baseline that always predicts the most common value. Check the target and the data "
+                "warnings before asking for a review.",
+                [show_jobs],
+            )
+        else:
+            self.summary.title.setText("Model ready for review")
+            self.banner.show_message(
+                "success",
+                f"Training finished: {job.model_name or 'a model'} is waiting for an administrator's review.",
+                [show_jobs],
+            )
 
     def _fill_summary(self, job: TrainingJob) -> None:
         while self.summary_form.rowCount():
             self.summary_form.removeRow(0)
         self.summary_form.addRow("Model:", QLabel(job.model_name or "—"))
-        for label, value in key_metrics(job.metrics or {}, job.problem_type):
+        for label, value in key_metrics(job.metrics or {}, job.problem_type, job.ranking_metric):
             self.summary_form.addRow(f"{label}:", QLabel(value))
         self.summary_form.addRow("Duration:", QLabel(format_duration(job.duration_s)))
         if job.samples is not None:

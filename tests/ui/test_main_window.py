@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from predictml_desktop.ui.context import UI_STATE_FILE
 from predictml_desktop.ui.views import VIEWS
@@ -45,8 +45,10 @@ def test_views_are_built_only_when_first_shown(make_window) -> None:
 
 def test_window_geometry_and_view_are_remembered_in_the_data_home(make_window, predictml_home: Path, tmp_path) -> None:
     first = make_window(run_startup=False)
-    first.resize(700, 500)
+    first.resize(700, 520)
     first.show_view("admin")
+    size = (first.width(), first.height())  # what the layout allowed
+    assert size != (1200, 800)
     first.close()
     state_file = predictml_home / UI_STATE_FILE
     assert state_file.is_file()
@@ -55,7 +57,7 @@ def test_window_geometry_and_view_are_remembered_in_the_data_home(make_window, p
     assert not any((tmp_path / "userhome").rglob("*.ini"))
 
     second = make_window(run_startup=False)
-    assert (second.width(), second.height()) == (700, 500)
+    assert (second.width(), second.height()) == size
     assert second.current_view_key() == "admin"
 
 
@@ -83,4 +85,64 @@ def test_a_drag_of_several_files_is_refused(make_window) -> None:
 
 def test_building_the_window_does_not_import_pycaret(make_window) -> None:
     make_window(run_startup=False)
+    assert "pycaret" not in sys.modules
+
+
+def test_a_damaged_record_file_is_reported_with_an_offer_to_recover(qtbot, make_window, predictml_home) -> None:
+    from predictml_desktop.core.store import Store
+
+    Store().startup()
+    jobs_file = predictml_home / "training-jobs.json"
+    jobs_file.write_text('{"schemaVersion": 1, "jobs": [ {"id": "training_1", ', encoding="utf-8")
+    window = make_window(run_startup=False)
+    with qtbot.waitSignal(window.startup_finished, timeout=20_000):
+        window.run_startup_checks()
+    assert window.banner.isVisible() and window.banner.kind == "error"
+    assert "training-jobs.json" in window.banner.text and "damaged" in window.banner.text
+    recover = next(b for b in window.banner.findChildren(QPushButton) if b.text() == "Recover")
+    with qtbot.waitSignal(window.startup_finished, timeout=20_000):
+        qtbot.mouseClick(recover, Qt.MouseButton.LeftButton)
+    assert window.banner.kind == "success"
+    assert "kept as training-jobs.json.corrupt-" in window.banner.text
+    assert Store().check() == []
+    assert any(p.name.startswith("training-jobs.json.corrupt-") for p in predictml_home.iterdir())
+
+
+def test_a_job_left_training_by_a_dead_app_shows_as_interrupted_with_retry(
+    qtbot, make_window, predictml_home, tmp_path
+) -> None:
+    from predictml_desktop.core.ingest import import_dataset
+    from predictml_desktop.core.store import Store
+    from predictml_desktop.core.training import create_job
+    from tests.ui.data import write_customers_csv
+
+    store = Store()
+    dataset = import_dataset(store, write_customers_csv(tmp_path / "c.csv"), target="purchased")
+    job = create_job(store, dataset.id, "purchased")
+    dead = {"pid": 2**22 + 7, "createTime": 1.0}
+    with store.transaction() as tx:
+        tx.jobs.update(job.id, worker={**dead, "supervisor": dead})
+
+    window = make_window(run_startup=False)
+    with qtbot.waitSignal(window.startup_finished, timeout=20_000) as checked:
+        window.run_startup_checks()
+    assert checked.args[0].interrupted_jobs == [job.id]
+    assert "interrupted" in window.banner.text and job.id in window.banner.text
+    jobs = window.view("jobs")
+    with qtbot.waitSignal(jobs.reloaded, timeout=20_000):
+        window.show_view("jobs")
+    assert jobs.select_job(job.id)
+    assert jobs.model.index(0, 1).data() == "Failed (interrupted)"
+    assert not jobs.retry_button.isHidden()
+
+
+def test_the_gui_never_imports_pycaret_even_after_the_start_up_work(qtbot, make_window) -> None:
+    window = make_window(run_startup=False)
+    with qtbot.waitSignal(window.startup_finished, timeout=20_000):
+        window.run_startup_checks()
+    from predictml_desktop.ui.tasks import wait_for_background_jobs
+
+    assert wait_for_background_jobs(20_000)
+    for key in window.view_keys():
+        window.show_view(key)
     assert "pycaret" not in sys.modules

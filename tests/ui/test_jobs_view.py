@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from predictml_desktop.core.ingest import import_dataset
+from predictml_desktop.core.status import JobStatus
+from predictml_desktop.core.training import TrainingOptions, TrainingRunner, create_job
+from predictml_desktop.ui.jobs_view import JobsView
+from predictml_desktop.ui.main_window import MainWindow
+from tests.ui.data import write_customers_csv
+
+FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
+TIMEOUT = 30_000
+
+
+def _run(store, dataset_id: str, scenario: str) -> str:
+    job = create_job(store, dataset_id, "purchased", TrainingOptions(preset="fast"))
+    TrainingRunner(store, job.id, command=[sys.executable, str(FAKE_TRAINER), scenario]).run()
+    return job.id
+
+
+@pytest.fixture
+def window(make_window) -> MainWindow:
+    return make_window(run_startup=False)
+
+
+@pytest.fixture
+def jobs(window: MainWindow, tmp_path: Path) -> dict[str, str]:
+    store = window.context.store
+    dataset = import_dataset(store, write_customers_csv(tmp_path / "customers.csv"), target="purchased",
+                             name="Customers")
+    return {"ok": _run(store, dataset.id, "success"), "failed": _run(store, dataset.id, "fail")}
+
+
+def _show(qtbot, window: MainWindow) -> JobsView:
+    view = window.view("jobs")
+    assert isinstance(view, JobsView)
+    with qtbot.waitSignal(view.reloaded, timeout=TIMEOUT):
+        window.show_view("jobs")
+    return view
+
+
+def test_every_job_is_listed_with_status_dataset_model_and_score(qtbot, window, jobs) -> None:
+    view = _show(qtbot, window)
+    assert sorted(view.visible_job_ids()) == sorted(jobs.values())
+    rows = {view.model.index(r, 0).data(): [view.model.index(r, c).data() for c in range(view.model.columnCount())]
+            for r in range(view.model.rowCount())}
+    ok = rows[jobs["ok"]]
+    assert ok[1] == "Waiting for review" and ok[2] == "Customers" and ok[3] == "purchased"
+    assert ok[4] == "Random Forest Classifier" and ok[5] == "Accuracy 83.0 %"
+    assert rows[jobs["failed"]][1] == "Failed"
+
+
+def test_the_status_filter_narrows_the_list(qtbot, window, jobs) -> None:
+    view = _show(qtbot, window)
+    view.status_filter.setCurrentIndex(view.status_filter.findData("failed"))
+    assert view.visible_job_ids() == [jobs["failed"]]
+    view.status_filter.setCurrentIndex(view.status_filter.findData("pending_review"))
+    assert view.visible_job_ids() == [jobs["ok"]]
+    view.status_filter.setCurrentIndex(0)
+    assert len(view.visible_job_ids()) == 2
+
+
+def test_details_show_metrics_leaderboard_and_the_full_log(qtbot, window, jobs) -> None:
+    view = _show(qtbot, window)
+    assert view.select_job(jobs["ok"])
+    assert view.details_title.text().startswith(jobs["ok"])
+    assert view.metrics_model.index(0, 0).data() == "AUC"  # the ranking metric first
+    assert view.metrics_model.index(0, 1).data() == "0.880"
+    assert [view.board_model.row_object(r)["model"] for r in range(view.board_model.rowCount())] == ["rf", "lr", "gpc"]
+    qtbot.waitUntil(lambda: "supervisor: job ended pending_review" in view.log_view.toPlainText(), timeout=TIMEOUT)
+    assert view.retry_button.isHidden()
+
+
+def test_a_failed_job_shows_its_error_and_can_be_retried(qtbot, window, jobs) -> None:
+    view = _show(qtbot, window)
+    assert view.select_job(jobs["failed"])
+    assert view.error_label.text() == "Training failed: Target column 'target' not found"
+    assert not view.retry_button.isHidden()
+    panel = window.view("training")
+    panel.command = [sys.executable, str(FAKE_TRAINER), "success"]
+    with qtbot.waitSignal(window.context.training_requested, timeout=TIMEOUT) as requested:
+        qtbot.mouseClick(view.retry_button, Qt.MouseButton.LeftButton)
+    assert window.current_view_key() == "training"
+    with qtbot.waitSignal(panel.training_finished, timeout=TIMEOUT) as finished:
+        pass
+    assert finished.args == ["pending_review"]
+    retry = window.context.store.read().jobs.get(requested.args[0])
+    assert retry.retry_of == jobs["failed"] and retry.status == JobStatus.PENDING_REVIEW
+
+
+def test_an_empty_home_says_how_to_start(qtbot, window) -> None:
+    view = _show(qtbot, window)
+    assert view.model.rowCount() == 0
+    assert view.empty_label.isVisible()
