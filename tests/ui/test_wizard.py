@@ -166,3 +166,45 @@ def test_file_open_uses_the_dialog_answer(qtbot, make_window, tmp_path, monkeypa
     with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
         window.open_action.trigger()
     assert "chosen.csv" in wizard.summary_label.text()
+
+
+def test_the_wizard_can_be_completed_from_the_keyboard(qtbot, make_window) -> None:
+    import sys
+
+    from tests.ui.test_training_panel import FAKE_TRAINER
+
+    window = make_window(run_startup=False)
+    wizard = window.show_view("data")
+    panel = window.view("training")
+    panel.command = [sys.executable, str(FAKE_TRAINER), "success"]  # the training itself is not under test
+    window.show_view("data")
+
+    # Focus order on the first step: Open a file, then Try the sample dataset.
+    wizard.open_button.setFocus()
+    qtbot.keyClick(wizard.open_button, Qt.Key.Key_Tab)
+    assert wizard.focusWidget() is wizard.sample_button
+    with qtbot.waitSignal(wizard.loaded, timeout=LOAD_TIMEOUT):
+        qtbot.keyClick(wizard.sample_button, Qt.Key.Key_Space)
+    assert wizard.steps.currentIndex() == STEP_REVIEW
+    assert wizard.focusWidget() is wizard.review_next_button
+    qtbot.keyClick(wizard.review_next_button, Qt.Key.Key_Return)
+    assert wizard.steps.currentIndex() == STEP_TARGET
+    assert wizard.focusWidget() is wizard.target_combo
+    # Escape goes back a step, Return comes forward again.
+    qtbot.keyClick(wizard.target_combo, Qt.Key.Key_Escape)
+    assert wizard.steps.currentIndex() == STEP_REVIEW
+    qtbot.keyClick(wizard.review_next_button, Qt.Key.Key_Return)
+    # Tab walks the target step's controls in reading order.
+    order = []
+    widget = wizard.target_combo
+    for _ in range(4):
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+        widget = wizard.focusWidget()
+        order.append(widget)
+    assert order[:2] == [wizard.problem_combo, wizard.exclude_list]
+    with qtbot.waitSignal(panel.training_finished, timeout=LOAD_TIMEOUT) as finished:
+        qtbot.keyClick(wizard.target_combo, Qt.Key.Key_Return)
+    assert finished.args == ["pending_review"]
+    assert window.current_view_key() == "training"
+    job = window.context.store.read().jobs.get(panel.job.id)
+    assert job.target_column == "purchased"
