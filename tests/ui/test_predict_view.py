@@ -1,14 +1,64 @@
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import json
+import shutil
+from pathlib import Path
 
+import pandas as pd
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+
+from predictml_desktop.core.governance import Governance, cheap_hasher_for_tests
+from predictml_desktop.core.ingest import import_dataset
+from predictml_desktop.core.paths import Paths
+from predictml_desktop.core.status import JobStatus
+from predictml_desktop.core.store import Store
+from predictml_desktop.core.training import TrainingOptions, TrainingRunner, create_job
 from predictml_desktop.ui.predict_view import PredictView
+from tests.ui.data import customers, write_customers_csv
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    """A data home with one really trained (logistic regression) model, approved for Local."""
+    root = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as env:
+        # Module scope runs before the per-test isolation: keep the worker out of the real home too.
+        for name in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "MPLCONFIGDIR"):
+            env.setenv(name, str(root / "userhome" / name.lower()))
+        paths = Paths(root / "home", root / "config").ensure()
+        store = Store(paths)
+        dataset = import_dataset(store, write_customers_csv(root / "customers.csv", rows=400), target="purchased")
+        job = create_job(store, dataset.id, "purchased", TrainingOptions(preset="fast", models=["lr"]))
+        job = TrainingRunner(store, job.id).run()
+        assert job.status == JobStatus.PENDING_REVIEW, job.error
+        governance = Governance(paths, hasher=cheap_hasher_for_tests())
+        session = governance.create_admin("test-admin", "correct horse battery staple for tests")
+        governance.approve(session, job.id, "local", reason="predict view tests")
+    return paths
+
+
+@pytest.fixture
+def view(qtbot, trained: Paths, predictml_home: Path, make_window) -> PredictView:
+    shutil.copytree(trained.home, predictml_home, dirs_exist_ok=True)
+    shutil.copytree(trained.config, Paths.default().config, dirs_exist_ok=True)
+    window = make_window(run_startup=False)
+    predict = window.view("predict")
+    assert isinstance(predict, PredictView)
+    return predict
+
+
+def _load(qtbot, view: PredictView) -> None:
+    with qtbot.waitSignal(view.model_loaded, timeout=TIMEOUT):
+        view.window().show_view("predict")
 
 
 def test_nothing_deployed_shows_the_model_not_deployed_state_with_what_to_do(qtbot, make_window) -> None:
     window = make_window(run_startup=False)
     view = window.view("predict")
-    assert isinstance(view, PredictView)
     with qtbot.waitSignal(view.deployments_loaded, timeout=20_000):
         window.show_view("predict")
     assert view.pages.currentIndex() == 0
@@ -16,3 +66,93 @@ def test_nothing_deployed_shows_the_model_not_deployed_state_with_what_to_do(qtb
     assert "Admin" in view.empty_text.text() and "Train" in view.empty_text.text()
     qtbot.mouseClick(view.go_data_button, Qt.MouseButton.LeftButton)
     assert window.current_view_key() == "data"
+
+
+def test_the_deployed_model_loads_and_its_form_predicts(qtbot, view: PredictView) -> None:
+    _load(qtbot, view)
+    assert view.model_combo.count() == 1 and "Logistic Regression" in view.model_combo.currentText()
+    assert list(view.form.fields) == ["age", "income", "gender", "region", "visits"]
+    assert "Accuracy" in view.model_status.text()
+    with qtbot.waitSignal(view.predicted, timeout=TIMEOUT) as done:
+        qtbot.mouseClick(view.predict_button, Qt.MouseButton.LeftButton)
+    assert done.args[0].predictions[0] in (0, 1)
+    assert view.result_card.prediction_label.text() in ("Purchased: Yes", "Purchased: No")
+    assert set(view.result_card.probability_bars) == {"0", "1"}
+
+
+def test_invalid_form_values_are_shown_next_to_their_fields(qtbot, view: PredictView) -> None:
+    _load(qtbot, view)
+    view.form.fields["age"].widget.setText("old")
+    with qtbot.waitSignal(view.prediction_failed, timeout=TIMEOUT) as failed:
+        qtbot.mouseClick(view.predict_button, Qt.MouseButton.LeftButton)
+    assert "age" in failed.args[0]
+    assert view.form.fields["age"].error.text() == "“old” is not a number."
+    assert view.form.fields["age"].error.isVisibleTo(view)
+    assert not view.result_card.isVisible()
+
+
+def test_an_unseen_category_is_predicted_with_a_warning(qtbot, view: PredictView) -> None:
+    _load(qtbot, view)
+    view.form.fields["region"].widget.setEditText("Atlantis")
+    with qtbot.waitSignal(view.predicted, timeout=TIMEOUT):
+        qtbot.mouseClick(view.predict_button, Qt.MouseButton.LeftButton)
+    assert "Atlantis" in view.result_card.warnings_label.text()
+
+
+def test_a_tampered_model_file_is_refused_with_a_sentence(qtbot, view: PredictView, predictml_home: Path) -> None:
+    for model_file in (predictml_home / "models").glob("*/model.pkl"):
+        model_file.write_bytes(model_file.read_bytes() + b"tampered")
+    with qtbot.waitSignal(view.model_failed, timeout=TIMEOUT) as failed:
+        view.window().show_view("predict")
+    assert "Integrity check failed" in failed.args[0]
+    assert view.banner.kind == "error" and "Traceback" not in view.banner.text
+    assert not view.tabs.isEnabled()
+
+
+def test_a_model_trained_with_other_library_versions_can_be_loaded_after_confirmation(
+    qtbot, view: PredictView, predictml_home: Path
+) -> None:
+    for env_file in (predictml_home / "models").glob("*/environment.json"):
+        recorded = json.loads(env_file.read_text())
+        recorded["pycaret"] = "3.2.0"
+        env_file.write_text(json.dumps(recorded))
+    with qtbot.waitSignal(view.model_failed, timeout=TIMEOUT) as failed:
+        view.window().show_view("predict")
+    assert "pycaret 3.2.0" in failed.args[0]
+    anyway = next(b for b in view.banner.findChildren(QPushButton) if b.text() == "Load it anyway")
+    with qtbot.waitSignal(view.model_loaded, timeout=TIMEOUT):
+        qtbot.mouseClick(anyway, Qt.MouseButton.LeftButton)
+    assert view.banner.kind == "warning" and "other library versions" in view.banner.text
+
+
+def test_a_file_is_scored_off_the_gui_thread_previewed_and_saved(qtbot, view: PredictView, tmp_path: Path) -> None:
+    _load(qtbot, view)
+    source = tmp_path / "to_score.csv"
+    frame = customers(300, seed=5).drop(columns=["purchased"])
+    frame.loc[0, "region"] = "=HYPERLINK(\"http://evil\")"
+    frame.to_csv(source, index=False)
+    with qtbot.waitSignal(view.batch_finished, timeout=TIMEOUT) as done:
+        view.score_file(source)
+    result = done.args[0]
+    assert len(result) == 300 and {"prediction", "probability_0", "probability_1", "warnings"} <= set(result.columns)
+    assert view.batch_model.rowCount() == 200
+    assert "Scored 300 rows" in view.batch_summary.text()
+    assert view.save_button.isEnabled()
+    for name in ("scored.csv", "scored.xlsx"):
+        with qtbot.waitSignal(view.saved, timeout=TIMEOUT):
+            view.save_batch(tmp_path / name)
+        written = pd.read_csv(tmp_path / name) if name.endswith(".csv") else pd.read_excel(tmp_path / name)
+        assert len(written) == 300 and "probability_1" in written.columns
+        assert written.loc[0, "region"].startswith("'=")  # neutralised for spreadsheets
+    assert "Saved the predictions" in view.banner.text
+
+
+def test_a_file_without_the_model_inputs_is_refused_naming_them(qtbot, view: PredictView, tmp_path: Path) -> None:
+    _load(qtbot, view)
+    source = tmp_path / "wrong.csv"
+    pd.DataFrame({"colour": ["red"], "size": [3]}).to_csv(source, index=False)
+    with qtbot.waitSignal(view.batch_failed, timeout=TIMEOUT) as failed:
+        view.score_file(source)
+    assert "age" in failed.args[0] and "income" in failed.args[0]
+    assert view.banner.kind == "error"
+    assert view.batch_button.isEnabled()
