@@ -1550,8 +1550,6 @@ def store_dataset(
         If the file changed since it was read, the target is not a column, or the copy fails.
         Nothing is stored then: no record, no file under ``uploads/``.
     """
-    from predictml_desktop.core.profile import problem_type_for
-
     src = Path(path)
     columns = [str(c) for c in table.frame.columns]
     if target is not None and target not in columns:
@@ -1564,13 +1562,17 @@ def store_dataset(
         raise IngestError(f"The problem type must be classification or regression, not {problem_type!r}.",
                           path=src, code="problem_type")
     chosen = target or profile.suggested_target
-    if problem_type is None:
-        if target is not None and target != profile.suggested_target:
-            problem_type, reason = problem_type_for(table.frame, target)
-        else:
-            problem_type, reason = profile.problem_type, profile.problem_type_reason
+    if chosen is not None and chosen != profile.target:
+        # The profile was made for another target: the problem type and the target's warnings
+        # (leakage, class balance) must be those of the chosen one.
+        from predictml_desktop.core.profile import profile_frame
+
+        profile = profile_frame(table.frame, target=chosen)
+    detected, detected_reason = profile.problem_type, profile.problem_type_reason
+    if problem_type is None or problem_type == detected:
+        problem_type, reason = detected, detected_reason
     else:
-        reason = "chosen by the user"
+        reason = f"Chosen by the user (detected: {detected}; {detected_reason[:1].lower()}{detected_reason[1:]})"
     excluded = list(profile.excluded_columns if excluded_columns is None else excluded_columns)
     if chosen in excluded:
         excluded.remove(chosen)
@@ -1579,10 +1581,6 @@ def store_dataset(
         raise IngestError(f"{_short(unknown[0])!r} is not a column of {src.name}, so it cannot be excluded.",
                           path=src, column=unknown[0], code="no_column")
     warnings = profile.warnings
-    if target is not None and target != profile.suggested_target:
-        from predictml_desktop.core.profile import profile_frame
-
-        warnings = profile_frame(table.frame, target=target).warnings
 
     ext = src.suffix.lower()
     paths = store.paths

@@ -126,6 +126,8 @@ class Profile:
     excluded_columns: list[str]
     rows: int = 0
     kinds: dict[str, str] = field(default_factory=dict, repr=False)
+    target: str | None = None
+    """The target the problem type and target warnings were computed for (given, else suggested)."""
 
     def column(self, name: str) -> dict[str, Any]:
         """Return the profile dict of one column.
@@ -745,4 +747,5 @@ def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
         excluded_columns=excluded,
         rows=n_rows,
         kinds={name: str(col.kind) for name, col in cols.items()},
+        target=effective,
     )

@@ -283,3 +283,25 @@ def test_sample_table_has_signal_noise_and_missing_values() -> None:
     profile = profile_frame(frame)
     assert profile.suggested_target == "purchased"
     assert not [w for w in profile.warnings if w["code"] == "leakage"]
+
+
+def test_store_uses_the_chosen_targets_warnings_and_keeps_an_override_reason(store: Store, tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "leak": y * 5 + rng.normal(scale=0.01, size=n),
+                          "amount": rng.normal(100, 10, n), "y": y})
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    table = read_table(path)
+    profile = profile_frame(table.frame)  # made for the suggested target
+    assert profile.target == "y"
+    ds = store_dataset(store, path, table, profile, target="amount")
+    assert (ds.target_column, ds.problem_type) == ("amount", "regression")
+    assert not [w for w in ds.warnings if w["code"] == "leakage"]  # the leak is about y, not amount
+    ds2 = store_dataset(store, path, table, profile, target="y", problem_type="regression")
+    assert [w["column"] for w in ds2.warnings if w["code"] == "leakage"] == ["leak"]
+    assert ds2.problem_type == "regression"
+    assert ds2.problem_type_reason.startswith("Chosen by the user (detected: classification; the target has only 2")
