@@ -79,3 +79,19 @@ def overlapping_zip(path: Path) -> Path:
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 2, 2, len(central), len(data), 0)
     path.write_bytes(data + central + end)
     return path
+
+
+def forge_declared_size(src: Path, dst: Path, member: str, size: int) -> Path:
+    """Copy a zip, lying about ``member``'s uncompressed size in both of its headers (a forged-size bomb)."""
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:
+        info = zf.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    pos = data.find(b"PK\x01\x02")
+    while pos != -1:
+        name_len = struct.unpack_from("<H", data, pos + 28)[0]
+        if bytes(data[pos + 46 : pos + 46 + name_len]) == member.encode():
+            struct.pack_into("<I", data, pos + 24, size)
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    dst.write_bytes(bytes(data))
+    return dst

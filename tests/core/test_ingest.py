@@ -305,3 +305,23 @@ def test_store_uses_the_chosen_targets_warnings_and_keeps_an_override_reason(sto
     assert [w["column"] for w in ds2.warnings if w["code"] == "leakage"] == ["leak"]
     assert ds2.problem_type == "regression"
     assert ds2.problem_type_reason.startswith("Chosen by the user (detected: classification; the target has only 2")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".tsv", ".txt"])
+def test_reload_equals_the_import_for_every_format(store: Store, tmp_path: Path, suffix: str) -> None:
+    from datetime import datetime
+
+    frame = TABLE.assign(when=[datetime(2024, 1, d) for d in range(1, 6)])
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".xlsx":
+        with pd.ExcelWriter(path) as writer:
+            frame.head(2).to_excel(writer, sheet_name="Other", index=False)
+            frame.to_excel(writer, sheet_name="Main", index=False)
+        ds = import_dataset(store, path, sheet="Main")
+    else:
+        path.write_bytes(frame.to_csv(index=False, sep="\t" if suffix == ".tsv" else "|").encode("cp1252",
+                                                                                                 errors="replace"))
+        ds = import_dataset(store, path)
+    first = read_table(path, sheet=ds.sheet).frame
+    pd.testing.assert_frame_equal(load_dataset_frame(store.paths, ds), first)
+    assert ds.file_path.endswith(suffix)

@@ -22,7 +22,15 @@ from predictml_desktop.core.ingest import IngestError, import_dataset, list_shee
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.settings import Limits
 from predictml_desktop.core.store import Store
-from tests.core.ingest_helpers import SHEET, overlapping_zip, rewrite_zip, sheet_rows, small_workbook, snapshot
+from tests.core.ingest_helpers import (
+    SHEET,
+    forge_declared_size,
+    overlapping_zip,
+    rewrite_zip,
+    sheet_rows,
+    small_workbook,
+    snapshot,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 
@@ -209,6 +217,10 @@ CASES = [
          Limits(max_decompressed_bytes=1024)),
     Case("zip-overlapping-entries", lambda f: overlapping_zip(f / "overlap.xlsx"),
          r"^overlap\.xlsx has overlapping parts, a trick used by zip bombs", "zip_bomb"),
+    Case("zip-forged-small-size", lambda f: forge_declared_size(
+        rewrite_zip(small_workbook(f / "s.xlsx"), f / "big.xlsx", {SHEET: sheet_rows(50_000)}), f / "forged.xlsx",
+        SHEET, 5_000),
+         r"^forged\.xlsx could not be read as an Excel workbook \(Bad CRC-32", "not_workbook"),
     Case("xml-bomb", _workbook_with({SHEET: _BILLION_LAUGHS}, "laughs.xlsx"),
          r"^laughs\.xlsx contains XML entity declarations, which Excel never writes", "xml_bomb"),
     Case("xlsx-empty-sheet", _workbook_with({SHEET: _sheet_xml([])}, "blank.xlsx"),
@@ -253,8 +265,10 @@ def test_refused_with_its_sentence_and_nothing_stored(case: Case, store: Store, 
     folder.mkdir()
     path = case.build(folder)
     before = snapshot(store.paths.home)
+    started = time.perf_counter()
     with pytest.raises(IngestError) as info:
         import_dataset(store, path, limits=case.limits or Limits())
+    assert time.perf_counter() - started < 5  # hostile files included: refused within seconds
     message = str(info.value)
     assert info.value.code == case.code, message
     assert "\n" not in message and "Traceback" not in message
