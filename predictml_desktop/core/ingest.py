@@ -309,19 +309,31 @@ def _multibyte_guess(sample: bytes) -> str | None:
     return "a multi-byte encoding"
 
 
-def _fallback_encoding(path: Path, data: bytes, bad_offset: int) -> tuple[str, str]:
-    """Choose an 8-bit encoding for a file that is not UTF-8, or refuse it; return (encoding, note)."""
-    guess = _multibyte_guess(data)
+def _fallback_encoding(path: Path, bad_offset: int) -> tuple[str, str]:
+    """Choose an 8-bit encoding for a file that is not UTF-8, or refuse it; return (encoding, note).
+
+    ``bad_offset`` is the file offset of the first byte that is not UTF-8; the bytes around it
+    decide whether this is Western 8-bit text or a multi-byte encoding that would turn to mojibake.
+    """
+    start = max(0, bad_offset - 65536)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        window = fh.read(bad_offset - start + _HEAD_BYTES)
+    guess = _multibyte_guess(window)
     if guess is not None:
-        line, col = _line_col(data, min(bad_offset, len(data)))
+        line, col = _line_col_in_file(path, bad_offset)
         raise IngestError(
-            f"{path.name} is not UTF-8 text (first undecodable byte on line {line}, position {col}); "
+            f"{path.name} is not UTF-8 text (first undecodable byte on line {line:,}, position {col}); "
             f"it looks like {guess}. Save it as UTF-8 (in Excel: CSV UTF-8) and import it again.",
             path=path, line=line, code="encoding",
         )
+    # cp1252 leaves five bytes undefined; a file using any of them can only be latin-1.
+    decoder = codecs.getincrementaldecoder("cp1252")("strict")
+    encoding = "cp1252"
     try:
-        data.decode("cp1252")
-        encoding = "cp1252"
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_COPY_CHUNK):
+                decoder.decode(chunk)
     except UnicodeDecodeError:
         encoding = "latin-1"
     note = (
@@ -329,6 +341,28 @@ def _fallback_encoding(path: Path, data: bytes, bad_offset: int) -> tuple[str, s
         "Check that accented letters look right in the preview."
     )
     return encoding, note
+
+
+def _line_col_in_file(path: Path, offset: int) -> tuple[int, int]:
+    """Return the 1-based line and character position of byte ``offset``, reading in chunks."""
+    lines = 0
+    last_line_start = 0
+    with open(path, "rb") as fh:
+        pos = 0
+        while pos < offset:
+            chunk = fh.read(min(_COPY_CHUNK, offset - pos))
+            if not chunk:
+                break
+            n = chunk.count(b"\n")
+            if n:
+                lines += n
+                last_line_start = pos + chunk.rfind(b"\n") + 1
+            pos += len(chunk)
+        fh.seek(last_line_start)
+        prefix = fh.read(offset - last_line_start)
+    if not lines and b"\r" in prefix:  # CR-only newlines
+        return _line_col(prefix, len(prefix))
+    return lines + 1, len(prefix.decode("utf-8", errors="replace")) + 1
 
 
 # --------------------------------------------------------------------------- text files: sniffing
@@ -613,10 +647,9 @@ def _read_csv(
             frame, reader = _parse(path, size, encoding, sniff, limits, progress, should_stop,
                                    scan_nul=ascii_compatible, newline=newline, exact=True)
     except _NotUtf8 as exc:
-        # The first megabyte was UTF-8 but something later is not: decide on the whole file.
-        data = path.read_bytes()
-        bad = _first_bad_utf8(data)
-        encoding, note = _fallback_encoding(path, data, bad if bad is not None else exc.offset)
+        # The first megabyte was UTF-8 but something later is not: decide around that byte.
+        bad = _first_bad_utf8(path)
+        encoding, note = _fallback_encoding(path, bad if bad is not None else exc.offset)
         retried = _read_csv(path, size, limits, progress, should_stop, encoding=encoding,
                             delimiter=sniff.delimiter)
         retried.notes = [*notes, note, *(n for n in retried.notes if "was read as" not in n)]
@@ -763,17 +796,26 @@ def _head_encoding(path: Path, head: bytes, truncated: bool, notes: list[str]) -
         codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=not truncated)
         return "utf-8"
     except UnicodeDecodeError as exc:
-        encoding, note = _fallback_encoding(path, head, exc.start)
+        encoding, note = _fallback_encoding(path, exc.start)
         notes.append(note)
         return encoding
 
 
-def _first_bad_utf8(data: bytes) -> int | None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start
-    return None
+def _first_bad_utf8(path: Path) -> int | None:
+    """Return the file offset of the first byte that is not valid UTF-8, streaming the file."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(_COPY_CHUNK)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return offset - pending + exc.start
+            if not chunk:
+                return None
+            offset += len(chunk)
 
 
 def _decode_head(path: Path, head: bytes, encoding: str, truncated: bool) -> tuple[str, bool]:

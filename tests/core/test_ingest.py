@@ -325,3 +325,18 @@ def test_reload_equals_the_import_for_every_format(store: Store, tmp_path: Path,
     first = read_table(path, sheet=ds.sheet).frame
     pd.testing.assert_frame_equal(load_dataset_frame(store.paths, ds), first)
     assert ds.file_path.endswith(suffix)
+
+
+def test_non_utf8_bytes_after_the_first_megabyte(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    body = b"a,b\n" + b"plain,1\n" * 200_000  # 1.6 MB of ASCII first
+    path.write_bytes(body + "café,2\n".encode("cp1252"))
+    table = read_table(path)
+    assert table.encoding == "cp1252"
+    assert table.frame["a"].iloc[-1] == "café"
+    assert any("Windows-1252" in n for n in table.notes)
+    japanese = tmp_path / "late_sjis.csv"
+    japanese.write_bytes(body + "東京大阪京都名古屋,2\n".encode("shift_jis"))
+    with pytest.raises(IngestError, match=r"first undecodable byte on line 200,002, position 1\); it looks like "
+                                          r"Shift-JIS"):
+        read_table(japanese)
