@@ -567,7 +567,7 @@ _EXPECTED_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _EOF_IN_STRING = re.compile(r"EOF inside string starting at row (\d+)")
 
 
-def _parser_error(path: Path, exc: Exception, header_len: int) -> IngestError:
+def _parser_error(path: Path, exc: Exception) -> IngestError:
     message = str(exc)
     m = _EXPECTED_FIELDS.search(message)
     if m:
@@ -746,7 +746,7 @@ def _parse(
                 ragged = _first_ragged_record(path, sniff, encoding, reader.has_quote)
                 if ragged is not None:
                     raise _ragged_error(path, *ragged, len(sniff.header)) from None
-            raise _parser_error(path, exc, len(sniff.header)) from None
+            raise _parser_error(path, exc) from None
         except (MemoryError, OverflowError):
             raise IngestError(f"{path.name} is too large to read into memory on this computer.",
                               path=path, code="too_large") from None
@@ -882,11 +882,13 @@ def _pandas_read(source: IO[bytes], encoding: str, sniff: _Sniff, *, nrows: int 
 
 
 def _nul_error(path: Path, offset: int, sniff: _Sniff) -> IngestError:
+    line, col = _line_col_in_file(path, offset)
     with open(path, "rb") as fh:
-        data = fh.read(offset + 1)
-    line, col = _line_col(data, offset)
-    line_start = max(data.rfind(b"\n", 0, offset), data.rfind(b"\r", 0, offset)) + 1
-    before = data[line_start:offset].decode("utf-8", errors="replace")
+        # The line so far (bounded: a line longer than a few MB is named without its column).
+        fh.seek(max(0, offset - _COPY_CHUNK))
+        data = fh.read(min(offset, _COPY_CHUNK))
+    line_start = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    before = data[line_start:].decode("utf-8", errors="replace")
     field_no = before.count(sniff.delimiter)
     column = sniff.header[field_no] if field_no < len(sniff.header) else None
     where = f" (column {_short(column)!r})" if column is not None else ""
