@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from predictml_desktop.ui.formatting import metric_label
+from predictml_desktop.ui.formatting import format_number, metric_label
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 
 SCORE_COLUMNS = 4
@@ -42,10 +42,10 @@ class LeaderboardModel(RecordTableModel):
     def _make_columns(score_names: Sequence[str]) -> list[Column]:
         columns = [Column("Model", lambda e: e.get("name") or e.get("model"))]
         columns += [
-            Column(metric_label(name), lambda e, n=name: _scores(e).get(n), numeric=True)
+            Column(metric_label(name), lambda e, n=name: format_number(_scores(e).get(n), 4), numeric=True)
             for name in score_names
         ]
-        columns.append(Column("Fit (s)", lambda e: e.get("fitSeconds"), numeric=True))
+        columns.append(Column("Fit (s)", lambda e: format_number(e.get("fitSeconds"), 2), numeric=True))
         columns.append(Column("Stage", _note, tooltip=lambda e: str(e.get("reason") or _note(e))))
         return columns
 

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -228,13 +227,11 @@ class PredictionForm(QWidget):
             self.fields[spec.name] = editor
             column = QVBoxLayout()
             column.setSpacing(1)
-            line = QHBoxLayout()
-            line.addWidget(editor.widget, 1)
-            line.addWidget(editor.hint)
-            column.addLayout(line)
+            column.addWidget(editor.widget)
             column.addWidget(editor.error)
             self._grid.addWidget(editor.label, row, 0, Qt.AlignmentFlag.AlignTop)
             self._grid.addLayout(column, row, 1)
+            self._grid.addWidget(editor.hint, row, 2, Qt.AlignmentFlag.AlignTop)
             # Tab goes down the form in the schema's order.
             if previous is not None:
                 QWidget.setTabOrder(previous, editor.widget)

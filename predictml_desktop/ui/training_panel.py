@@ -136,6 +136,7 @@ class TrainingPanel(QWidget):
         self.leaderboard_view.setAccessibleName("Leaderboard")
         self.leaderboard_view.setModel(self.leaderboard)
         self.leaderboard_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.leaderboard_view.verticalHeader().hide()
         self.leaderboard_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.leaderboard_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         board_layout.addWidget(self.leaderboard_view)

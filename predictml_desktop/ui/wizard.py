@@ -177,6 +177,7 @@ class DropZone(QFrame):
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(30, 30, 30, 30)
+        layout.addStretch(1)
         title = QLabel("Drop a CSV or Excel file here")
         font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
@@ -196,7 +197,9 @@ class DropZone(QFrame):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.sample_button)
         buttons.addStretch(1)
+        layout.addSpacing(12)
         layout.addLayout(buttons)
+        layout.addStretch(1)
 
 
 class UploadWizard(QWidget):
@@ -339,6 +342,7 @@ class UploadWizard(QWidget):
         self.columns_view.setAccessibleName("Column profile")
         self.columns_view.setModel(self.columns_model)
         self.columns_view.horizontalHeader().setStretchLastSection(True)
+        self.columns_view.verticalHeader().hide()
         self.review_tabs.addTab(self.columns_view, "Columns")
         splitter.addWidget(self.review_tabs)
         warnings_box = QWidget()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -83,11 +82,6 @@ def test_a_drag_of_several_files_is_refused(make_window) -> None:
     assert not enter.isAccepted()
 
 
-def test_building_the_window_does_not_import_pycaret(make_window) -> None:
-    make_window(run_startup=False)
-    assert "pycaret" not in sys.modules
-
-
 def test_a_damaged_record_file_is_reported_with_an_offer_to_recover(qtbot, make_window, predictml_home) -> None:
     from predictml_desktop.core.store import Store
 
@@ -134,15 +128,3 @@ def test_a_job_left_training_by_a_dead_app_shows_as_interrupted_with_retry(
     assert jobs.select_job(job.id)
     assert jobs.model.index(0, 1).data() == "Failed (interrupted)"
     assert not jobs.retry_button.isHidden()
-
-
-def test_the_gui_never_imports_pycaret_even_after_the_start_up_work(qtbot, make_window) -> None:
-    window = make_window(run_startup=False)
-    with qtbot.waitSignal(window.startup_finished, timeout=20_000):
-        window.run_startup_checks()
-    from predictml_desktop.ui.tasks import wait_for_background_jobs
-
-    assert wait_for_background_jobs(20_000)
-    for key in window.view_keys():
-        window.show_view(key)
-    assert "pycaret" not in sys.modules

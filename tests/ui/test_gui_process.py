@@ -1,0 +1,51 @@
+"""The GUI process itself, checked in a fresh interpreter: PyCaret is never imported by the window."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, sys
+from PySide6.QtWidgets import QApplication
+from predictml_desktop.core.paths import Paths
+from predictml_desktop.ui.main_window import MainWindow
+from predictml_desktop.ui.tasks import wait_for_background_jobs
+from predictml_desktop.ui.wizard import STEP_REVIEW
+
+app = QApplication(sys.argv[:1])
+window = MainWindow(Paths.default())
+window.show()
+reports = []
+window.startup_finished.connect(reports.append)
+while not reports:
+    app.processEvents()
+wizard = window.view("data")
+wizard.open_sample()
+while wizard.steps.currentIndex() != STEP_REVIEW:
+    app.processEvents()
+    if wizard.banner.kind == "error" and wizard.banner.isVisible():
+        raise SystemExit(wizard.banner.text)
+wizard.go_to_target()
+for key in window.view_keys():
+    window.show_view(key)
+    app.processEvents()
+assert wait_for_background_jobs(60_000)
+app.processEvents()
+print(json.dumps({"pycaret": sorted(m for m in sys.modules if m.split(".")[0] == "pycaret"),
+                  "pandas": "pandas" in sys.modules}))
+window.close()
+"""
+
+
+def test_the_gui_process_never_imports_pycaret(predictml_home: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    # The wizard really ran (pandas was needed to read the sample), yet no PyCaret module was loaded.
+    assert found == {"pycaret": [], "pandas": True}
