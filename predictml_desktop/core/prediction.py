@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ROWS = 10_000
 """Rows one `predict_rows` call (one HTTP request) may carry; batch files use `predict_frame`."""
 MAX_CELL_CHARS = 32_767
+NUMBER_LIMIT = 1e22
+"""Numbers beyond ±1e22 are refused: no tabular feature is that large, and models overflow on them.
+1e22 is the largest power of ten a float holds exactly, so "beyond" means the same for a JSON
+integer, a float, and the ``maximum`` of the OpenAPI schema."""
 FRAME_CHUNK_ROWS = 5_000
 
 _TRUE = {"true", "yes", "y", "1", "t"}
@@ -183,6 +187,10 @@ class LoadedModel:
     """Libraries whose version differs from training (empty when none, or drift was allowed)."""
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Serialises calls into the pipeline: PyCaret's fitted transformers (category_encoders'
+    one-hot encoder) are not thread-safe — concurrent predict calls on one pipeline were seen to
+    fail with "cannot reindex on an axis with duplicate labels"."""
 
     @property
     def problem_type(self) -> str:
@@ -329,11 +337,26 @@ class ModelRegistry:
         The data home.
     allow_version_drift
         Load models trained with other library versions (after the user confirmed it).
+    keep_serving_while_loading
+        When a dataset's deployment changes to another valid one, keep answering with the model
+        served so far while the new one loads in the background (the service sets this, so an
+        approval never makes in-flight or waiting requests fail or time out). An undeployed or
+        tampered deployment stops being served at once.
     """
 
-    def __init__(self, paths: Paths | None = None, *, allow_version_drift: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        *,
+        allow_version_drift: bool = False,
+        keep_serving_while_loading: bool = False,
+    ) -> None:
         self.paths = paths or Paths.default()
         self.allow_version_drift = allow_version_drift
+        self.keep_serving_while_loading = keep_serving_while_loading
+        self._current: dict[str, LoadedModel] = {}
+        self._failed: dict[tuple[str, str, str], PredictionError] = {}
+        self._loading: set[tuple[str, str, str]] = set()
         self._store = Store(self.paths)
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
@@ -386,6 +409,9 @@ class ModelRegistry:
             live = {(e.deployment.id, e.deployment.training_job_id, e.deployment.model_sha256 or "")
                     for e in entries.values() if e.deployment is not None}
             self._models = {k: v for k, v in self._models.items() if k in live}
+            self._failed = {k: v for k, v in self._failed.items() if k in live}
+            self._current = {ds: m for ds, m in self._current.items()
+                             if ds in entries and entries[ds].deployment is not None}
             return True
 
     def deployed(self) -> list[dict[str, Any]]:
@@ -452,6 +478,17 @@ class ModelRegistry:
         model = self._models.get(key)
         if model is not None:
             return model
+        failed = self._failed.get(key)
+        if failed is not None:
+            raise failed
+        if self.keep_serving_while_loading:
+            previous = self._current.get(dataset_id)
+            if previous is not None:
+                self._load_in_background(dataset_id, dep, key)
+                return previous
+        return self._load(dataset_id, dep, key)
+
+    def _load(self, dataset_id: str, dep: Deployment, key: tuple[str, str, str]) -> LoadedModel:
         with self._lock:
             load_lock = self._load_locks.setdefault(dataset_id, threading.Lock())
         with load_lock:
@@ -469,8 +506,33 @@ class ModelRegistry:
             )
             with self._lock:
                 self._models[key] = model
+                self._current[dataset_id] = model
             log.info("loaded %s for %s in %.2f s", model.model_name, dataset_id, model.load_seconds)
             return model
+
+    def _load_in_background(self, dataset_id: str, dep: Deployment, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            if key in self._loading:
+                return
+            self._loading.add(key)
+
+        def work() -> None:
+            try:
+                self._load(dataset_id, dep, key)
+            except PredictionError as exc:
+                with self._lock:
+                    self._failed[key] = exc
+                    self._current.pop(dataset_id, None)
+            except Exception as exc:  # reported to the next request, never lost
+                log.exception("loading the new model of %s failed", dataset_id)
+                with self._lock:
+                    self._failed[key] = ModelIntegrityError(f"The new model of {dataset_id} could not be loaded: {exc}")
+                    self._current.pop(dataset_id, None)
+            finally:
+                with self._lock:
+                    self._loading.discard(key)
+
+        threading.Thread(target=work, name=f"load-{dataset_id}", daemon=True).start()
 
     def load_job(self, job_id: str) -> LoadedModel:
         """Load the model of any trained job (to try it before approval), checked against the job's hash.
@@ -585,8 +647,9 @@ class _Checker:
                                             "wrong_type")
         if isinstance(value, float) and not math.isfinite(value):
             return None, None, FieldProblem(where, f"{where} must be a finite number, not {value}.", "not_finite")
-        if isinstance(value, int) and abs(value) > 2**63:
-            return None, None, FieldProblem(where, f"{where} is too large a number.", "out_of_bounds")
+        # Compared before the conversion: Python compares a big int and a float exactly.
+        if abs(value) > NUMBER_LIMIT:
+            return None, None, FieldProblem(where, f"{where} is too large a number (beyond ±1e22).", "out_of_bounds")
         number = float(value)
         if spec.integer and not number.is_integer():
             return None, None, FieldProblem(where, f"{where} must be a whole number, not {_fmt_num(number)}.",
@@ -862,10 +925,8 @@ def class_key(label: Any) -> str:
 def _run_pipeline(model: LoadedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     pipeline = model.pipeline
     try:
-        with warnings.catch_warnings():
-            # The pipeline's own warnings (feature-name checks, sklearn deprecations) are not the
-            # user's problem and must not turn into errors under strict warning filters.
-            warnings.simplefilter("ignore")
+        # No warnings.catch_warnings() here: it swaps process-wide state and is not thread-safe.
+        with model.lock:
             predictions = np.asarray(pipeline.predict(frame))
             probabilities = None
             if model.problem_type == "classification" and hasattr(pipeline, "predict_proba"):
