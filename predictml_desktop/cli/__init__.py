@@ -24,6 +24,7 @@ from predictml_desktop.core.store import NotFoundError, StoreError
 _COMMAND_MODULES = (
     "predictml_desktop.cli.datasets",
     "predictml_desktop.cli.doctor",
+    "predictml_desktop.cli.training",
     "predictml_desktop.cli.admin",
     "predictml_desktop.cli.predict",
     "predictml_desktop.cli.serve",

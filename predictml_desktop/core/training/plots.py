@@ -103,8 +103,9 @@ def regression_plots(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[s
 
 
 def permutation_importance(
-    score: Callable[[pd.DataFrame], float | None],
+    score: Callable[[pd.DataFrame, pd.Series], float | None],
     X: pd.DataFrame,
+    y: pd.Series,
     *,
     seed: int,
     time_limit_s: float = IMPORTANCE_TIME_S,
@@ -114,9 +115,9 @@ def permutation_importance(
     Parameters
     ----------
     score
-        Scores the model on a frame of the original columns (higher is better).
-    X
-        Holdout rows (at most `IMPORTANCE_ROWS` are used).
+        Scores the model on a frame of the original columns and the true targets (higher is better).
+    X, y
+        Holdout rows and their targets (at most `IMPORTANCE_ROWS` are used).
     seed
         Seed of the shuffles.
     time_limit_s
@@ -124,9 +125,10 @@ def permutation_importance(
     """
     rng = np.random.default_rng(seed)
     if len(X) > IMPORTANCE_ROWS:
-        X = X.sample(IMPORTANCE_ROWS, random_state=seed)
-    X = X.reset_index(drop=True)
-    base = score(X)
+        keep = rng.choice(len(X), IMPORTANCE_ROWS, replace=False)
+        X, y = X.iloc[keep], y.iloc[keep]
+    X, y = X.reset_index(drop=True), y.reset_index(drop=True)
+    base = score(X, y)
     out: list[dict[str, Any]] = []
     started = time.monotonic()
     complete = True
@@ -137,7 +139,7 @@ def permutation_importance(
                 break
             shuffled = X.copy()
             shuffled[col] = shuffled[col].to_numpy()[rng.permutation(len(X))]
-            value = score(shuffled)
+            value = score(shuffled, y)
             if value is not None:
                 out.append({"name": str(col), "importance": float(base - value)})
     out.sort(key=lambda d: d["importance"], reverse=True)

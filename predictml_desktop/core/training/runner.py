@@ -264,6 +264,10 @@ class TrainingRunner:
             t.join(timeout=2)
         with self._proc_lock:
             self._proc = None
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
         attempt.exit_code = proc.returncode
         if stderr_tail:
             log.debug("worker %s stderr tail: %s", self.job_id, " | ".join(stderr_tail))

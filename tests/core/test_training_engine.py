@@ -1,0 +1,202 @@
+"""The training engine with real PyCaret on tiny tables, in this process (no worker)."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictml_desktop.core.artifacts import InputSchema, sha256_file
+from predictml_desktop.core.training import TrainingError, TrainingEvent, TrainingOptions
+from predictml_desktop.core.training.dataprep import prepare
+from predictml_desktop.core.training.engine import FAULTS_ENV, TrainingRequest, run_training
+from tests.core.training_support import binary_frame
+
+pytestmark = pytest.mark.slow
+
+FAST = {"preset": "fast", "models": ["lr", "dt", "nb"]}
+
+
+def train(frame: pd.DataFrame, folder: Path, *, target: str = "target", problem_type: str | None = None,
+          **options: Any) -> tuple[dict[str, Any], list[TrainingEvent]]:
+    events: list[TrainingEvent] = []
+    request = TrainingRequest(
+        frame=frame, target=target, problem_type=problem_type,
+        options=TrainingOptions(**{**FAST, **options}), job_id="training_1", dataset_id="report_1",
+        model_dir=folder / "models" / "training_1", home=folder, started_at=time.time(),
+    )
+    return run_training(request, events.append), events
+
+
+def load_model(folder: Path) -> tuple[Any, InputSchema]:
+    model_dir = folder / "models" / "training_1"
+    schema = InputSchema.from_dict(json.loads((model_dir / "schema.json").read_text()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return joblib.load(model_dir / "model.pkl"), schema
+
+
+def test_binary_result_artifacts_and_the_saved_pipeline_contract(tmp_path: Path) -> None:
+    frame = binary_frame(160, labels=("no", "yes"))
+    result, events = train(frame, tmp_path)
+    # The seed's result document, plus what the job records.
+    for key in ("success", "model_name", "problem_type", "metrics", "model_path", "modelSha256", "durationS",
+                "rankingMetric", "rankingMetricReason", "cv", "baseline", "beatsBaseline", "leaderboard",
+                "samples", "features", "environment", "warnings", "classes"):
+        assert key in result, key
+    assert result["success"] is True and result["problem_type"] == "classification"
+    assert result["rankingMetric"] == "auc" and result["model_path"] == "models/training_1/model.pkl"
+    assert set(result["metrics"]) >= {"accuracy", "auc", "f1", "precision", "recall", "kappa", "mcc", "log_loss"}
+    assert result["samples"] == 160 and result["features"] == 3 and result["holdoutRows"] == 32
+    assert result["beatsBaseline"] is True and result["baseline"]["auc"] == pytest.approx(0.5)
+    model_dir = tmp_path / "models" / "training_1"
+    for name in ("model.pkl", "schema.json", "environment.json", "leaderboard.json", "result.json"):
+        assert (model_dir / name).is_file(), name
+    for plot in ("confusion_matrix", "roc", "precision_recall", "feature_importance"):
+        assert (model_dir / "plots" / f"{plot}.json").is_file() and (model_dir / "plots" / f"{plot}.png").is_file()
+    assert sha256_file(model_dir / "model.pkl") == result["modelSha256"]
+    assert json.loads((model_dir / "environment.json").read_text())["pycaret"] == "3.3.2"
+    # Every candidate is on the leaderboard, the chosen one marked, the baseline included.
+    board = result["leaderboard"]
+    assert {e["model"] for e in board} >= {"dummy", "lr", "dt", "nb"}
+    assert sum(1 for e in board if e["chosen"]) == 1
+    for entry in board:
+        assert entry["status"] in ("done", "failed", "stopped", "skipped")
+        if entry["status"] == "done":
+            assert next(iter(entry["scores"])) == "auc" and "std" in entry and entry["fitSeconds"] >= 0
+    # The pipeline answers in the original labels, probabilities in schema.classes order.
+    pipeline, schema = load_model(tmp_path)
+    assert schema.classes == ["no", "yes"] and schema.positive_class == "yes"
+    assert [f.name for f in schema.features] == ["x1", "x2", "color"]
+    color = schema.feature("color")
+    assert color.kind == "categorical" and color.nullable and set(color.categories) == {"red", "green", "blue"}
+    assert schema.feature("x1").kind == "numeric" and schema.feature("x1").minimum is not None
+    rows = frame[[f.name for f in schema.features]].head(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = pipeline.predict(rows)
+        proba = pipeline.predict_proba(rows)
+    assert set(labels) <= {"no", "yes"}
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert list(np.where(proba[:, 1] > 0.5, "yes", "no")) == list(labels)
+    # Stages in the seed's order.
+    progress = [(e.payload["progress"], e.payload["stage"]) for e in events if e.type == "progress"]
+    firsts = [p for p, s in progress if s in ("Detecting problem type", "Setting up", "Training models",
+                                              "Evaluating", "Saved")]
+    assert firsts == sorted(firsts) and firsts[0] == 15 and firsts[-1] == 100
+    assert any(25 <= p <= 40 for p, _ in progress) and any(40 < p < 80 for p, _ in progress)
+
+
+def test_same_data_and_options_give_the_same_model_and_metrics(tmp_path: Path) -> None:
+    frame = binary_frame(150, seed=3)
+    first, _ = train(frame, tmp_path / "a", models=["lr", "dt", "nb", "rf"])
+    second, _ = train(frame, tmp_path / "b", models=["lr", "dt", "nb", "rf"])
+    assert first["model_name"] == second["model_name"]
+    assert first["metrics"] == second["metrics"] and first["cv"] == second["cv"]
+
+
+def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 2))
+    y = np.select([x[:, 0] > 0.5, x[:, 0] < -0.5], [30, 10], 20)
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "target": y})
+    result, _ = train(frame, tmp_path)
+    assert result["rankingMetric"] == "accuracy" and result["classes"] == [10, 20, 30]
+    pipeline, schema = load_model(tmp_path)
+    assert schema.classes == [10, 20, 30] and schema.positive_class is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = pipeline.predict(frame[["a", "b"]])
+        proba = pipeline.predict_proba(frame[["a", "b"]])
+    assert set(labels) <= {10, 20, 30}
+    assert list(np.asarray(schema.classes)[proba.argmax(axis=1)]) == list(labels)
+
+
+def test_regression_metrics_plots_and_schema(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"size": rng.uniform(20, 200, 120).round(1), "rooms": rng.integers(1, 6, 120)})
+    frame["price"] = 1000 * frame["size"] + 5000 * frame["rooms"] + rng.normal(0, 8000, 120)
+    result, _ = train(frame, tmp_path, target="price", models=["lr", "dt"])
+    assert result["problem_type"] == "regression" and result["rankingMetric"] == "r2"
+    assert set(result["metrics"]) == {"r2", "rmse", "mae", "mape"} and result["metrics"]["r2"] > 0.5
+    plots = tmp_path / "models" / "training_1" / "plots"
+    assert {p.stem for p in plots.glob("*.png")} == {"residuals", "predicted_vs_actual", "feature_importance"}
+    _, schema = load_model(tmp_path)
+    assert schema.classes == [] and schema.feature("rooms").integer
+
+
+def test_a_crashing_candidate_is_skipped_and_the_run_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULTS_ENV, "crash:nb")
+    result, events = train(binary_frame(120), tmp_path)
+    nb = next(e for e in result["leaderboard"] if e["model"] == "nb")
+    assert nb["status"] == "failed" and "injected failure" in nb["reason"]
+    assert result["success"] and result["modelId"] != "nb"
+    assert any("Naive Bayes failed" in e.message for e in events if e.type == "log")
+
+
+def test_imbalanced_binary_is_ranked_by_a_balanced_metric_and_beats_the_baseline(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 600
+    x = rng.normal(size=(n, 3))
+    logit = -3.6 + 1.6 * x[:, 0] + 0.8 * x[:, 1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    assert 0.03 < y.mean() < 0.1
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "noise": x[:, 2], "churned": y})
+    result, _ = train(frame, tmp_path, target="churned", models=["lr", "dt", "nb", "ridge"])
+    assert result["rankingMetric"] == "f1_macro" and "imbalanced" in result["rankingMetricReason"]
+    assert any(w["code"] == "imbalance" for w in result["warnings"])
+    assert result["metrics"]["auc"] > result["baseline"]["auc"] + 0.2
+    assert result["beatsBaseline"] is True
+
+
+def test_no_signal_is_reported_as_no_better_than_the_baseline(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200),
+                          "target": rng.normal(size=200) * 10})
+    result, _ = train(frame, tmp_path, models=["dt"], problem_type="regression")
+    if result["beatsBaseline"]:
+        pytest.skip("a decision tree beat the mean by chance on pure noise")
+    assert any(w["code"] == "no_better_than_baseline" and w["level"] == "warning" for w in result["warnings"])
+
+
+@pytest.mark.parametrize("frame, target, message", [
+    (pd.DataFrame({"a": range(30), "b": ["x"] * 30}), "target", "Target column 'target' not found"),
+    (pd.DataFrame({"a": range(30), "target": ["x"] * 30}), "target", "The target has only one class"),
+    (pd.DataFrame({"a": range(30), "target": [None] * 29 + ["x"]}), "target", "The target has only one class"),
+    (pd.DataFrame({"a": range(10), "target": ["x", "y"] * 5}), "target", "at least 20"),
+    (pd.DataFrame({"target": ["x", "y"] * 15, "id": [f"r{i}" for i in range(30)]}), "target", "No column can be used"),
+])
+def test_data_that_cannot_be_trained_gives_one_sentence(frame: pd.DataFrame, target: str, message: str) -> None:
+    columns = [{"name": "id", "kind": "id"}] if "id" in frame else []
+    with pytest.raises(TrainingError, match=message):
+        prepare(frame, target, columns=columns, excluded_columns=["id"] if "id" in frame else [])
+
+
+def test_regression_of_a_text_target_is_refused() -> None:
+    frame = pd.DataFrame({"a": range(30), "target": ["low", "high", "mid"] * 10})
+    with pytest.raises(TrainingError, match="not numeric"):
+        prepare(frame, "target", problem_type="regression")
+
+
+def test_column_roles_follow_the_profile() -> None:
+    frame = pd.DataFrame({
+        "id": [f"c{i}" for i in range(40)], "const": 1, "when": pd.date_range("2024-01-01", periods=40).astype(str),
+        "code": [1, 2, 3, 4] * 10, "amount": np.linspace(0, 1, 40), "note": ["free text here"] * 40,
+        "target": ["a", "b"] * 20,
+    })
+    columns = [{"name": "id", "kind": "id"}, {"name": "const", "kind": "constant"},
+               {"name": "when", "kind": "datetime"},
+               {"name": "code", "kind": "integer_categorical"}, {"name": "amount", "kind": "numeric"},
+               {"name": "note", "kind": "text"}, {"name": "target", "kind": "categorical"}]
+    data = prepare(frame, "target", columns=columns, excluded_columns=["id", "const"], user_excluded=["amount"])
+    assert data.dates == ["when"] and data.categorical == ["code"] and data.numeric == []
+    assert set(data.ignored) == {"id", "const", "note", "amount"}
+    assert data.ignored["amount"] == "excluded by the user"
+    assert str(data.frame["when"].dtype) == "datetime64[ns]"
