@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench package package-test clean constraints
+.PHONY: run test lint bench package package-test clean constraints screenshots
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "PredictML needs Python 3.11 (PyCaret 3.3.2 does not run on " + sys.version.split()[0] + ")"'
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
+	$(PY) bench/startup.py
+
+# Render every view offscreen with the sample data (real training of a few models) into docs/screenshots/.
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m predictml_desktop.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf build dist .pytest_cache

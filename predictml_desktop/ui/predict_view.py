@@ -541,7 +541,11 @@ class PredictView(QWidget):
 
     def _on_batch_scored(self, frame: Any) -> None:
         self.batch_result = frame
-        self.batch_model.set_frame(frame.head(PREVIEW_ROWS))
+        # The answers first in the preview; the saved file keeps the input columns first.
+        added = [c for c in frame.columns if c == "prediction" or str(c).startswith("probability_")]
+        added += ["warnings"] if "warnings" in frame.columns else []
+        preview = frame.head(PREVIEW_ROWS)
+        self.batch_model.set_frame(preview[added + [c for c in frame.columns if c not in added]])
         self.batch_view.resizeColumnsToContents()
         warned = int((frame["warnings"].astype(str) != "").sum()) if "warnings" in frame else 0
         shown = f" (the first {PREVIEW_ROWS} shown)" if len(frame) > PREVIEW_ROWS else ""

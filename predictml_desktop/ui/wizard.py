@@ -133,7 +133,10 @@ def store_and_create_job(
         excluded_columns=excluded_columns,
         name=name,
     )
-    training_options = TrainingOptions(excluded_columns=excluded_columns, **options)
+    # The dataset records every exclusion (the engine leaves those out, labelled by the profile's
+    # reason); the options carry only the user's own additions, which the engine logs as such.
+    added = [c for c in excluded_columns if c not in profile.excluded_columns]
+    training_options = TrainingOptions(excluded_columns=added, **options)
     return create_job(context_store, dataset.id, target, training_options, problem_type=problem_type)
 
 

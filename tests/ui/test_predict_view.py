@@ -136,6 +136,7 @@ def test_a_file_is_scored_off_the_gui_thread_previewed_and_saved(qtbot, view: Pr
     result = done.args[0]
     assert len(result) == 300 and {"prediction", "probability_0", "probability_1", "warnings"} <= set(result.columns)
     assert view.batch_model.rowCount() == 200
+    assert view.batch_model.headerData(0, Qt.Orientation.Horizontal) == "prediction"
     assert "Scored 300 rows" in view.batch_summary.text()
     assert view.save_button.isEnabled()
     for name in ("scored.csv", "scored.xlsx"):

@@ -208,3 +208,61 @@ def test_the_wizard_can_be_completed_from_the_keyboard(qtbot, make_window) -> No
     assert window.current_view_key() == "training"
     job = window.context.store.read().jobs.get(panel.job.id)
     assert job.target_column == "purchased"
+
+
+def test_train_stores_the_dataset_and_creates_the_job_with_the_users_choices(qtbot, make_window, tmp_path) -> None:
+    import sys
+
+    from tests.ui.test_training_panel import FAKE_TRAINER
+
+    window = make_window(run_startup=False)
+    wizard = window.show_view("data")
+    window.view("training").command = [sys.executable, str(FAKE_TRAINER), "hang"]
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "customers.csv"))
+    wizard.go_to_target()
+    wizard.name_edit.setText("Spring customers")
+    for i in range(wizard.exclude_list.count()):
+        item = wizard.exclude_list.item(i)
+        name = item.data(Qt.ItemDataRole.UserRole)
+        if name in ("customer_id", "region"):  # keep the ID (the user's call), drop region
+            item.setCheckState(Qt.CheckState.Unchecked if name == "customer_id" else Qt.CheckState.Checked)
+    wizard.budget_check.setChecked(True)
+    wizard.budget_spin.setValue(45)
+    wizard.ranking_combo.setCurrentIndex(wizard.ranking_combo.findData("f1"))
+    for i in range(wizard.models_list.count()):
+        item = wizard.models_list.item(i)
+        keep = item.data(Qt.ItemDataRole.UserRole) in ("lr", "rf")
+        item.setCheckState(Qt.CheckState.Checked if keep else Qt.CheckState.Unchecked)
+    with qtbot.waitSignal(wizard.job_created, timeout=LOAD_TIMEOUT) as created:
+        qtbot.mouseClick(wizard.train_button, Qt.MouseButton.LeftButton)
+    records = window.context.store.read()
+    job = records.jobs.get(created.args[0])
+    dataset = records.datasets.get(job.dataset_id)
+    assert dataset.name == "Spring customers" and dataset.target_column == "purchased"
+    assert dataset.excluded_columns == ["region"]
+    assert job.options["budgetS"] == 45 and job.options["models"] == ["lr", "rf"]
+    assert job.options["rankingMetric"] == "f1" and job.options["excludedColumns"] == ["region"]
+    assert window.current_view_key() == "training"
+    assert wizard.steps.currentIndex() == STEP_CHOOSE  # ready for the next file
+    # A second training cannot start while this one runs.
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "more.csv"))
+    wizard.go_to_target()
+    qtbot.mouseClick(wizard.train_button, Qt.MouseButton.LeftButton)
+    assert "already running" in wizard.banner.text or "A training is running" in wizard.banner.text
+    panel = window.view("training")
+    with qtbot.waitSignal(panel.training_finished, timeout=LOAD_TIMEOUT):
+        panel.cancel()
+
+
+def test_a_refusal_when_storing_is_shown_and_nothing_is_trained(qtbot, make_window, tmp_path) -> None:
+    window = make_window(run_startup=False)
+    wizard = window.show_view("data")
+    path = write_customers_csv(tmp_path / "customers.csv")
+    _open(qtbot, wizard, path)
+    wizard.go_to_target()
+    path.write_text("changed,after,reading\n1,2,3\n")  # the file changed since it was read
+    with qtbot.waitSignal(wizard.train_failed, timeout=LOAD_TIMEOUT) as failed:
+        qtbot.mouseClick(wizard.train_button, Qt.MouseButton.LeftButton)
+    assert "changed" in failed.args[0]
+    assert wizard.banner.kind == "error" and wizard.train_button.isEnabled()
+    assert window.context.store.read().datasets.list() == [] and window.context.store.read().jobs.list() == []
