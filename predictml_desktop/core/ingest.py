@@ -1402,13 +1402,20 @@ def _read_excel(path: Path, size: int, limits: Limits, progress: ProgressFn, sho
         ws.reset_dimensions()
         progress(0.05)
         try:
-            header, rows = _excel_rows(path, ws, limits, chosen)
+            _header, blocks = _excel_rows(path, ws, limits, chosen)
         except IngestError:
             raise
         except Exception as exc:
             raise _workbook_error(path, exc) from None
-    frame = pd.DataFrame(rows, columns=pd.Index(header, dtype=object))
-    del rows
+    if len(blocks) > 1:
+        with warnings.catch_warnings():
+            # A block whose column is all empty is typed object; pandas warns that concat will one
+            # day keep that. infer_objects() below types the joined column as one frame would.
+            warnings.simplefilter("ignore", FutureWarning)
+            frame = pd.concat(blocks, ignore_index=True)
+    else:
+        frame = blocks[0]
+    del blocks
     frame = frame.infer_objects()
     _check_cells(path, frame, limits)
     frame = _na_placeholders(frame)
@@ -1426,8 +1433,15 @@ def _excel_header_name(value: object) -> str:
     return str(value)
 
 
-def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[str], list[list[Any]]]:
+_EXCEL_BLOCK_ROWS = 50_000
+"""Rows held as Python objects before they become a DataFrame block (a cell as an object costs ~4x)."""
+
+
+def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[str], list[pd.DataFrame]]:
+    """Stream a worksheet's rows into DataFrame blocks, checking the limits row by row."""
     header: list[str] | None = None
+    blocks: list[pd.DataFrame] = []
+    n_rows = 0
     width = 0
     rows: list[list[Any]] = []
     where = f"sheet {sheet!r} of {path.name}"
@@ -1468,7 +1482,11 @@ def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[s
                     path=path, line=row_no, column=header[i], value=_short(v), code="cell_too_long",
                 )
         rows.append(values)
-        if len(rows) > limits.max_rows:
+        n_rows += 1
+        if len(rows) >= _EXCEL_BLOCK_ROWS:
+            blocks.append(pd.DataFrame(rows, columns=pd.Index(header, dtype=object)))
+            rows = []
+        if n_rows > limits.max_rows:
             raise IngestError(
                 f"{where} has more than {limits.max_rows:,} data rows (the limit); use a sample "
                 "(the limit can be changed in Settings).",
@@ -1476,9 +1494,11 @@ def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[s
             )
     if header is None:
         raise IngestError(f"{where} is empty.", path=path, code="empty")
-    if not rows:
+    if not n_rows:
         raise IngestError(f"{where} has a header row but no data rows.", path=path, code="header_only")
-    return header, rows
+    if rows or not blocks:
+        blocks.append(pd.DataFrame(rows, columns=pd.Index(header, dtype=object)))
+    return header, blocks
 
 
 def _sha256_file(path: Path) -> str:

@@ -340,3 +340,26 @@ def test_non_utf8_bytes_after_the_first_megabyte(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match=r"first undecodable byte on line 200,002, position 1\); it looks like "
                                           r"Shift-JIS"):
         read_table(japanese)
+
+
+def test_long_sheet_is_built_in_blocks_with_the_same_types(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    from predictml_desktop.core import ingest
+
+    n = ingest._EXCEL_BLOCK_ROWS + 10
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Data")
+    ws.append(["i", "late_number", "when", "label"])
+    for i in range(n):
+        late = 1.5 if i >= n - 5 else None  # missing in the whole first block
+        ws.append([i, late, datetime(2024, 1, 1 + i % 28), "ab"[i % 2]])
+    path = tmp_path / "long.xlsx"
+    wb.save(path)
+    frame = read_table(path).frame
+    assert len(frame) == n
+    assert frame["i"].dtype.kind == "i" and frame["late_number"].dtype.kind == "f"
+    assert str(frame["when"].dtype).startswith("datetime64") and frame["label"].dtype == object
+    assert frame["late_number"].notna().sum() == 5
