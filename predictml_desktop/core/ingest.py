@@ -1385,7 +1385,9 @@ def _read_excel(path: Path, size: int, limits: Limits, progress: ProgressFn, sho
         if not sheets:
             raise IngestError(f"{path.name} has no worksheets.", path=path, code="no_sheet")
         if sheet is None:
-            chosen = sheets[0]
+            # The first sheet a user sees in Excel: hidden helper sheets often come first.
+            visible = [ws.title for ws in wb.worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
+            chosen = visible[0] if visible else sheets[0]
         elif sheet in sheets:
             chosen = sheet
         else:

@@ -363,3 +363,22 @@ def test_long_sheet_is_built_in_blocks_with_the_same_types(tmp_path: Path) -> No
     assert frame["i"].dtype.kind == "i" and frame["late_number"].dtype.kind == "f"
     assert str(frame["when"].dtype).startswith("datetime64") and frame["label"].dtype == object
     assert frame["late_number"].notna().sum() == 5
+
+
+def test_default_sheet_is_the_first_visible_one(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    helper = wb.active
+    helper.title = "lookup"
+    helper.append(["code", "meaning"])
+    helper.append([1, "one"])
+    helper.sheet_state = "hidden"
+    data = wb.create_sheet("Data")
+    data.append(["x", "y"])
+    data.append([1, 2])
+    path = tmp_path / "hidden.xlsx"
+    wb.save(path)
+    assert list_sheets(path) == ["lookup", "Data"]
+    table = read_table(path)
+    assert table.sheet == "Data" and list(table.frame.columns) == ["x", "y"]
