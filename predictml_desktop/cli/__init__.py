@@ -15,6 +15,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from predictml_desktop import __version__
 from predictml_desktop.cli.common import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"PredictML {__version__}")
     parser.add_argument("--self-test", action="store_true", help="run the headless smoke test and exit")
+    parser.add_argument("--self-test-out", metavar="DIR", type=Path,
+                        help="with --self-test: also write summary.json and a window screenshot here")
     parser.add_argument("--verbose", "-v", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.self_test:
             from predictml_desktop.selftest import run_self_test
 
-            return run_self_test()
+            return run_self_test(args.self_test_out)
         if args.command is None:
             from predictml_desktop.ui.app import run_app
 

@@ -1,0 +1,201 @@
+"""``predictml --self-test``: the whole product, end to end, headless, in a temporary data home.
+
+Used on the packaged build, where a missing data file or a wrong process start only shows when the
+code runs: it opens the main window offscreen, ingests the bundled sample dataset, trains in the
+worker process (every model family the app offers, on a short budget), sets a temporary admin
+password and approves the job, starts the prediction service on a free loopback port, predicts over
+HTTP and checks the answer against an in-process prediction. It prints one JSON summary and exits 0,
+or exits 1 naming the step that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from predictml_desktop import __version__
+from predictml_desktop.core.processes import is_frozen
+
+SAMPLE_TARGET = "purchased"
+TRAIN_BUDGET_S = 90.0
+
+
+class SelfTestError(Exception):
+    """A check of the self-test did not hold."""
+
+
+def _sample_path() -> Path:
+    from predictml_desktop.core.resources import resource_path
+
+    return resource_path("sample_data", "customer_purchases.csv")
+
+
+def _post_json(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def run_self_test(out: Path | None = None) -> int:
+    """Run every step; print the JSON summary; return 0 if all passed, else 1.
+
+    Parameters
+    ----------
+    out
+        Also write the summary as ``summary.json`` (and the window's screenshot) into this folder.
+    """
+    home = Path(tempfile.mkdtemp(prefix="predictml-selftest-"))
+    # Children (worker, service) inherit the temporary home and configuration folder.
+    os.environ["PREDICTML_HOME"] = str(home / "data")
+    os.environ["PREDICTML_CONFIG_HOME"] = str(home / "config")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    summary: dict[str, Any] = {"ok": False, "frozen": is_frozen(), "version": __version__, "steps": {}}
+    state: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        t0 = time.perf_counter()
+        print(f"self-test: {name}...", file=sys.stderr, flush=True)
+        result = fn()
+        summary["steps"][name] = {"seconds": round(time.perf_counter() - t0, 2), **(result or {})}
+
+    try:
+        step("window", lambda: _window(state, out))
+        step("ingest", lambda: _ingest(state))
+        step("train", lambda: _train(state))
+        step("approve", lambda: _approve(state))
+        step("serve", lambda: _serve(state))
+        step("predict", lambda: _predict(state))
+        summary["ok"] = True
+    except Exception as exc:
+        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict")
+                       if n not in summary["steps"]), "cleanup")
+        summary["failedStep"] = failed
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        service = state.get("service")
+        if service is not None:
+            service.stop()
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        shutil.rmtree(home, ignore_errors=True)
+    text = json.dumps(summary, indent=None, sort_keys=True)
+    print(text, flush=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(text, "utf-8")
+    if not summary["ok"]:
+        print(f"self-test failed at step {summary['failedStep']!r}: {summary['error']}", file=sys.stderr)
+    return 0 if summary["ok"] else 1
+
+
+def _window(state: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    from PySide6.QtWidgets import QApplication
+
+    from predictml_desktop.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    window = MainWindow()
+    window.show()
+    app.processEvents()
+    shown_s = time.perf_counter() - t0
+    if "pycaret" in sys.modules:
+        raise SelfTestError("PyCaret was imported before the window was shown")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(out / "window.png"))
+    state["app"], state["window"] = app, window
+    return {"windowShownSeconds": round(shown_s, 3)}
+
+
+def _ingest(state: dict[str, Any]) -> dict[str, Any]:
+    from predictml_desktop.core.ingest import import_dataset
+    from predictml_desktop.core.store import Store
+
+    store = Store()
+    store.startup()
+    dataset = import_dataset(store, _sample_path(), target=SAMPLE_TARGET)
+    if dataset.problem_type != "classification" or dataset.target_column != SAMPLE_TARGET:
+        raise SelfTestError(f"the sample dataset was profiled as {dataset.problem_type} of {dataset.target_column}")
+    state["store"], state["dataset"] = store, dataset
+    return {"datasetId": dataset.id, "rows": dataset.rows}
+
+
+def _train(state: dict[str, Any]) -> dict[str, Any]:
+    from predictml_desktop.core.training.jobs import create_job
+    from predictml_desktop.core.training.options import TrainingOptions
+    from predictml_desktop.core.training.runner import TrainingRunner
+
+    store, dataset = state["store"], state["dataset"]
+    # Every model family, so that a library or data file missing from the bundle shows here.
+    options = TrainingOptions(preset="fast", budget_s=TRAIN_BUDGET_S)
+    job = create_job(store, dataset.id, SAMPLE_TARGET, options)
+    events: list[str] = []
+    final = TrainingRunner(store, job.id).run(lambda event: events.append(str(event.type)))
+    if final.status != "pending_review":
+        raise SelfTestError(f"training ended {final.status}: {final.error}")
+    if "candidate" not in events or "result" not in events:
+        raise SelfTestError(f"the worker sent no candidate or result event ({sorted(set(events))})")
+    failed = [row for row in final.leaderboard if row.get("error")]
+    state["job"] = final
+    return {"jobId": final.id, "model": final.model_name, "candidates": len(final.leaderboard),
+            "candidateErrors": len(failed)}
+
+
+def _approve(state: dict[str, Any]) -> dict[str, Any]:
+    from predictml_desktop.core.governance import Governance
+
+    governance = Governance(state["store"].paths)
+    # A random password of the policy's minimum length and more; never written anywhere.
+    session = governance.create_admin("self-test", secrets.token_urlsafe(24))
+    deployment = governance.approve(session, state["job"].id, "local", reason="self-test", override=True)
+    if deployment.status != "active":
+        raise SelfTestError(f"the deployment is {deployment.status}, not active")
+    state["deployment"] = deployment
+    return {"deploymentId": deployment.id}
+
+
+def _serve(state: dict[str, Any]) -> dict[str, Any]:
+    from predictml_desktop.core.service import ServiceProcess, find_free_port
+
+    port = find_free_port(18000)
+    if port is None:
+        raise SelfTestError("no free port on 127.0.0.1")
+    service = ServiceProcess(state["store"].paths, port=port)
+    state["service"] = service
+    snapshot = service.start(timeout=120)
+    return {"port": port, "status": str(snapshot.status)}
+
+
+def _predict(state: dict[str, Any]) -> dict[str, Any]:
+    from predictml_desktop.core.prediction import ModelRegistry, predict_rows
+
+    dataset = state["dataset"]
+    registry = ModelRegistry(state["store"].paths)
+    model = registry.get(dataset.id)
+    row = {f.name: f.default for f in model.schema.features}
+    local = predict_rows(model, [row]).to_response()
+    answer = _post_json(f"{state['service'].url}/predict/{dataset.id}", {"inputData": row})
+    if not answer.get("success"):
+        raise SelfTestError(f"the service answered {answer}")
+    if answer["prediction"] != local["prediction"]:
+        raise SelfTestError(f"HTTP predicted {answer['prediction']}, in-process {local['prediction']}")
+    if "probability" not in answer:
+        raise SelfTestError("a classifier's answer has no probabilities")
+    return {"prediction": answer["prediction"], "probability": answer["probability"]}
