@@ -162,6 +162,8 @@ def _train(job_id: str, started_at: float | None, resume: bool, stopped: dict[st
     os.chdir(work)
     os.environ.setdefault("MPLCONFIGDIR", str(paths.cache / "matplotlib"))
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # joblib's process pool memory-maps large arrays into a temporary folder: keep it in ours.
+    os.environ.setdefault("JOBLIB_TEMP_FOLDER", str(work / "joblib"))
     emit(TrainingEvent.progress(STAGE_PROGRESS[Stage.LOAD], Stage.LOAD))
 
     from predictml_desktop.core.ingest import load_dataset_frame

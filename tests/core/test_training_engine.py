@@ -200,3 +200,40 @@ def test_column_roles_follow_the_profile() -> None:
     assert set(data.ignored) == {"id", "const", "note", "amount"}
     assert data.ignored["amount"] == "excluded by the user"
     assert str(data.frame["when"].dtype) == "datetime64[ns]"
+
+
+def test_saved_model_answers_rows_built_by_the_prediction_path(tmp_path: Path) -> None:
+    """Integers, coded categories, dates and missing values, as `core.prediction` builds them from JSON."""
+    from predictml_desktop.core.prediction import rows_to_frame
+    from predictml_desktop.core.profile import profile_frame
+
+    rng = np.random.default_rng(11)
+    n = 160
+    frame = pd.DataFrame({
+        "age": rng.integers(18, 80, n),
+        "plan": rng.choice([1, 2, 3], n),
+        "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+        "joined": pd.Series(pd.date_range("2020-01-01", periods=n, freq="7D")).dt.strftime("%Y-%m-%d"),
+        "spend": rng.normal(50, 10, n).round(2),
+    })
+    frame.loc[::9, "spend"] = np.nan
+    frame["target"] = np.where(frame["age"] + 10 * frame["plan"] + rng.normal(0, 8, n) > 65, "buy", "skip")
+    profile = profile_frame(frame, target="target")
+    request = TrainingRequest(frame=frame, target="target", problem_type=None, options=TrainingOptions(**FAST),
+                              columns=profile.columns, excluded_columns=profile.excluded_columns,
+                              job_id="training_1", model_dir=tmp_path / "models" / "training_1", home=tmp_path)
+    run_training(request, lambda _e: None)
+    pipeline, schema = load_model(tmp_path)
+    kinds = {f.name: f.kind for f in schema.features}
+    assert kinds == {"age": "numeric", "plan": "categorical", "city": "categorical", "joined": "datetime",
+                     "spend": "numeric"}
+    rows = [{"age": 30, "plan": 2, "city": "Lima", "joined": "2021-05-01", "spend": 42.5},
+            {"age": 71, "plan": 3, "city": "Oslo", "joined": "2022-01-10", "spend": None},
+            {"age": 25, "plan": 1, "city": "Paris", "joined": "2020-02-02", "spend": 60.0}]  # unseen city
+    features = rows_to_frame(schema, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = list(pipeline.predict(features))
+        proba = pipeline.predict_proba(features)
+    assert set(labels) <= {"buy", "skip"} and proba.shape == (3, 2)
+    assert list(np.asarray(schema.classes)[proba.argmax(axis=1)]) == labels

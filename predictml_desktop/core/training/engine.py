@@ -93,6 +93,8 @@ MIN_SHARE_S: Final = 5.0
 SETUP_TIMEOUT_S: Final = 900.0
 FINAL_TIMEOUT_MIN_S: Final = 300.0
 MARGIN: Final = 1e-3
+TUNE_SHARE: Final = 0.5
+"""Tuning may cost at most this share of the time the search has taken so far."""
 PRUNE_TOLERANCE: Final = 0.05
 """A screened model whose first folds trail the best by more than this (or 3 of its standard deviations) stops."""
 """A tuned model or a blend must beat the best plain model by at least this much to be chosen."""
@@ -235,6 +237,8 @@ def _fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarr
         estimator.fit(X_tr, y_tr)
         seconds = time.perf_counter() - start
         pred = np.asarray(estimator.predict(X_va))
+        if pred.ndim == 2 and pred.shape[1] == 1:  # CatBoost's multiclass predict answers a column
+            pred = pred.ravel()
         proba = decision = classes = None
         if classification:
             classes = np.asarray(getattr(estimator, "classes_", np.unique(y_tr)))
@@ -322,6 +326,8 @@ class _Engine:
         self.units_done = 0
         self.units_total = 1
         self.budget_hit = False
+        self._executor: Any = None
+        self.search_started = 0.0
 
     # ------------------------------------------------------------------ reporting
 
@@ -330,6 +336,9 @@ class _Engine:
 
     def search_left(self) -> float:
         return self.budget * SEARCH_SHARE - self.elapsed()
+
+    def elapsed_search(self) -> float:
+        return time.monotonic() - self.search_started if self.search_started else 0.0
 
     def log(self, message: str) -> None:
         self._emit(TrainingEvent.log(message))
@@ -377,7 +386,13 @@ class _Engine:
         candidates = self._candidates()
 
         self.stage(Stage.TRAIN)
-        self._search(candidates)
+        self.search_started = time.monotonic()
+        try:
+            self._search(candidates)
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
         if self.budget_hit:
             self.warnings.append({"code": "budget_reached", "level": "info", "message": (
                 f"The time budget of {self.budget:.0f} s ran out; the best model finished by then was kept.")})
@@ -436,6 +451,7 @@ class _Engine:
         except ValueError as exc:
             raise TrainingError(f"The data could not be prepared for training: {exc}") from None
         self.exp = exp
+        self._base_pipeline = self._with_label_encoding(exp.pipeline)
         self.X_train: pd.DataFrame = exp.X_train
         self.y_train: pd.Series = exp.y_train
         self.X_test: pd.DataFrame = exp.X_test
@@ -472,10 +488,29 @@ class _Engine:
         self.warnings.append({"code": "imbalance", "level": "info", "message": message})
         return method
 
+    def _with_label_encoding(self, pipeline: Any) -> Any:
+        """Return an unfitted copy of PyCaret's pipeline that always decodes class labels.
+
+        PyCaret adds its label-encoding step only when the classes are not already 0..k-1, and
+        only that step turns the estimator's answer into a flat series of labels: without it,
+        CatBoost's multiclass ``predict`` answers an (n, 1) column. Adding the (then identity)
+        step keeps ``pipeline.predict`` the same shape for every model and every target, using
+        PyCaret's own classes only (the saved model needs nothing of this application to load).
+        """
+        from sklearn.base import clone
+
+        base = clone(pipeline)
+        if self.classification and "label_encoding" not in dict(base.steps):
+            from pycaret.internal.preprocess.transformers import TransformerWrapperWithInverse
+            from sklearn.preprocessing import LabelEncoder
+
+            base.steps.insert(0, ("label_encoding", TransformerWrapperWithInverse(LabelEncoder())))
+        return base
+
     def _preprocessor(self) -> Any:
         from sklearn.base import clone
 
-        return clone(self.exp.pipeline)
+        return clone(self._base_pipeline)
 
     def _codes(self, y_est: Any) -> np.ndarray:
         values = np.asarray(y_est)
@@ -576,38 +611,54 @@ class _Engine:
         return _FoldSet(name, folds, len(X), codes, time.monotonic() - t)
 
     def _evaluate(self, model_id: str, fs: _FoldSet, *, estimator: Any = None, params: dict[str, Any] | None = None,
-                  timeout: float, prune: bool = False) -> tuple[dict[str, Any], np.ndarray]:
+                  timeout: float, prune: bool = False, fold_ids: list[int] | None = None,
+                  prior: tuple[dict[str, Any], np.ndarray | None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """Cross-validate one model on a fold set; return its scores and out-of-fold predictions.
 
         Folds run in rounds (as many at once as the model's parallelism allows). With ``prune``, a
         model whose first round scores far below the best model screened so far stops there: a slow
-        model that is clearly losing does not get to spend the rest of its folds.
+        model that is clearly losing does not get to spend the rest of its folds. ``fold_ids``
+        limits the run to some folds; ``prior`` (an entry and its out-of-fold predictions on other
+        folds of the same set) is merged in, so a leader screened on two folds only fits the rest.
         """
         info = self.infos.get(model_id)
-        threads, workers = self._parallelism(info, len(fs.folds), fs.cells)
+        ids = list(range(len(fs.folds))) if fold_ids is None else list(fold_ids)
+        threads, workers = self._parallelism(info, len(ids), fs.cells)
         base = estimator if estimator is not None else self.make_estimator(model_id, threads, params)
         from sklearn.base import clone
 
         _inject_fault(model_id)
         started = time.monotonic()
         keys = M.metrics_for(self.data.problem_type)
-        per_fold: list[dict[str, float | None]] = []
         width = self.n_classes if self.classification else 1
+        per_fold: list[dict[str, float | None]] = []
         oof = np.full((fs.rows, max(1, width)), np.nan)
         fit_seconds = 0.0
+        if prior is not None:
+            per_fold = [dict(f) for f in prior[0].get("_foldScores", [])]
+            fit_seconds = float(prior[0].get("fitSeconds") or 0.0)
+            if prior[1] is not None and prior[1].shape == oof.shape:
+                oof = prior[1].copy()
+        first_new = len(per_fold)
         pruned: str | None = None
         done = 0
-        while done < len(fs.folds):
+        while done < len(ids):
             self.check_stop()
             if done and time.monotonic() - started > timeout:
                 raise _Overrun(f"stopped: exceeded its time share ({timeout:.0f} s) after {done} "
-                               f"of {len(fs.folds)} folds")
-            batch = fs.folds[done:done + workers]
-            if len(batch) > 1:
+                               f"of {len(ids)} folds")
+            batch = [fs.folds[i] for i in ids[done:done + workers]]
+            if len(batch) > 1 and self.backend == "loky":
                 from joblib import Parallel, delayed
 
-                outs = Parallel(n_jobs=len(batch), backend=self.backend)(
+                outs = Parallel(n_jobs=len(batch), backend="loky")(
                     delayed(_fit_fold)(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch)
+            elif len(batch) > 1:
+                # A pool kept for the whole run: on tiny folds, starting threads per call cost more
+                # than the fits (joblib's threading backend did, for ridge's 30 tuning fits).
+                futures = [self._pool().submit(_fit_fold, clone(base), f.X_tr, f.y_tr, f.X_va, self.classification)
+                           for f in batch]
+                outs = [future.result() for future in futures]
             else:
                 outs = [_fit_fold(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch]
             for f, (seconds, pred, proba, decision, classes) in zip(batch, outs, strict=True):
@@ -624,26 +675,35 @@ class _Engine:
                     per_fold.append(M.regression_scores(f.codes_va, pred))
                     oof[f.va_pos, 0] = pred
             done += len(batch)
-            if prune and done < len(fs.folds):
-                pruned = self._prune_reason(per_fold, done, len(fs.folds))
+            if prune and done < len(ids):
+                pruned = self._prune_reason(per_fold, done, len(ids))
                 if pruned:
                     break
         means, stds = M.mean_std(per_fold, keys)
+        new_seconds = fit_seconds - (float(prior[0].get("fitSeconds") or 0.0) if prior is not None else 0.0)
         out: dict[str, Any] = {
             "scores": M.ordered(means, self.metric),
             "std": M.ordered(stds, self.metric),
-            "folds": done,
+            "folds": len(per_fold),
             "rows": fs.rows,
             "rowsPerFold": fs.train_rows,
             "fitSeconds": round(fit_seconds, 3),
-            "foldSeconds": round(fit_seconds / max(1, done), 4),
+            "foldSeconds": round(new_seconds / max(1, len(per_fold) - first_new), 4),
             "wallSeconds": round(time.monotonic() - started, 3),
             "threads": threads,
             "parallelFolds": workers,
+            "_foldScores": per_fold,
         }
         if pruned:
             out["reason"] = pruned
         return out, oof
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=self.n_jobs, thread_name_prefix="fold")
+        return self._executor
 
     def _prune_reason(self, per_fold: list[dict[str, float | None]], done: int, total: int) -> str | None:
         leaders = [e for e in self.entries.values() if e["stage"] == STAGE_SCREEN and e["status"] == "done"
@@ -696,12 +756,14 @@ class _Engine:
             self.checkpoint.save(entry["unit"], entry, oof)
         if oof is not None:
             self.oofs[entry["unit"]] = oof
-        self.entries[entry["model"]] = entry
-        self._emit(TrainingEvent.candidate(entry))
+        public = {k: v for k, v in entry.items() if not k.startswith("_")}
+        self.entries[entry["model"]] = public
+        self._emit(TrainingEvent.candidate(public))
 
     def _run_unit(self, unit: str, model_id: str, name: str, stage: str, fs: _FoldSet, timeout: float,
                   *, estimator: Any = None, params: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  extra: dict[str, Any] | None = None, fold_ids: list[int] | None = None,
+                  prior_unit: str | None = None) -> dict[str, Any]:
         """Run (or reuse) one candidate unit; return its entry (never raises for a candidate's failure)."""
         saved = self.checkpoint.load(unit) if self.req.resume else None
         if saved is not None:
@@ -715,9 +777,16 @@ class _Engine:
             return entry
         self.check_stop()
         self.unit_started(unit, timeout, name)
+        prior = None
+        if prior_unit is not None:
+            screened = self.checkpoint.load(prior_unit)
+            if screened is not None and screened.get("status") == "done" and screened.get("_foldScores"):
+                prior = (screened, self.checkpoint.oof(prior_unit))
+            else:
+                fold_ids = None  # nothing to build on: every fold
         try:
             scores, oof = self._evaluate(model_id, fs, estimator=estimator, params=params, timeout=timeout,
-                                         prune=stage == STAGE_SCREEN)
+                                         prune=stage == STAGE_SCREEN, fold_ids=fold_ids, prior=prior)
         except TrainingCancelled:
             raise
         except _Overrun as exc:
@@ -744,9 +813,20 @@ class _Engine:
         spec = self.spec
         tunable = spec.tune_iterations > 0
         self.units_total = len(candidates) + spec.top_k + 1 + int(tunable) + int(spec.blend)
-        screen = self._fold_set("screen", spec.screen_rows, spec.screen_folds)
-        self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with {len(screen.folds)} folds "
-                 f"(folds prepared in {screen.prep_seconds:.1f} s).")
+        cv = self._fold_set("cv", spec.cv_rows, spec.cv_folds)
+        # A small table is screened on some folds of the cross-validation itself (each fold trains on
+        # most rows, and the leaders later only fit the remaining folds); a larger one on a sample.
+        shared = len(self.X_train) <= spec.screen_rows
+        if shared:
+            screen = cv
+            n_screen = min(len(cv.folds) - 1, max(2, min(spec.screen_folds, self.n_jobs)))
+            screen_ids: list[int] | None = list(range(n_screen))
+        else:
+            screen = self._fold_set("screen", spec.screen_rows, spec.screen_folds)
+            screen_ids = None
+        self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with "
+                 f"{len(screen_ids) if screen_ids else len(screen.folds)} folds of {len(screen.folds)} "
+                 f"(folds prepared in {screen.prep_seconds + (0 if shared else cv.prep_seconds):.1f} s).")
         train_rows = len(self.X_train)
         screen_timeout = max(MIN_SHARE_S, 0.25 * self.budget)
         for info in candidates:
@@ -759,9 +839,13 @@ class _Engine:
                 self.budget_hit = True
                 self._skip(info, unit, STAGE_SCREEN, "skipped: the time budget ran out before it could be screened")
             else:
-                self._run_unit(unit, info.id, info.name, STAGE_SCREEN, screen, screen_timeout)
+                self._run_unit(unit, info.id, info.name, STAGE_SCREEN, screen, screen_timeout, fold_ids=screen_ids)
             self.units_done += 1
         del screen
+        rest = [i for i in range(len(cv.folds)) if i not in (screen_ids or [])] if shared else None
+
+        def prior(model_id: str) -> str | None:
+            return f"screen:{model_id}" if shared else None
 
         ranked = self._ranked([e for e in self.entries.values()
                                if e["stage"] == STAGE_SCREEN and e["status"] == "done" and e["model"] != BASELINE_ID])
@@ -770,9 +854,9 @@ class _Engine:
             detail = f" ({'; '.join(r for r in reasons if r)[:300]})" if any(reasons) else ""
             raise TrainingError(f"No model could be trained on this data: every candidate failed or was "
                                 f"stopped{detail}; see the job's log.")
-        cv = self._fold_set("cv", spec.cv_rows, spec.cv_folds)
         self.log(f"Cross-validating the leaders on {cv.rows:,} rows with {len(cv.folds)} folds.")
-        self._run_unit(f"cv:{BASELINE_ID}", BASELINE_ID, self.infos[BASELINE_ID].name, STAGE_CV, cv, MIN_SHARE_S)
+        self._run_unit(f"cv:{BASELINE_ID}", BASELINE_ID, self.infos[BASELINE_ID].name, STAGE_CV, cv, MIN_SHARE_S,
+                       fold_ids=rest, prior_unit=prior(BASELINE_ID))
         self.units_done += 1
         chosen = 0
         for entry in ranked:
@@ -780,7 +864,7 @@ class _Engine:
                 break
             info = self.infos[entry["model"]]
             unit = f"cv:{info.id}"
-            estimate = self._estimate(entry, cv)
+            estimate = self._estimate(entry, cv, len(rest) if rest is not None else len(cv.folds))
             left = self.search_left()
             if estimate > left and not self._saved(unit) and chosen > 0:
                 self.budget_hit = True
@@ -789,7 +873,8 @@ class _Engine:
                 self._publish(entry, persist=False)
                 continue
             timeout = max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), max(5 * estimate, 0.25 * self.budget)))
-            result = self._run_unit(unit, info.id, info.name, STAGE_CV, cv, timeout)
+            result = self._run_unit(unit, info.id, info.name, STAGE_CV, cv, timeout, fold_ids=rest,
+                                    prior_unit=prior(info.id))
             if result["status"] == "done":
                 chosen += 1
             self.units_done += 1
@@ -820,13 +905,13 @@ class _Engine:
         key = M.sort_key(self.metric)
         return sorted(entries, key=lambda e: (key(e["scores"].get(self.metric)), e.get("fitSeconds") or 0.0))
 
-    def _estimate(self, screened: dict[str, Any], cv: _FoldSet) -> float:
+    def _estimate(self, screened: dict[str, Any], cv: _FoldSet, folds: int) -> float:
         info = self.infos[screened["model"]]
         per_fold = float(screened.get("foldSeconds") or 0.0)
         ratio = cv.train_rows / max(1, int(screened.get("rowsPerFold") or 1))
         per_fold *= max(1.0, ratio) ** info.cost_exponent
-        _threads, workers = self._parallelism(info, len(cv.folds), cv.cells)
-        return per_fold * len(cv.folds) / workers
+        _threads, workers = self._parallelism(info, folds, cv.cells)
+        return per_fold * math.ceil(folds / workers)
 
     def _best_single(self) -> dict[str, Any] | None:
         done = [e for e in self.entries.values()
@@ -853,7 +938,10 @@ class _Engine:
             return
         per_config = float(best.get("wallSeconds") or best.get("fitSeconds") or 0.0)
         left = self.search_left()
-        affordable = int(0.6 * left / per_config) if per_config > 0 else self.spec.tune_iterations
+        # Tuning rarely gains much over PyCaret's defaults: it may cost at most half of what the
+        # search has cost so far (cheap for linear models, bounded for slow ones), within the budget.
+        allowance = min(0.6 * left, max(2.0, TUNE_SHARE * self.elapsed_search()))
+        affordable = int(allowance / per_config) if per_config > 0 else self.spec.tune_iterations
         n = min(self.spec.tune_iterations, affordable)
         if n < 2:
             self.budget_hit = self.budget_hit or left < per_config * 2
@@ -867,7 +955,7 @@ class _Engine:
                 configs.append(config)
             if len(configs) >= n:
                 break
-        timeout = max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), per_config * len(configs) * 3))
+        timeout = max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), max(allowance, per_config) * 3))
         self.unit_started(unit, timeout, name)
         started = time.monotonic()
         best_entry: dict[str, Any] | None = None
@@ -876,7 +964,7 @@ class _Engine:
         threads, _ = self._parallelism(info, len(cv.folds), cv.cells)
         for config in configs:
             self.check_stop()
-            if tried and time.monotonic() - started + per_config > timeout:
+            if tried and time.monotonic() - started + per_config > allowance:
                 break
             try:
                 estimator = self.make_estimator(info.id, threads, config)
@@ -1213,12 +1301,12 @@ def _fast_tune_grids() -> Any:
 
     modules = [m for m in (clf, reg) if getattr(m, "np_list_arange", None) is original]
     for module in modules:
-        module.np_list_arange = fast  # type: ignore[attr-defined]
+        module.np_list_arange = fast
     try:
         yield
     finally:
         for module in modules:
-            module.np_list_arange = original  # type: ignore[attr-defined]
+            module.np_list_arange = original
 
 
 class _Overrun(Exception):

@@ -158,7 +158,7 @@ class TrainingEvent:
     @classmethod
     def _from_doc(cls, doc: dict[str, Any]) -> TrainingEvent | None:
         try:
-            kind = EventType(doc.get("type"))
+            kind = EventType(str(doc.get("type")))
         except ValueError:
             return None
         payload = {k: v for k, v in doc.items() if k != "type"}

@@ -144,7 +144,8 @@ def _auc(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> float | None
         positives = int(np.sum(y_true == c))
         if positives == 0 or positives == len(y_true):
             continue
-        value = _safe(lambda c=c: roc_auc_score(y_true == c, scores[:, c]))
+        column = scores[:, c]
+        value = _safe(lambda: roc_auc_score(y_true == c, column))  # noqa: B023 - called at once
         if value is None:
             continue
         total += value * positives
