@@ -1,20 +1,15 @@
 """Really trained models for the prediction, deployment and server tests.
 
-A session-scoped template data home holds two trained jobs waiting for review: a classifier and a
-regressor on a few hundred rows of the sample purchase table. Each test gets a copy of it in its own
-``PREDICTION_HOME`` (`trained_home`), and `deployed_home` approves both for the local service with a
-real admin session.
-
-TEMPORARY: until the training engine (``core.training``) can train in process, the template is made
-with PyCaret directly here, writing exactly the layout of ``core.artifacts`` (tests may import
-PyCaret; product code outside ``core.training`` may not).
+A session-scoped template data home holds two jobs trained by the real engine (``TrainingRunner``,
+a worker process running the staged PyCaret search) and waiting for review: a classifier
+(``purchased``) and a regressor (``income``) on 400 rows of the sample purchase table, each with
+the ``lr`` and ``dt`` families. Each test gets a copy of it in its own ``PREDICTML_HOME``
+(`trained_home`), and `deployed_home` approves both for the local service with a real admin session.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,80 +18,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictml_desktop.core.artifacts import (
-    ENVIRONMENT_FILE,
-    MODEL_FILE,
-    SCHEMA_FILE,
-    FeatureSpec,
-    InputSchema,
-    current_environment,
-    write_json,
-    write_model_bytes,
-)
 from predictml_desktop.core.governance import AdminSession, Governance, cheap_hasher_for_tests
+from predictml_desktop.core.ingest import import_dataset, load_dataset_frame
 from predictml_desktop.core.paths import Paths
-from predictml_desktop.core.records import Dataset, TrainingJob
+from predictml_desktop.core.prediction import load_schema
 from predictml_desktop.core.sampledata import make_purchase_table
-from predictml_desktop.core.status import DatasetStatus, JobStatus
+from predictml_desktop.core.status import JobStatus
 from predictml_desktop.core.store import Store
+from predictml_desktop.core.training import TrainingOptions, TrainingRunner, create_job
 
 ADMIN_PASSWORD = "correct horse battery staple 42"
 TRAIN_ROWS = 400
-EXCLUDED = ["customer_id", "signup_date", "country"]
+TARGETS = {"classification": "purchased", "regression": "basket_value"}
 
 
-def training_frame(target: str) -> pd.DataFrame:
-    frame = make_purchase_table(TRAIN_ROWS, seed=7).drop(columns=EXCLUDED)
-    if target == "income":
-        frame = frame[frame["income"].notna()].reset_index(drop=True)
+def purchase_table() -> pd.DataFrame:
+    """The sample purchase table plus ``basket_value``, a quantity with real signal for the regressor."""
+    frame = make_purchase_table(TRAIN_ROWS, seed=7)
+    rng = np.random.default_rng(11)
+    income = frame["income"].fillna(frame["income"].median())
+    frame["basket_value"] = np.round(
+        15 + 4 * frame["visits"] + 0.0004 * income + 6 * (frame["email_opt_in"] == "yes")
+        + rng.normal(0, 3, len(frame)), 2)
     return frame
-
-
-def _feature_specs(frame: pd.DataFrame) -> list[FeatureSpec]:
-    specs = []
-    for name in frame.columns:
-        col = frame[name]
-        nullable = bool(col.isna().any())
-        if pd.api.types.is_bool_dtype(col):
-            specs.append(FeatureSpec(name=name, kind="boolean", dtype=str(col.dtype), nullable=nullable,
-                                     categories=[True, False], default=bool(col.mode().iloc[0])))
-        elif pd.api.types.is_numeric_dtype(col):
-            present = col.dropna()
-            integer = bool(np.all(np.mod(present, 1) == 0))
-            specs.append(FeatureSpec(
-                name=name, kind="numeric", dtype=str(col.dtype), integer=integer, nullable=nullable,
-                minimum=float(present.min()), maximum=float(present.max()), median=float(present.median()),
-                default=float(present.median()),
-            ))
-        else:
-            counts = col.dropna().astype(str).value_counts()
-            specs.append(FeatureSpec(name=name, kind="categorical", dtype=str(col.dtype), nullable=nullable,
-                                     categories=list(counts.index), default=str(counts.index[0])))
-    return specs
-
-
-def _train(kind: str, frame: pd.DataFrame, target: str) -> tuple[bytes, str, dict[str, Any], list[Any]]:
-    import joblib
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if kind == "classification":
-            from pycaret.classification import ClassificationExperiment as Experiment
-        else:
-            from pycaret.regression import RegressionExperiment as Experiment  # type: ignore[assignment]
-        exp = Experiment()
-        exp.setup(frame, target=target, session_id=1, n_jobs=1, system_log=False, html=False, verbose=False,
-                  fold=3)
-        best = exp.compare_models(include=["lr", "dt"], verbose=False, fold=3)
-        metrics = exp.pull().iloc[0].to_dict()
-        pipeline = exp.finalize_model(best)
-        name = type(pipeline.steps[-1][1]).__name__
-    import io
-
-    buf = io.BytesIO()
-    joblib.dump(pipeline, buf)
-    classes = sorted(frame[target].dropna().unique().tolist()) if kind == "classification" else []
-    return buf.getvalue(), name, {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}, classes
 
 
 @dataclass
@@ -106,41 +50,25 @@ class TrainedJob:
     job_id: str
     target: str
     frame: pd.DataFrame
+    """The model's feature columns, as the training read them (for generating valid rows)."""
 
 
 def _make_template(root: Path) -> dict[str, TrainedJob]:
     paths = Paths(root / "home", root / "config").ensure()
     store = Store(paths)
+    csv = root / "customer_purchases.csv"
+    purchase_table().to_csv(csv, index=False)
     out: dict[str, TrainedJob] = {}
-    for kind, target in (("classification", "purchased"), ("regression", "income")):
-        frame = training_frame(target)
-        features = frame.drop(columns=[target])
-        data, model_name, cv, classes = _train(kind, frame, target)
-        with store.transaction() as tx:
-            ds = tx.datasets.add(Dataset(id="", name=f"purchases ({target})", file_name="purchases.csv",
-                                         rows=len(frame), target_column=target, problem_type=kind,
-                                         excluded_columns=EXCLUDED))
-            tx.datasets.update(ds.id, status=DatasetStatus.TRAINING)
-            job_id = tx.jobs.new_id()
-        model_dir = paths.model_dir(job_id)
-        sha = write_model_bytes(model_dir, data)
-        assert sha == hashlib.sha256(data).hexdigest()
-        schema = InputSchema(target=target, problem_type=kind, features=_feature_specs(features), classes=classes,
-                             ignored_columns=EXCLUDED)
-        write_json(model_dir / SCHEMA_FILE, schema.to_dict())
-        write_json(model_dir / ENVIRONMENT_FILE, current_environment())
-        primary = "AUC" if kind == "classification" else "R2"
-        metric_value = cv.get(primary, 0.0)
-        metrics = {"holdout": {primary: metric_value, "rows": len(frame) // 4},
-                   "cv": {primary: metric_value}, "baseline": {primary: 0.5 if kind == "classification" else 0.0}}
-        with store.transaction() as tx:
-            tx.jobs.add(TrainingJob(id=job_id, dataset_id=ds.id, target_column=target, problem_type=kind,
-                                    model_name=model_name, model_path=paths.relative(model_dir / MODEL_FILE),
-                                    model_sha256=sha, metrics=metrics, samples=len(frame),
-                                    features=features.shape[1]))
-            tx.jobs.update(job_id, status=JobStatus.PENDING_REVIEW)
-            tx.datasets.update(ds.id, status=DatasetStatus.PENDING_REVIEW)
-        out[kind] = TrainedJob(kind, ds.id, job_id, target, features)
+    for kind, target in TARGETS.items():
+        dataset = import_dataset(store, csv, target=target, name=f"purchases ({target})", problem_type=kind)
+        job = create_job(store, dataset.id, target, TrainingOptions(preset="fast", models=["lr", "dt"]),
+                         problem_type=kind)
+        job = TrainingRunner(store, job.id).run()
+        assert job.status == JobStatus.PENDING_REVIEW, job.error
+        schema = load_schema(paths.model_dir(job.id))
+        frame = load_dataset_frame(paths, store.read().datasets.get(dataset.id))
+        frame = frame[frame[target].notna()][[f.name for f in schema.features]].reset_index(drop=True)
+        out[kind] = TrainedJob(kind, dataset.id, job.id, target, frame)
     return out
 
 
@@ -153,7 +81,13 @@ class TrainedTemplate:
 @pytest.fixture(scope="session")
 def trained_template(tmp_path_factory: pytest.TempPathFactory) -> TrainedTemplate:
     root = tmp_path_factory.mktemp("trained")
-    return TrainedTemplate(root, _make_template(root))
+    with pytest.MonkeyPatch.context() as env:
+        # Session scope runs before the per-test isolation: keep the worker out of the real home too.
+        for name in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "MPLCONFIGDIR"):
+            env.setenv(name, str(root / "userhome" / name.lower()))
+        env.setenv("PREDICTML_HOME", str(root / "home"))
+        env.setenv("PREDICTML_CONFIG_HOME", str(root / "config"))
+        return TrainedTemplate(root, _make_template(root))
 
 
 @dataclass
@@ -204,8 +138,10 @@ def valid_rows(job: TrainedJob, n: int, seed: int = 0) -> list[dict[str, Any]]:
     for record in frame.to_dict(orient="records"):
         row: dict[str, Any] = {}
         for key, value in record.items():
-            if isinstance(value, float) and np.isnan(value):
+            if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
                 row[key] = None
+            elif isinstance(value, pd.Timestamp):
+                row[key] = value.isoformat()
             elif isinstance(value, (np.integer,)):
                 row[key] = int(value)
             elif isinstance(value, (np.floating, float)):

@@ -164,6 +164,7 @@ import json
 import logging
 import math
 import os
+from datetime import datetime, timezone
 
 import joblib
 import numpy as np
@@ -228,6 +229,27 @@ class InputError(ValueError):
     pass
 
 
+def _date(value, name):
+    # Same rules as PredictML's prediction path: ISO 8601 directly, anything else through pandas,
+    # time zones converted to UTC and dropped, as in training.
+    text = str(value).strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            stamp = pd.to_datetime(text, errors="raise", format="mixed")
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(name + " must be a date such as 2024-01-31") from None
+        if pd.isna(stamp):
+            raise InputError(name + " must be a date such as 2024-01-31")
+        parsed = stamp.to_pydatetime()
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    if not datetime(1678, 1, 1) <= parsed <= datetime(2261, 12, 31):
+        raise InputError(name + " is outside the dates a model can use")
+    return parsed
+
+
 def _number(value, name, integer=False):
     if isinstance(value, bool):
         raise InputError(name + " must be a number, not " + str(value).lower())
@@ -251,6 +273,8 @@ def _convert(feature, value, name):
         raise InputError(name + " is required: it had no missing values in training")
     if kind == "numeric":
         return _number(value, name, bool(feature.get("integer")))
+    if kind == "datetime":
+        return _date(value, name)
     if kind == "boolean" or (kind == "categorical" and _category_type(feature) == "bool"):
         if isinstance(value, bool):
             return value
@@ -290,7 +314,7 @@ def _frame(rows):
         elif kind == "boolean":
             data[name] = np.array(values, dtype=object) if has_none else np.array(values, dtype=bool)
         elif kind == "datetime":
-            data[name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce")
+            data[name] = pd.Series([pd.NaT if v is None else v for v in values], dtype="datetime64[ns]")
         else:
             arr = np.empty(len(values), dtype=object)
             arr[:] = [np.nan if v is None else v for v in values]

@@ -482,10 +482,17 @@ def find_metric(metrics: Any, name: str) -> float | None:
     return None
 
 
+_LOWER_IS_BETTER = frozenset({"logloss", "rmse", "mae", "mape", "mse", "rmsle"})
+
+
 def primary_metric(job: TrainingJob) -> str:
-    """Return the metric the gates judge a job by (its ranking metric, else AUC or R²)."""
-    ranking = job.options.get("rankingMetric") or job.options.get("ranking_metric")
-    if isinstance(ranking, str) and ranking:
+    """Return the metric the gates judge a job by: its ranking metric, or AUC / R² when that one is an error.
+
+    The gates compare "at least" thresholds, which only make sense for a higher-is-better score.
+    """
+    ranking = getattr(job, "ranking_metric", None) or job.options.get("rankingMetric") \
+        or job.options.get("ranking_metric")
+    if isinstance(ranking, str) and ranking and _metric_key(ranking) not in _LOWER_IS_BETTER:
         return ranking
     return _PRIMARY_METRIC.get(job.problem_type or "", "AUC")
 
@@ -564,9 +571,15 @@ def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, 
             f"Cross-validation {metric} {cv:.3f} and holdout {holdout:.3f} differ by {gap:.3f} "
             f"({'within' if ok else 'more than'} the allowed {max_gap:.3f}).")
 
-    # 3. Better than the dummy baseline.
+    # 3. Better than the dummy baseline (the engine's own verdict, on its ranking metric, when it gave one).
     base = find_metric(baseline_metrics(job), metric)
-    if base is None or holdout is None:
+    verdict = getattr(job, "beats_baseline", None)
+    if isinstance(verdict, bool):
+        detail = f" ({metric} {holdout:.3f} against {base:.3f})" if holdout is not None and base is not None else ""
+        add("beatBaseline", verdict,
+            f"The model is {'better than' if verdict else 'no better than'} the baseline that always predicts "
+            f"the most common answer{detail}.")
+    elif base is None or holdout is None:
         add("beatBaseline", None, f"No baseline {metric} was recorded, so the comparison cannot be made.")
     else:
         ok = holdout > base
@@ -618,7 +631,7 @@ def summarise(job: TrainingJob, dep: Deployment | None = None) -> ModelSummary:
     """Return the comparison summary of a job (and its deployment)."""
     metric = primary_metric(job)
     holdout = holdout_metrics(job)
-    rows = holdout.get("rows") or holdout.get("holdoutRows") if isinstance(holdout, dict) else None
+    rows = (holdout.get("rows") or holdout.get("holdoutRows")) if isinstance(holdout, dict) else None
     if rows is None and isinstance(job.metrics, dict):
         rows = job.metrics.get("holdoutRows")
     return ModelSummary(

@@ -9,6 +9,7 @@ import shutil
 import socket
 import threading
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ def _feature_strategy(spec: FeatureSpec) -> st.SearchStrategy[Any]:
                                         else st.floats(lo, hi, allow_nan=False, allow_infinity=False))
     elif spec.kind == "boolean":
         base = st.booleans()
+    elif spec.kind == "datetime":
+        base = st.dates(date(2015, 1, 1), date(2030, 12, 31)).map(date.isoformat)
+    elif spec.kind == "categorical" and spec.integer:
+        base = st.one_of(st.sampled_from(list(spec.categories or [0])), st.integers(-5, 50))
     else:
         base = st.one_of(st.sampled_from(list(spec.categories or ["x"])), st.text(max_size=12))
     return st.one_of(st.none(), base) if spec.nullable else base

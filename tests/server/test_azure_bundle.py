@@ -1,0 +1,87 @@
+"""The Azure ML bundle: its score.py, imported here, answers exactly as the local service does."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+import yaml
+
+from predictml_desktop.core.artifacts import read_json
+from predictml_desktop.core.status import DeploymentStatus
+from tests.server.conftest import Served
+from tests.trained_models import valid_rows
+
+pytestmark = pytest.mark.slow
+
+
+def _import_score(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(bundle))
+    spec = importlib.util.spec_from_file_location(f"score_{bundle.name}", bundle / "code" / "score.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_score_py_answers_like_the_local_service(served: Served, kind: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    job = served.jobs[kind]
+    bundle = tmp_path / "bundle"
+    dep = served.governance.approve(served.session, job.job_id, "azure", out_dir=bundle, reason="cloud pilot")
+    assert dep.status == DeploymentStatus.EXPORTED and Path(dep.bundle_path or "") == bundle.resolve()
+    # The bundle is complete and pinned to the training environment.
+    env = read_json(served.paths.model_dir(job.job_id) / "environment.json")
+    conda = yaml.safe_load((bundle / "environment" / "conda.yml").read_text("utf-8"))
+    pins = next(d for d in conda["dependencies"] if isinstance(d, dict))["pip"]
+    assert f"scikit-learn=={env['scikit-learn']}" in pins and f"pycaret=={env['pycaret']}" in pins
+    assert f"python={env['python']}" in conda["dependencies"]
+    deployment = yaml.safe_load((bundle / "deployment.yml").read_text("utf-8"))
+    endpoint = yaml.safe_load((bundle / "endpoint.yml").read_text("utf-8"))
+    assert deployment["endpoint_name"] == endpoint["name"] and endpoint["auth_mode"] == "key"
+    assert 3 <= len(endpoint["name"]) <= 32
+    assert deployment["code_configuration"] == {"code": "./code", "scoring_script": "score.py"}
+    readme = (bundle / "README.md").read_text("utf-8")
+    assert "az ml online-endpoint create --file endpoint.yml" in readme
+    assert "az ml online-deployment create --file deployment.yml --all-traffic" in readme
+
+    score = _import_score(bundle, monkeypatch)
+    score.init()
+    rows = valid_rows(job, 300, seed=21)
+    rows[0] = {**rows[0], "region": "Atlantis"}  # an unseen category goes through both the same way
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        local = client.post(f"/predict/{job.dataset_id}", json={"inputData": rows}).json()
+        sample = json.loads((bundle / "sample-request.json").read_text("utf-8"))
+        assert client.post(f"/predict/{job.dataset_id}", json=sample).status_code == 200
+    azure = score.run(json.dumps({"inputData": rows}))
+    assert azure["success"] is True and azure["datasetId"] == job.dataset_id
+    assert azure["modelName"] == local["modelName"]
+    if kind == "classification":
+        assert azure["prediction"] == local["prediction"]
+        for a, b in zip(azure["probability"], local["probability"], strict=True):
+            assert a == pytest.approx(b, abs=1e-9)
+    else:
+        assert azure["prediction"] == pytest.approx(local["prediction"], rel=1e-12)
+    one = score.run(json.dumps({"datasetId": job.dataset_id, "inputData": rows[1]}))
+    assert one["prediction"] == [local["prediction"][1]] or one["prediction"][0] == pytest.approx(
+        local["prediction"][1], rel=1e-12)
+    bad = score.run(json.dumps({"inputData": {"age": 3}}))
+    assert bad["success"] is False and "missing" in bad["error"]
+    sys.modules.pop(f"score_{bundle.name}", None)
+
+
+def test_score_py_refuses_an_altered_model(served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "bundle"
+    served.governance.approve(served.session, served.reg.job_id, "azure", out_dir=bundle)
+    model = bundle / "model" / "model.pkl"
+    model.write_bytes(model.read_bytes() + b"\0")
+    score = _import_score(bundle, monkeypatch)
+    with pytest.raises(RuntimeError, match="SHA-256 differs"):
+        score.init()
+    assert score.model is None
