@@ -308,6 +308,7 @@ class PredictView(QWidget):
         self.batch_view.setAccessibleName("Scored rows")
         self.batch_view.setModel(self.batch_model)
         self.batch_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.batch_view.horizontalHeader().setResizeContentsPrecision(40)  # size columns from the first rows
         layout.addWidget(self.batch_view, 1)
         return page
 

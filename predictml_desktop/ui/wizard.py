@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 200
 """Rows shown in the preview; the whole table is profiled."""
+RESIZE_PRECISION_ROWS = 15
 
 STEP_CHOOSE, STEP_LOADING, STEP_REVIEW, STEP_TARGET = range(4)
 PRESETS = (("fast", "Fast"), ("balanced", "Balanced"), ("thorough", "Thorough"))
@@ -330,6 +331,8 @@ class UploadWizard(QWidget):
         self.preview_view.setAccessibleName("Preview of the first rows")
         self.preview_view.setModel(self.preview_model)
         self.preview_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Size columns from the first rows only: measuring every cell of a wide preview is slow.
+        self.preview_view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
         self.review_tabs.addTab(self.preview_view, "Preview")
         self.columns_model = RecordTableModel(
             [
@@ -564,6 +567,19 @@ class UploadWizard(QWidget):
         self._show_review()
         self.steps.setCurrentIndex(STEP_REVIEW)
         self.review_next_button.setFocus()
+        # The rest in a later turn of the event loop: sizing the preview's columns and filling the
+        # target step each take tens of milliseconds, and together with the first paint of the
+        # review they stalled the loop for over 100 ms.
+        QTimer.singleShot(0, lambda table=self.table: self._finish_review(table))
+
+    def _finish_review(self, table: TableRead) -> None:
+        if self.table is not table or self.profile is None:
+            return  # another file was opened meanwhile, or the user went back
+        self.preview_view.resizeColumnsToContents()
+        self.columns_model.set_rows(list(self.profile.columns))
+        self.columns_view.resizeColumnsToContents()
+        self.columns_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._fill_target_step(self.profile)
         self.loaded.emit()
 
     # ------------------------------------------------------------------ step 2: review
@@ -594,12 +610,7 @@ class UploadWizard(QWidget):
         for widget in (self.sheet_label, self.sheet_combo):
             widget.setVisible(len(sheets) > 1)
         self.preview_model.set_frame(frame.head(PREVIEW_ROWS))
-        self.preview_view.resizeColumnsToContents()
-        self.columns_model.set_rows(list(profile.columns))
-        self.columns_view.resizeColumnsToContents()
-        self.columns_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self._show_warnings(profile)
-        self._fill_target_step(profile)
 
     def _show_warnings(self, profile: Profile) -> None:
         self.warnings_list.clear()
@@ -608,7 +619,6 @@ class UploadWizard(QWidget):
             self.warnings_list.addItem(item)
         count = self.warnings_list.count()
         self.warnings_title.setText(f"Data warnings ({count})" if count else "No data warnings")
-        self.review_tabs.setTabText(1, "Columns")
 
     def _on_sheet_activated(self, _index: int) -> None:
         sheet = self.sheet_combo.currentText()
