@@ -281,7 +281,7 @@ def _predict_sync(state: ServiceState, dataset_id: str, body: dict[str, Any], se
         rows, single = _rows_of(body)
         assert rows is not None
         validated = validate_rows(model.schema, rows, strict=True, max_rows=state.max_batch_rows, single=single)
-        result = predict_validated(model, validated)
+        result = predict_validated(model, validated, batched=True)
     except PredictionError as exc:
         return exc.status, exc.to_response()
     except Exception:  # never a traceback for the caller; the log has it

@@ -346,3 +346,45 @@ def test_store_snapshot_untouched_by_predictions(deployed_home: DeployedHome, re
     assert before == {p.name: p.read_bytes() for p in deployed_home.paths.home.glob("*.json")}
     assert Store(deployed_home.paths).check() == []
     assert np.isfinite(1.0)
+
+
+def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
+        deployed_home: DeployedHome, registry: ModelRegistry) -> None:
+    import concurrent.futures
+
+    from predictml_desktop.core.prediction import predict_validated, validate_rows
+
+    clf = registry.get(deployed_home.clf.dataset_id)
+    rows = valid_rows(deployed_home.clf, 64, seed=13)
+    direct = [predict_rows(clf, row, strict=True) for row in rows]
+    calls: list[int] = []
+    real = prediction._run_pipeline
+
+    def counting(model: Any, frame: pd.DataFrame) -> Any:
+        calls.append(len(frame))
+        return real(model, frame)
+
+    prediction._run_pipeline = counting  # type: ignore[assignment]
+    try:
+        def one(row: dict[str, Any]) -> Any:
+            return predict_validated(clf, validate_rows(clf.schema, [row], strict=True), batched=True)
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            batched = list(pool.map(one, rows))
+        # A request the model cannot handle (bypassing validation) fails alone.
+        broken = [{**rows[0], "signup_date": "not a date at all"}]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(clf.batcher.predict, broken if i == 3 else [rows[i]]) for i in range(8)]
+            outcomes = []
+            for f in futures:
+                try:
+                    outcomes.append(f.result())
+                except prediction.ModelFailedError:
+                    outcomes.append("failed")
+    finally:
+        prediction._run_pipeline = real  # type: ignore[assignment]
+    for got, want in zip(batched, direct, strict=True):
+        assert got.predictions == want.predictions
+        assert (got.probabilities or [])[0] == pytest.approx((want.probabilities or [])[0], abs=1e-9)
+    assert len(calls) < 64 and max(calls) > 1  # merged into fewer, larger pipeline calls
+    assert outcomes.count("failed") == 1 and outcomes[3] == "failed"

@@ -506,9 +506,9 @@ def test_slow_prediction_times_out_with_an_error_body(trained_template: TrainedT
     clf = trained_template.jobs["classification"]
     real = prediction.predict_validated
 
-    def slow(model: Any, validated: Any) -> Any:
+    def slow(model: Any, validated: Any, **kwargs: Any) -> Any:
         time.sleep(0.5)
-        return real(model, validated)
+        return real(model, validated, **kwargs)
 
     monkeypatch.setattr("predictml_desktop.server.routes.predict_validated", slow)
     with live_server(paths, predict_timeout_s=0.2) as url, httpx.Client(base_url=url, timeout=30) as client:
