@@ -31,7 +31,8 @@ def run_app(argv: list[str] | None = None, *, open_path: Path | None = None) -> 
     from predictml_desktop.ui.resources import app_icon
     from predictml_desktop.ui.tasks import wait_for_background_jobs
 
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setWindowIcon(app_icon())

@@ -340,8 +340,8 @@ class JobsView(QWidget):
             value_label.setWordWrap(True)
             self.summary_form.addRow(f"{label}:", value_label)
         metrics = job.metrics or {}
-        cv = metrics.get("cv") if isinstance(metrics.get("cv"), dict) else {}
-        baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), dict) else {}
+        cv: dict[str, Any] = metrics["cv"] if isinstance(metrics.get("cv"), dict) else {}
+        baseline: dict[str, Any] = metrics["baseline"] if isinstance(metrics.get("baseline"), dict) else {}
         self.metrics_model.set_rows([
             (key, value, cv.get(key), baseline.get(key))
             for key, value in ordered_metrics(metrics, job.problem_type, job.ranking_metric)
@@ -350,8 +350,8 @@ class JobsView(QWidget):
         self.board_model.set_entries(job.leaderboard or [])
         self.board_view.setModel(self.board_model)
         self.log_view.setPlainText("\n".join(job.logs or []))
-        self.tasks.start(read_log, self.context.paths, job,
-                         on_result=lambda text, jid=job.id: self._on_log_read(jid, text))
+        job_id = job.id
+        self.tasks.start(read_log, self.context.paths, job, on_result=lambda text: self._on_log_read(job_id, text))
 
     def _on_log_read(self, job_id: str, text: str) -> None:
         if job_id == self._selected_id:

@@ -40,11 +40,11 @@ class LeaderboardModel(RecordTableModel):
 
     @staticmethod
     def _make_columns(score_names: Sequence[str]) -> list[Column]:
+        def score(name: str) -> Column:
+            return Column(metric_label(name), lambda e: format_number(_scores(e).get(name), 4), numeric=True)
+
         columns = [Column("Model", lambda e: e.get("name") or e.get("model"))]
-        columns += [
-            Column(metric_label(name), lambda e, n=name: format_number(_scores(e).get(n), 4), numeric=True)
-            for name in score_names
-        ]
+        columns += [score(name) for name in score_names]
         columns.append(Column("Fit (s)", lambda e: format_number(e.get("fitSeconds"), 2), numeric=True))
         columns.append(Column("Stage", _note, tooltip=lambda e: str(e.get("reason") or _note(e))))
         return columns

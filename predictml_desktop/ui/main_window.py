@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         set_error_log(self.context.paths.logs / "ui.log")
         self.tasks = Tasks(self)
         self._views: dict[str, QWidget] = {}
-        self._containers: dict[str, QWidget] = {}
+        self._containers: dict[str, QVBoxLayout] = {}
         self._closing = False
         self.startup_report: StartupReport | None = None
 
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
             container.setObjectName(f"page_{spec.key}")
             layout = QVBoxLayout(container)
             layout.setContentsMargins(12, 12, 12, 12)
-            self._containers[spec.key] = container
+            self._containers[spec.key] = layout
             self.stack.addWidget(container)
         self.nav.currentRowChanged.connect(self._on_nav_row_changed)
         row.addWidget(self.nav)
@@ -173,6 +173,10 @@ class MainWindow(QMainWindow):
         folder_action = QAction("Show the data &folder", self)
         folder_action.triggered.connect(self._on_show_folder_triggered)
         file_menu.addAction(folder_action)
+        self.settings_action = QAction("Se&ttings…", self)
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(self._on_settings_triggered)
+        file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -232,7 +236,7 @@ class MainWindow(QMainWindow):
         if key not in self._views:
             widget = self._spec(key).factory(self.context)
             widget.setObjectName(f"view_{key}")
-            self._containers[key].layout().addWidget(widget)
+            self._containers[key].addWidget(widget)
             self._views[key] = widget
             ready = getattr(widget, "ready_to_close", None)
             if ready is not None:
@@ -290,6 +294,11 @@ class MainWindow(QMainWindow):
 
     def _on_sample_triggered(self) -> None:
         self.show_view("data").open_sample()  # type: ignore[attr-defined]
+
+    def _on_settings_triggered(self) -> None:
+        from predictml_desktop.ui.settings_dialog import open_settings
+
+        open_settings(self)
 
     def _on_show_folder_triggered(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.context.paths.home)))

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
 from predictml_desktop.ui.formatting import format_number
-from predictml_desktop.ui.widgets import Card
+from predictml_desktop.ui.widgets import Card, clear_layout
 
 _TRUE_WORDS = {"1", "true", "yes", "y", "t", "on"}
 _FALSE_WORDS = {"0", "false", "no", "n", "f", "off"}
@@ -215,10 +215,7 @@ class PredictionForm(QWidget):
 
     def set_schema(self, schema: InputSchema) -> None:
         """Replace the fields by those of ``schema`` (in its order), each at its training default."""
-        while self._grid.count():
-            item = self._grid.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        clear_layout(self._grid)
         self.fields = {}
         self.schema = schema
         previous: QWidget | None = None
@@ -250,7 +247,11 @@ class PredictionForm(QWidget):
         elif isinstance(widget, QDateTimeEdit):
             signal = widget.dateTimeChanged
         if signal is not None:
-            signal.connect(lambda *_: (editor.set_error(None), self.values_changed.emit()))
+            def changed(*_: Any) -> None:
+                editor.set_error(None)
+                self.values_changed.emit()
+
+            signal.connect(changed)
 
     def first_field(self) -> QWidget | None:
         """Return the first input (for focus)."""
@@ -344,10 +345,7 @@ class ResultCard(Card):
         warnings
             Per-row warnings from the core (unseen category, value outside the training range).
         """
-        while self.bars.count():
-            item = self.bars.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        clear_layout(self.bars)
         self.probability_bars = {}
         if problem_type == "regression":
             value = format_number(prediction, 4) if isinstance(prediction, float) else str(prediction)

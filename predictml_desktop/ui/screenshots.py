@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 SIZE = (1280, 800)
 SCREENSHOT_MODELS = ["lr", "dt", "rf", "lightgbm"]
@@ -55,8 +56,11 @@ def render(out_dir: Path, home: Path) -> list[Path]:
 
     from predictml_desktop.core.governance import Governance
     from predictml_desktop.core.paths import Paths
+    from predictml_desktop.ui.jobs_view import JobsView
     from predictml_desktop.ui.main_window import MainWindow
-    from predictml_desktop.ui.wizard import STEP_REVIEW, sample_dataset_path
+    from predictml_desktop.ui.predict_view import PredictView
+    from predictml_desktop.ui.training_panel import TrainingPanel
+    from predictml_desktop.ui.wizard import STEP_REVIEW, UploadWizard, sample_dataset_path
 
     _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive while rendering
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +77,7 @@ def render(out_dir: Path, home: Path) -> list[Path]:
         saved.append(path)
 
     shot("01-data-start")
-    wizard = window.view("data")
+    wizard = cast(UploadWizard, window.view("data"))
     wizard.open_file(sample_dataset_path())
     _wait(lambda: wizard.steps.currentIndex() == STEP_REVIEW, 60, "the sample dataset to load")
     shot("02-data-review")
@@ -90,7 +94,7 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     wizard.preset_buttons["fast"].setChecked(True)
     shot("04-data-target")
 
-    panel = window.view("training")
+    panel = cast(TrainingPanel, window.view("training"))
     finished: list[str] = []
     panel.training_finished.connect(finished.append)
     wizard.train()
@@ -101,7 +105,7 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     if finished[0] != "pending_review":
         raise RuntimeError(f"The training ended as {finished[0]}: {panel.banner.text}")
 
-    jobs = window.show_view("jobs")
+    jobs = cast(JobsView, window.show_view("jobs"))
     _wait(lambda: jobs.model.rowCount() > 0, 30, "the job list")
     jobs.select_job(jobs.model.row_object(0).id)
     shot("07-jobs")
@@ -115,7 +119,7 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     governance.approve(session, job_id, "local", reason="Screenshots of the workflow", override=True)
     window.context.notify_records_changed()
 
-    predict = window.show_view("predict")
+    predict = cast(PredictView, window.show_view("predict"))
     _wait(lambda: predict.model is not None, 120, "the model to load")
     predict.predict()
     _wait(lambda: predict.result_card.isVisible(), 60, "the prediction")

@@ -72,7 +72,7 @@ class TrainingPanel(QWidget):
         self.context = context
         self.command = command
         self.tasks = Tasks(self)
-        self.thread: TrainingThread | None = None
+        self.training_thread: TrainingThread | None = None
         self.job: TrainingJob | None = None
         self.dataset: Dataset | None = None
         self._clock = QElapsedTimer()
@@ -200,12 +200,12 @@ class TrainingPanel(QWidget):
     @property
     def running(self) -> bool:
         """True while a job's worker is supervised."""
-        return self.thread is not None and self.thread.isRunning()
+        return self.training_thread is not None and self.training_thread.isRunning()
 
     def busy_reason(self) -> str | None:
         """Say what quitting now would stop."""
-        if self.running and self.thread is not None:
-            return f"A training is running ({self.thread.job_id})."
+        if self.running and self.training_thread is not None:
+            return f"A training is running ({self.training_thread.job_id})."
         return None
 
     # ------------------------------------------------------------------ supervising a job
@@ -215,7 +215,7 @@ class TrainingPanel(QWidget):
         if self.running:
             self.banner.show_message(
                 "error",
-                f"A training is already running ({self.thread.job_id if self.thread else ''}); "
+                f"A training is already running ({self.training_thread.job_id if self.training_thread else ''}); "
                 "wait for it or cancel it first.",
             )
             return
@@ -235,8 +235,8 @@ class TrainingPanel(QWidget):
         self._update_elapsed()
         self._ticker.start()
 
-        if self.thread is not None:
-            self.thread.deleteLater()  # the previous job's thread has finished
+        if self.training_thread is not None:
+            self.training_thread.deleteLater()  # the previous job's thread has finished
         thread = TrainingThread(self.context.store, job_id, command=self.command, parent=self)
         thread.progress_changed.connect(self._on_thread_progress_changed)
         thread.log_received.connect(self._on_thread_log_received)
@@ -245,13 +245,13 @@ class TrainingPanel(QWidget):
         thread.failed.connect(self._on_thread_failed)
         thread.cancelled.connect(self._on_thread_cancelled)
         thread.finished.connect(self._on_thread_finished)
-        self.thread = thread
+        self.training_thread = thread
         thread.start()
         self.tasks.start(load_job, self.context.store, job_id, on_result=self._on_job_loaded)
 
     def _on_job_loaded(self, result: tuple[TrainingJob, Dataset | None]) -> None:
         job, dataset = result
-        if self.thread is None or job.id != self.thread.job_id:
+        if self.training_thread is None or job.id != self.training_thread.job_id:
             return
         self.dataset = dataset
         name = dataset.name if dataset and dataset.name else job.dataset_id
@@ -346,7 +346,7 @@ class TrainingPanel(QWidget):
         self._ticker.stop()
         self._update_elapsed()
         self.cancel_button.setEnabled(False)
-        thread = self.thread
+        thread = self.training_thread
         status = ""
         if thread is not None and thread.final_job is not None:
             status = str(thread.final_job.status)
@@ -372,13 +372,13 @@ class TrainingPanel(QWidget):
 
     def cancel(self) -> None:
         """Stop the running training without asking."""
-        if self.thread is not None and self.running:
+        if self.training_thread is not None and self.running:
             self.cancel_button.setEnabled(False)
             self.stage_label.setText("Cancelling…")
-            self.thread.cancel()
+            self.training_thread.cancel()
 
     def _on_retry_clicked(self) -> None:
-        job_id = self.thread.job_id if self.thread is not None else None
+        job_id = self.training_thread.job_id if self.training_thread is not None else None
         if job_id is None:
             return
         self.banner.show_message("info", f"Creating a new attempt of {job_id}…")

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QMessageBox,
     QPushButton,
     QSizePolicy,
@@ -24,6 +25,15 @@ _BANNER_STYLES = {
     "warning": ("#fff4d6", "#b26a00", "warning"),
     "error": ("#fde7e5", "#b3261e", "error"),
 }
+
+
+def clear_layout(layout: QLayout) -> None:
+    """Remove every item of ``layout``, deleting its widgets."""
+    while layout.count():
+        item = layout.takeAt(0)
+        widget = item.widget() if item is not None else None
+        if widget is not None:
+            widget.deleteLater()
 
 
 def confirm(parent: QWidget | None, title: str, text: str, *, yes: str = "Yes", no: str = "No") -> bool:
@@ -95,10 +105,7 @@ class Banner(QFrame):
         )
         self._icon.setPixmap(icon(icon_name).pixmap(20, 20))
         self.label.setText(text)
-        while self._actions.count():
-            item = self._actions.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        clear_layout(self._actions)
         buttons = []
         for title, callback in actions or []:
             button = QPushButton(title)

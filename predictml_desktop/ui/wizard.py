@@ -487,8 +487,10 @@ class UploadWizard(QWidget):
             self.go_to_target()
         elif step == STEP_TARGET and self.train_button.isEnabled():
             self.train()
-        elif step == STEP_CHOOSE and self.focusWidget() in (self.open_button, self.sample_button):
-            self.focusWidget().click()  # type: ignore[union-attr]
+        elif step == STEP_CHOOSE:
+            focused = self.focusWidget()
+            if focused is self.open_button or focused is self.sample_button:
+                focused.click()
 
     def _on_escape_pressed(self) -> None:
         step = self.steps.currentIndex()
@@ -605,7 +607,7 @@ class UploadWizard(QWidget):
         sheets = list(getattr(table, "sheets", []) or [])
         self.sheet_combo.clear()
         self.sheet_combo.addItems(sheets)
-        if table.sheet in sheets:
+        if table.sheet is not None and table.sheet in sheets:
             self.sheet_combo.setCurrentText(table.sheet)
         for widget in (self.sheet_label, self.sheet_combo):
             widget.setVisible(len(sheets) > 1)

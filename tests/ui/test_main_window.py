@@ -7,7 +7,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from predictml_desktop.ui.context import UI_STATE_FILE
-from predictml_desktop.ui.views import VIEWS
+from predictml_desktop.ui.views import VIEWS, placeholder
 from predictml_desktop.ui.widgets import PlaceholderPage
 
 
@@ -23,29 +23,35 @@ def test_navigation_lists_every_view_and_switches_pages(make_window, qtbot) -> N
     window = make_window(run_startup=False)
     titles = [window.nav.item(i).text() for i in range(window.nav.count())]
     assert titles == ["Data", "Training", "Jobs", "Predict", "Admin", "Server"]
-    window.nav.setCurrentRow(4)
-    assert window.current_view_key() == "admin"
-    admin = window.view("admin")
-    assert isinstance(admin, PlaceholderPage)
-    assert "Approve for" in admin.label.text()
-    # Ctrl+6 is the Server view's shortcut.
-    qtbot.keyClick(window.nav, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_view_key() == "server"
-    assert "predictml serve" in window.view("server").label.text()
+    window.nav.setCurrentRow(2)
+    assert window.current_view_key() == "jobs"
+    assert window.stack.currentWidget().findChild(type(window.view("jobs"))) is window.view("jobs")
+    # Ctrl+4 is the Predict view's shortcut.
+    qtbot.keyClick(window.nav, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_view_key() == "predict"
+    assert window.view_actions["predict"].isChecked()
+
+
+def test_a_view_whose_issue_has_not_landed_gets_a_placeholder_saying_what_will_be_there(make_window) -> None:
+    window = make_window(run_startup=False)
+    page = placeholder("Reports", "Here the monthly reports will be listed.")(window.context)
+    assert isinstance(page, PlaceholderPage)
+    assert page.label.text() == "Here the monthly reports will be listed."
+    assert page.label.accessibleName() == "Reports (coming soon)"
 
 
 def test_views_are_built_only_when_first_shown(make_window) -> None:
     window = make_window(run_startup=False)
     assert set(window.created_views()) == {"data"}
-    window.show_view("admin")
-    assert set(window.created_views()) == {"data", "admin"}
+    window.show_view("jobs")
+    assert set(window.created_views()) == {"data", "jobs"}
     assert len(VIEWS) == window.stack.count()
 
 
 def test_window_geometry_and_view_are_remembered_in_the_data_home(make_window, predictml_home: Path, tmp_path) -> None:
     first = make_window(run_startup=False)
     first.resize(700, 520)
-    first.show_view("admin")
+    first.show_view("jobs")
     size = (first.width(), first.height())  # what the layout allowed
     assert size != (1200, 800)
     first.close()
@@ -57,7 +63,7 @@ def test_window_geometry_and_view_are_remembered_in_the_data_home(make_window, p
 
     second = make_window(run_startup=False)
     assert (second.width(), second.height()) == size
-    assert second.current_view_key() == "admin"
+    assert second.current_view_key() == "jobs"
 
 
 def _drop(window, path: Path) -> None:

@@ -142,7 +142,7 @@ def test_a_workbook_offers_its_sheets(qtbot, wizard, tmp_path) -> None:
 
 def test_dropping_a_file_on_the_window_opens_it_in_the_wizard(qtbot, make_window, tmp_path) -> None:
     window = make_window(run_startup=False)
-    window.show_view("admin")  # the drop works from any view
+    window.show_view("jobs")  # the drop works from any view
     path = write_customers_csv(tmp_path / "dropped.csv")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
