@@ -485,6 +485,16 @@ def find_metric(metrics: Any, name: str) -> float | None:
 _LOWER_IS_BETTER = frozenset({"logloss", "rmse", "mae", "mape", "mse", "rmsle"})
 
 
+_LABELS = {"auc": "AUC", "r2": "R²", "accuracy": "accuracy", "f1": "F1", "f1macro": "macro F1", "mcc": "MCC",
+           "kappa": "Cohen's kappa", "balancedaccuracy": "balanced accuracy", "recall": "recall",
+           "precision": "precision"}
+
+
+def metric_label(metric: str) -> str:
+    """Return how a metric key is shown to people (``f1_macro`` → ``macro F1``)."""
+    return _LABELS.get(_metric_key(metric), metric)
+
+
 def primary_metric(job: TrainingJob) -> str:
     """Return the metric the gates judge a job by: its ranking metric, or AUC / R² when that one is an error.
 
@@ -530,8 +540,9 @@ def baseline_metrics(job: TrainingJob) -> dict[str, Any] | None:
 def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, dict[str, Any]]) -> list[GateResult]:
     """Evaluate every gate of ``gates`` on ``job`` (pure function; see `Governance.evaluate_gates`)."""
     results: list[GateResult] = []
-    metric = primary_metric(job)
-    holdout = find_metric(holdout_metrics(job), metric)
+    key = primary_metric(job)
+    holdout = find_metric(holdout_metrics(job), key)
+    metric = metric_label(key)
     fail_outcome: Callable[[str], GateOutcome] = lambda key: GateOutcome(gates[key]["mode"])  # noqa: E731
 
     def add(key: str, ok: bool | None, message: str) -> None:
@@ -559,7 +570,7 @@ def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, 
 
     # 2. Gap between cross-validation and holdout (overfitting or an unlucky split).
     max_gap = gates["maxCvHoldoutGap"].get("value")
-    cv = find_metric(cv_metrics(job), metric)
+    cv = find_metric(cv_metrics(job), key)
     if not isinstance(max_gap, (int, float)):
         add("maxCvHoldoutGap", None, "No maximum gap is set.")
     elif cv is None or holdout is None:
@@ -572,7 +583,7 @@ def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, 
             f"({'within' if ok else 'more than'} the allowed {max_gap:.3f}).")
 
     # 3. Better than the dummy baseline (the engine's own verdict, on its ranking metric, when it gave one).
-    base = find_metric(baseline_metrics(job), metric)
+    base = find_metric(baseline_metrics(job), key)
     verdict = getattr(job, "beats_baseline", None)
     if isinstance(verdict, bool):
         detail = f" ({metric} {holdout:.3f} against {base:.3f})" if holdout is not None and base is not None else ""

@@ -594,3 +594,38 @@ def test_password_never_reaches_the_data_home(paths: Paths, clock: FakeClock, tm
                         if secret.encode(enc) in data:
                             hits.append((str(f), secret))
     assert hits == []
+
+
+def test_gates_use_the_engine_ranking_metric_and_baseline_verdict(gov: Governance, session: AdminSession) -> None:
+    store = gov.store
+    ds = add_dataset(store)
+    job = add_job(store, ds, metrics={"auc": 0.8, "log_loss": 0.4, "cv": {"auc": 0.78, "log_loss": 0.42},
+                                      "baseline": {"auc": 0.5, "log_loss": 0.69}, "holdoutRows": 80})
+    with store.transaction() as tx:
+        tx.jobs.update(job, ranking_metric="log_loss", beats_baseline=False)
+    gates = {g.gate: g for g in gov.evaluate_gates(job)}
+    # An error metric cannot be held to "at least": the gates fall back to AUC.
+    assert "AUC is 0.800" in gates["minHoldoutScore"].message and gates["minHoldoutScore"].outcome == "pass"
+    assert gates["beatBaseline"].outcome == "block" and "no better than the baseline" in gates["beatBaseline"].message
+    assert gov.challenger(job).holdout_rows == 80
+
+
+def test_gates_on_a_job_from_the_real_engine(trained_home: Any) -> None:
+    gov = Governance(trained_home.paths, hasher=cheap_hasher_for_tests())
+    for job in trained_home.jobs.values():
+        gates = {g.gate: g for g in gov.evaluate_gates(job.job_id)}
+        assert set(gates) == {"minHoldoutScore", "maxCvHoldoutGap", "beatBaseline", "suspectedLeakage",
+                              "perfectScore"}
+        assert gates["beatBaseline"].outcome == "pass", gates["beatBaseline"].message
+        assert all(g.message.endswith(".") for g in gates.values())
+
+
+def test_model_card_escapes_user_text(gov: Governance, session: AdminSession) -> None:
+    warning = {"code": "leak", "column": "<b>x</b>", "message": "<script>alert(1)</script>"}
+    ds = add_dataset(gov.store, warnings=[warning])
+    job = add_job(gov.store, ds)
+    gov.reject(session, job, "<script>alert('reason')</script>")
+    html = (gov.paths.model_dir(job) / "report.html").read_text("utf-8")
+    assert "<script>" not in html and "&lt;script&gt;alert(&#x27;reason&#x27;)" in html
+    for section in ("Data", "Chosen model", "Holdout metrics", "Leaderboard", "Plots", "Policy gates", "Decision"):
+        assert f"<h2>{section}</h2>" in html
