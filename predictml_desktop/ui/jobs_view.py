@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from predictml_desktop.core.records import Dataset, TrainingJob
 from predictml_desktop.core.status import JobStatus
+from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import (
     failure_text,
@@ -65,6 +66,13 @@ def read_log(paths: Any, job: TrainingJob) -> str:
         return ("…\n" if size > LOG_TAIL_BYTES else "") + text
     except FileNotFoundError:
         return "\n".join(job.logs or [])
+
+
+def cancel_elsewhere(store: Any, job_id: str) -> TrainingJob:
+    """Cancel a job trained by another process (waits up to a few seconds; runs off the GUI thread)."""
+    from predictml_desktop.core.training import request_cancel
+
+    return request_cancel(store, job_id)
 
 
 class _StatusFilter(QSortFilterProxyModel):
@@ -176,8 +184,12 @@ class JobsView(QWidget):
         self.follow_button = QPushButton("&Follow the training")
         self.follow_button.setAccessibleName("Follow the training")
         self.follow_button.clicked.connect(lambda: self.context.navigate_requested.emit("training"))
+        self.cancel_button = QPushButton("&Cancel this training")
+        self.cancel_button.setAccessibleName("Cancel this training")
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.follow_button)
+        buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
         details_layout.addLayout(buttons)
         self.details_tabs = QTabWidget()
@@ -296,7 +308,8 @@ class JobsView(QWidget):
 
     def _show_details(self, job: TrainingJob | None) -> None:
         self._selected_id = job.id if job else None
-        for widget in (self.details_tabs, self.retry_button, self.follow_button, self.error_label):
+        for widget in (self.details_tabs, self.retry_button, self.follow_button, self.cancel_button,
+                       self.error_label):
             widget.setVisible(job is not None)
         if job is None:
             self.details_title.setText("Select a job to see its details")
@@ -305,7 +318,12 @@ class JobsView(QWidget):
         self.error_label.setText(failure_text(job.error) if job.error else "")
         self.error_label.setVisible(bool(job.error))
         self.retry_button.setVisible(job.status in RETRYABLE)
-        self.follow_button.setVisible(job.status == JobStatus.TRAINING)
+        # A training this window supervises is followed (and cancelled) in the Training view; one run
+        # by another process (``predictml train``) can be cancelled from here.
+        here = job.id == self._supervised_job_id()
+        self.follow_button.setVisible(job.status == JobStatus.TRAINING and here)
+        self.cancel_button.setVisible(job.status == JobStatus.TRAINING and not here)
+        self.cancel_button.setEnabled(True)
         while self.summary_form.rowCount():
             self.summary_form.removeRow(0)
         rows = [
@@ -356,6 +374,38 @@ class JobsView(QWidget):
     def _on_log_read(self, job_id: str, text: str) -> None:
         if job_id == self._selected_id:
             self.log_view.setPlainText(text)
+
+    def _supervised_job_id(self) -> str | None:
+        supervised = getattr(self.window(), "supervised_job_id", None)
+        return supervised() if callable(supervised) else None
+
+    def _on_cancel_clicked(self) -> None:
+        job = self.selected_job()
+        if job is None or job.status != JobStatus.TRAINING:
+            return
+        if not widgets.confirm(
+            self,
+            "Cancel this training?",
+            f"Job {job.id} is trained by another PredictML process. Cancel it? It is kept as cancelled and "
+            "can be retried.",
+            yes="Cancel training",
+            no="Keep training",
+        ):
+            return
+        self.cancel_button.setEnabled(False)
+        self.banner.show_message("info", f"Asking the process that trains {job.id} to stop…")
+        self.tasks.start(
+            cancel_elsewhere,
+            self.context.store,
+            job.id,
+            on_result=self._on_cancelled_elsewhere,
+            on_error=lambda message: self.banner.show_message("error", message),
+        )
+
+    def _on_cancelled_elsewhere(self, job: TrainingJob) -> None:
+        self.banner.show_message("success", f"Job {job.id} is {status_label(job.status).lower()}.")
+        self.context.notify_records_changed()
+        self.reload()
 
     def _on_retry_clicked(self) -> None:
         job = self.selected_job()

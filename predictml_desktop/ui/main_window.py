@@ -340,6 +340,12 @@ class MainWindow(QMainWindow):
         panel = self.show_view("training")
         panel.supervise(job_id)  # type: ignore[attr-defined]
 
+    def supervised_job_id(self) -> str | None:
+        """Return the job whose training this window supervises now, if any."""
+        panel = self._views.get("training")
+        thread = getattr(panel, "training_thread", None)
+        return thread.job_id if thread is not None and thread.isRunning() else None
+
     def training_busy_reason(self) -> str | None:
         """Say why a new training cannot start now (one runs already), or None."""
         panel = self._views.get("training")

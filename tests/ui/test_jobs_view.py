@@ -97,3 +97,37 @@ def test_an_empty_home_says_how_to_start(qtbot, window) -> None:
     view = _show(qtbot, window)
     assert view.model.rowCount() == 0
     assert view.empty_label.isVisible()
+
+
+def test_a_training_run_by_another_process_can_be_cancelled_from_the_jobs_view(
+    qtbot, window, tmp_path, confirmations
+) -> None:
+    import os
+    import subprocess
+
+    store = window.context.store
+    dataset = import_dataset(store, write_customers_csv(tmp_path / "customers.csv"), target="purchased")
+    job = create_job(store, dataset.id, "purchased", TrainingOptions(preset="fast"))
+    # Another process supervises it, as `predictml train` would.
+    other = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from predictml_desktop.core.store import Store; "
+         "from predictml_desktop.core.training import TrainingRunner; "
+         f"TrainingRunner(Store(), {job.id!r}, command=[sys.executable, {str(FAKE_TRAINER)!r}, 'hang']).run()"],
+        env=dict(os.environ),
+    )
+    try:
+        qtbot.waitUntil(lambda: store.read().jobs.get(job.id).progress == 40, timeout=TIMEOUT)
+        view = _show(qtbot, window)
+        assert view.select_job(job.id)
+        assert view.follow_button.isHidden() and not view.cancel_button.isHidden()
+        confirmations.answer = True
+        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+        assert confirmations.asked[-1][0] == "Cancel this training?"
+        qtbot.waitUntil(lambda: view.banner.text == f"Job {job.id} is cancelled.", timeout=TIMEOUT)
+        assert store.read().jobs.get(job.id).status == JobStatus.CANCELLED
+        qtbot.waitUntil(lambda: view.model.index(0, 1).data() == "Cancelled", timeout=TIMEOUT)
+        assert other.wait(timeout=30) == 0
+    finally:
+        if other.poll() is None:
+            other.kill()
