@@ -14,15 +14,13 @@ STARTUP_PROBE_ENV = "PREDICTML_STARTUP_PROBE"
 quits (bench/startup.py measures cold start through the real entry point this way)."""
 
 
-def run_app(argv: list[str] | None = None, *, open_path: Path | None = None) -> int:
+def run_app(argv: list[str] | None = None) -> int:
     """Create the QApplication and the main window, run the event loop, return its exit code.
 
     Parameters
     ----------
     argv
         Qt's command-line arguments (the program name first).
-    open_path
-        A table to open in the upload wizard at once.
     """
     from PySide6.QtWidgets import QApplication
 
@@ -41,8 +39,6 @@ def run_app(argv: list[str] | None = None, *, open_path: Path | None = None) -> 
     if probe:
         _quit_after_first_paint(window, Path(probe))
     window.show()
-    if open_path is not None:
-        window.open_file(open_path)
     code = app.exec()
     # Let a background read or model load finish instead of tearing down a running Python thread.
     wait_for_background_jobs(5_000)

@@ -42,9 +42,6 @@ class AppContext(QObject):
     navigate_requested = Signal(str)
     """A view asks to show another view; carries its key (``data``, ``training``, ``jobs``...)."""
 
-    open_file_requested = Signal(str)
-    """A file should be opened in the upload wizard (drop, File > Open, command line)."""
-
     server_state_changed = Signal(str)
     """The prediction service's state changed; carries a short sentence for the status bar."""
 

@@ -37,9 +37,6 @@ from predictml_desktop.ui.resources import app_icon, icon
 from predictml_desktop.ui.tasks import Tasks, set_error_log
 from predictml_desktop.ui.views import VIEWS, ViewSpec
 
-OPEN_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"
-"""File dialog filter; ingestion itself decides what it accepts and says why it refuses the rest."""
-
 
 @dataclass
 class StartupReport:
@@ -111,7 +108,6 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.context.navigate_requested.connect(self.show_view)
-        self.context.open_file_requested.connect(self.open_file)
         self.context.training_requested.connect(self._on_context_training_requested)
         self.context.server_state_changed.connect(self.server_label.setText)
 
@@ -281,7 +277,7 @@ class MainWindow(QMainWindow):
     def ask_open_path(self) -> Path | None:
         """Ask the user for a table to open (a modal dialog; tests replace this method)."""
         start = str(self._state.value("files/last_folder", str(Path.home())))
-        name, _ = QFileDialog.getOpenFileName(self, "Open a table", start, OPEN_FILTER)
+        name, _ = QFileDialog.getOpenFileName(self, "Open a table", start, widgets.TABLE_FILE_FILTER)
         if not name:
             return None
         self._state.setValue("files/last_folder", str(Path(name).parent))

@@ -35,11 +35,10 @@ from predictml_desktop.ui.formatting import format_timestamp, headline_metric
 from predictml_desktop.ui.prediction_form import PredictionForm, ResultCard
 from predictml_desktop.ui.table_models import DataFrameModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
-from predictml_desktop.ui.widgets import Banner, Card, heading
+from predictml_desktop.ui.widgets import TABLE_FILE_FILTER, Banner, Card, heading
 
 PREVIEW_ROWS = 200
 SAVE_FILTER = "CSV (*.csv);;Excel workbook (*.xlsx)"
-INPUT_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"
 
 
 @dataclass
@@ -240,6 +239,7 @@ class PredictView(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.form = PredictionForm()
+        self.form.values_changed.connect(self._on_form_values_changed)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
@@ -457,6 +457,9 @@ class PredictView(QWidget):
             on_finish=lambda: self.predict_button.setEnabled(True),
         )
 
+    def _on_form_values_changed(self) -> None:
+        self.result_card.mark_stale()
+
     def _on_predicted(self, model: Any, result: Any) -> None:
         chosen = self.selected()
         metric = headline_metric(chosen.metrics, model.problem_type) if chosen else None
@@ -487,7 +490,7 @@ class PredictView(QWidget):
 
     def ask_input_path(self) -> Path | None:
         """Ask for the file to score (a modal dialog; tests replace this method)."""
-        name, _ = QFileDialog.getOpenFileName(self, "Choose a file to score", "", INPUT_FILTER)
+        name, _ = QFileDialog.getOpenFileName(self, "Choose a file to score", "", TABLE_FILE_FILTER)
         return Path(name) if name else None
 
     def ask_save_path(self) -> Path | None:

@@ -253,10 +253,6 @@ class PredictionForm(QWidget):
 
             signal.connect(changed)
 
-    def first_field(self) -> QWidget | None:
-        """Return the first input (for focus)."""
-        return next(iter(self.fields.values())).widget if self.fields else None
-
     def row(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Return the input row and the errors by field name (both shown next to their fields)."""
         values: dict[str, Any] = {}
@@ -318,6 +314,11 @@ class ResultCard(Card):
         self.probability_bars: dict[str, QProgressBar] = {}
         self.hide()
 
+    def mark_stale(self) -> None:
+        """Say that the inputs changed since this result (it no longer answers the form)."""
+        if self.isVisible():
+            self.title.setText("Prediction result (for the previous inputs; press Predict again)")
+
     def show_result(
         self,
         *,
@@ -375,6 +376,7 @@ class ResultCard(Card):
         self.model_label.setText(model_text)
         self.warnings_label.setText("\n".join(f"⚠ {w}" for w in warnings or []))
         self.warnings_label.setVisible(bool(warnings))
+        self.title.setText("Prediction result")
         self.show()
 
 

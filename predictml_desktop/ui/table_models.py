@@ -124,7 +124,7 @@ class RecordTableModel(QAbstractTableModel):
 
     @property
     def rows(self) -> list[Any]:
-        """The row objects shown (do not modify; use `set_rows` or `append`)."""
+        """The row objects shown (do not modify; use `set_rows`)."""
         return self._rows
 
     def set_columns(self, columns: Sequence[Column]) -> None:
@@ -138,13 +138,6 @@ class RecordTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = list(rows)
         self.endResetModel()
-
-    def append(self, row: Any) -> None:
-        """Add one row at the end."""
-        n = len(self._rows)
-        self.beginInsertRows(QModelIndex(), n, n)
-        self._rows.append(row)
-        self.endInsertRows()
 
     def row_object(self, row: int) -> Any:
         """Return the object shown in ``row``."""

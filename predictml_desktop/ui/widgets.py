@@ -27,6 +27,10 @@ _BANNER_STYLES = {
 }
 
 
+TABLE_FILE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"
+"""File dialog filter for tables; the core decides what it accepts and says why it refuses the rest."""
+
+
 def clear_layout(layout: QLayout) -> None:
     """Remove every item of ``layout``, deleting its widgets."""
     while layout.count():

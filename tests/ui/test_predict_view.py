@@ -78,6 +78,9 @@ def test_the_deployed_model_loads_and_its_form_predicts(qtbot, view: PredictView
     assert done.args[0].predictions[0] in (0, 1)
     assert view.result_card.prediction_label.text() in ("Purchased: Yes", "Purchased: No")
     assert set(view.result_card.probability_bars) == {"0", "1"}
+    assert view.result_card.title.text() == "Prediction result"
+    view.form.fields["age"].widget.setText("30")  # the shown result no longer answers the form
+    assert "previous inputs" in view.result_card.title.text()
 
 
 def test_invalid_form_values_are_shown_next_to_their_fields(qtbot, view: PredictView) -> None:
