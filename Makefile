@@ -38,6 +38,13 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m predictml_desktop.ui.screenshots docs/screenshots
 
+# The packaged app (PyInstaller one-folder build + archive) and its frozen self-test.
+package: $(STAMP)
+	$(PY) packaging/package.py build
+
+package-test: $(STAMP)
+	$(PY) packaging/package.py build-and-test
+
 clean:
 	rm -rf build dist .pytest_cache
 
