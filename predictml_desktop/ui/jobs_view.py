@@ -112,6 +112,9 @@ class JobsView(QWidget):
         self.tasks = Tasks(self)
         self.datasets: dict[str, Dataset] = {}
         self._selected_id: str | None = None
+        self._shown: dict[str, Any] | None = None
+        self._load_failed = False
+        self._log_job_id: str | None = None
         self._build()
         context.records_changed.connect(self.reload)
         self.reload()
@@ -269,12 +272,15 @@ class JobsView(QWidget):
         selected = self._selected_id
         self.model.set_rows(jobs)
         self.empty_label.setVisible(not jobs)
-        self.banner.clear()
+        if self._load_failed:
+            self.banner.clear()
+            self._load_failed = False
         if selected is not None:
             self.select_job(selected)
         self.reloaded.emit()
 
     def _on_load_failed(self, message: str) -> None:
+        self._load_failed = True
         self.banner.show_message("error", message, [("Try again", self.reload)])
 
     def _on_filter_changed(self, _index: int) -> None:
@@ -307,6 +313,12 @@ class JobsView(QWidget):
         self._show_details(job)
 
     def _show_details(self, job: TrainingJob | None) -> None:
+        # A reload (every record change, about once a second while a training runs) re-selects the
+        # job: rebuild its details only when its record changed, so reading them is not disturbed.
+        shown = job.to_dict() if job is not None else None
+        if shown is not None and shown == self._shown:
+            return
+        self._shown = shown
         self._selected_id = job.id if job else None
         for widget in (self.details_tabs, self.retry_button, self.follow_button, self.cancel_button,
                        self.error_label):
@@ -367,13 +379,20 @@ class JobsView(QWidget):
         self.board_model = LeaderboardModel(parent=self)
         self.board_model.set_entries(job.leaderboard or [])
         self.board_view.setModel(self.board_model)
-        self.log_view.setPlainText("\n".join(job.logs or []))
+        if self.log_view.document().isEmpty() or self._log_job_id != job.id:
+            self.log_view.setPlainText("\n".join(job.logs or []))
+        self._log_job_id = job.id
         job_id = job.id
         self.tasks.start(read_log, self.context.paths, job, on_result=lambda text: self._on_log_read(job_id, text))
 
     def _on_log_read(self, job_id: str, text: str) -> None:
-        if job_id == self._selected_id:
-            self.log_view.setPlainText(text)
+        if job_id != self._selected_id or text == self.log_view.toPlainText():
+            return
+        bar = self.log_view.verticalScrollBar()
+        at_bottom, position = bar.value() >= bar.maximum() - 2, bar.value()
+        self.log_view.setPlainText(text)
+        # Keep the reader's place; follow the end only if they were at the end.
+        bar.setValue(bar.maximum() if at_bottom else position)
 
     def _supervised_job_id(self) -> str | None:
         supervised = getattr(self.window(), "supervised_job_id", None)

@@ -74,6 +74,11 @@ def test_details_show_metrics_leaderboard_and_the_full_log(qtbot, window, jobs) 
     assert [view.board_model.row_object(r)["model"] for r in range(view.board_model.rowCount())] == ["rf", "lr", "gpc"]
     qtbot.waitUntil(lambda: "supervisor: job ended pending_review" in view.log_view.toPlainText(), timeout=TIMEOUT)
     assert view.retry_button.isHidden()
+    # A reload with the job unchanged leaves its details alone (the reader's place is kept).
+    status = view.summary_form.itemAt(0, view.summary_form.ItemRole.FieldRole).widget()
+    with qtbot.waitSignal(view.reloaded, timeout=TIMEOUT):
+        view.reload()
+    assert view.summary_form.itemAt(0, view.summary_form.ItemRole.FieldRole).widget() is status
 
 
 def test_a_failed_job_shows_its_error_and_can_be_retried(qtbot, window, jobs) -> None:
