@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
 from predictml_desktop.core.ingest import import_dataset
 from predictml_desktop.core.status import JobStatus
@@ -48,6 +49,8 @@ def test_a_successful_training_streams_progress_log_and_leaderboard_then_shows_t
     assert panel.progress_bar.value() == 100
     assert panel.stage_label.text() == "Done"
     assert "fake trainer: success" in panel.log_view.toPlainText()
+    qtbot.mouseClick(panel.copy_log_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == panel.log_view.toPlainText()
     # One row per model (rf was reported twice, screening then full CV); best first; skipped last.
     rows = panel.leaderboard.rows
     assert [r["model"] for r in rows] == ["rf", "lr", "gpc"]
