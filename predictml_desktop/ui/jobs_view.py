@@ -13,9 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPlainTextEdit,
-    QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,7 +37,7 @@ from predictml_desktop.ui.leaderboard import LeaderboardModel
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_panel import retry
-from predictml_desktop.ui.widgets import Banner, heading
+from predictml_desktop.ui.widgets import Banner, button, heading, table_view
 
 RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 LOG_TAIL_BYTES = 256 * 1024
@@ -135,9 +133,7 @@ class JobsView(QWidget):
         self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
         top.addWidget(filter_label)
         top.addWidget(self.status_filter)
-        self.refresh_button = QPushButton("&Refresh")
-        self.refresh_button.setAccessibleName("Refresh jobs")
-        self.refresh_button.clicked.connect(self.reload)
+        self.refresh_button = button("&Refresh", self.reload, name="Refresh jobs")
         top.addWidget(self.refresh_button)
         layout.addLayout(top)
         self.banner = Banner(name="Jobs message")
@@ -158,15 +154,9 @@ class JobsView(QWidget):
         )
         self.proxy = _StatusFilter(self)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView()
-        self.table.setAccessibleName("Training jobs")
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = table_view(self.proxy, "Training jobs")
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
 
         details = QWidget()
@@ -181,15 +171,9 @@ class JobsView(QWidget):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         details_layout.addWidget(self.error_label)
         buttons = QHBoxLayout()
-        self.retry_button = QPushButton("Re&try")
-        self.retry_button.setAccessibleName("Retry job")
-        self.retry_button.clicked.connect(self._on_retry_clicked)
-        self.follow_button = QPushButton("&Follow the training")
-        self.follow_button.setAccessibleName("Follow the training")
-        self.follow_button.clicked.connect(lambda: self.context.navigate_requested.emit("training"))
-        self.cancel_button = QPushButton("&Cancel this training")
-        self.cancel_button.setAccessibleName("Cancel this training")
-        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.retry_button = button("Re&try", self._on_retry_clicked, name="Retry job")
+        self.follow_button = button("&Follow the training", lambda: self.context.navigate_requested.emit("training"))
+        self.cancel_button = button("&Cancel this training", self._on_cancel_clicked)
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.follow_button)
         buttons.addWidget(self.cancel_button)
@@ -208,17 +192,10 @@ class JobsView(QWidget):
             ],
             parent=self,
         )
-        self.metrics_view = QTableView()
-        self.metrics_view.setAccessibleName("Job metrics")
-        self.metrics_view.setModel(self.metrics_model)
-        self.metrics_view.horizontalHeader().setStretchLastSection(True)
-        self.metrics_view.verticalHeader().hide()
+        self.metrics_view = table_view(self.metrics_model, "Job metrics")
         self.details_tabs.addTab(self.metrics_view, "Metrics")
         self.board_model = LeaderboardModel(parent=self)
-        self.board_view = QTableView()
-        self.board_view.setAccessibleName("Job leaderboard")
-        self.board_view.setModel(self.board_model)
-        self.board_view.verticalHeader().hide()
+        self.board_view = table_view(self.board_model, "Job leaderboard")
         self.details_tabs.addTab(self.board_view, "Leaderboard")
         self.log_view = QPlainTextEdit()
         self.log_view.setAccessibleName("Job log")

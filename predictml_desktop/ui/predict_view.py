@@ -13,7 +13,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -35,7 +33,7 @@ from predictml_desktop.ui.formatting import format_timestamp, headline_metric
 from predictml_desktop.ui.prediction_form import PredictionForm, ResultCard
 from predictml_desktop.ui.table_models import DataFrameModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
-from predictml_desktop.ui.widgets import TABLE_FILE_FILTER, Banner, Card, heading
+from predictml_desktop.ui.widgets import TABLE_FILE_FILTER, Banner, Card, button, heading, table_view
 
 PREVIEW_ROWS = 200
 SAVE_FILTER = "CSV (*.csv);;Excel workbook (*.xlsx)"
@@ -187,12 +185,16 @@ class PredictView(QWidget):
         self.empty_text.setWordWrap(True)
         self.empty_card.body.addWidget(self.empty_text)
         go = QHBoxLayout()
-        self.go_data_button = QPushButton("Go to &Data")
-        self.go_data_button.setAccessibleName("Go to the Data view")
-        self.go_data_button.clicked.connect(lambda: self.context.navigate_requested.emit("data"))
-        self.go_admin_button = QPushButton("Go to &Admin")
-        self.go_admin_button.setAccessibleName("Go to the Admin view")
-        self.go_admin_button.clicked.connect(lambda: self.context.navigate_requested.emit("admin"))
+        self.go_data_button = button(
+            "Go to &Data",
+            lambda: self.context.navigate_requested.emit("data"),
+            name="Go to the Data view",
+        )
+        self.go_admin_button = button(
+            "Go to &Admin",
+            lambda: self.context.navigate_requested.emit("admin"),
+            name="Go to the Admin view",
+        )
         go.addWidget(self.go_data_button)
         go.addWidget(self.go_admin_button)
         go.addStretch(1)
@@ -245,12 +247,8 @@ class PredictView(QWidget):
         scroll.setWidget(self.form)
         left_layout.addWidget(scroll, 1)
         buttons = QHBoxLayout()
-        self.reset_button = QPushButton("&Reset to defaults")
-        self.reset_button.setAccessibleName("Reset to defaults")
-        self.reset_button.clicked.connect(self.form.reset)
-        self.predict_button = QPushButton("&Predict")
-        self.predict_button.setAccessibleName("Predict")
-        self.predict_button.clicked.connect(self.predict)
+        self.reset_button = button("&Reset to defaults", self.form.reset)
+        self.predict_button = button("&Predict", self.predict)
         buttons.addWidget(self.reset_button)
         buttons.addStretch(1)
         buttons.addWidget(self.predict_button)
@@ -278,12 +276,8 @@ class PredictView(QWidget):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         row = QHBoxLayout()
-        self.batch_button = QPushButton("Choose a &file to score…")
-        self.batch_button.setAccessibleName("Choose a file to score")
-        self.batch_button.clicked.connect(self._on_batch_clicked)
-        self.batch_cancel_button = QPushButton("&Cancel")
-        self.batch_cancel_button.setAccessibleName("Cancel scoring")
-        self.batch_cancel_button.clicked.connect(self.cancel_batch)
+        self.batch_button = button("Choose a &file to score…", self._on_batch_clicked)
+        self.batch_cancel_button = button("&Cancel", self.cancel_batch, name="Cancel scoring")
         self.batch_cancel_button.hide()
         self.save_button = QPushButton("&Save results…")
         self.save_button.setAccessibleName("Save results")
@@ -304,11 +298,7 @@ class PredictView(QWidget):
         self.batch_summary.setWordWrap(True)
         layout.addWidget(self.batch_summary)
         self.batch_model = DataFrameModel(parent=self)
-        self.batch_view = QTableView()
-        self.batch_view.setAccessibleName("Scored rows")
-        self.batch_view.setModel(self.batch_model)
-        self.batch_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.batch_view.horizontalHeader().setResizeContentsPrecision(40)  # size columns from the first rows
+        self.batch_view = table_view(self.batch_model, "Scored rows", row_numbers=True)
         layout.addWidget(self.batch_view, 1)
         return page
 

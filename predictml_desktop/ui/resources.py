@@ -1,28 +1,15 @@
-"""Files shipped in ``resources/`` (icons, the app icon), found from source and from a packaged build."""
+"""The app's icons, from ``resources/`` (found by `core.resources` from source or a packaged build)."""
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
+from predictml_desktop.core.resources import resource_path, resources_dir
 
-def resources_dir() -> Path:
-    """Return the ``resources/`` folder: beside the package from source, under ``_MEIPASS`` when frozen.
-
-    build.spec copies ``resources/`` to the bundle's root, which PyInstaller exposes as ``sys._MEIPASS``.
-    """
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
-def resource_path(*parts: str) -> Path:
-    """Return the path of a file below ``resources/`` (it may not exist; callers say so to the user)."""
-    return resources_dir().joinpath(*parts)
+__all__ = ["app_icon", "icon", "render_app_icon_files", "resource_path", "resources_dir"]
 
 
 @cache
@@ -61,7 +48,7 @@ def render_app_icon_files(folder: Path | None = None) -> list[Path]:
     written = []
     for suffix, fmt in ((".png", "PNG"), (".ico", "ICO"), (".icns", "ICNS")):
         path = folder / f"predictml{suffix}"
-        if image.save(str(path), fmt):
+        if image.save(str(path), fmt.encode()):
             written.append(path)
     return written
 

@@ -8,16 +8,13 @@ from typing import Any
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +26,7 @@ from predictml_desktop.ui.formatting import failure_text, format_duration, forma
 from predictml_desktop.ui.leaderboard import LeaderboardModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_thread import TrainingThread
-from predictml_desktop.ui.widgets import Banner, Card, heading
+from predictml_desktop.ui.widgets import Banner, Card, button, heading, table_view
 
 LOG_MAX_LINES = 5_000
 
@@ -105,9 +102,7 @@ class TrainingPanel(QWidget):
         self.stage_label.setAccessibleName("Training stage")
         self.elapsed_label = QLabel()
         self.elapsed_label.setAccessibleName("Elapsed time")
-        self.cancel_button = QPushButton("&Cancel training")
-        self.cancel_button.setAccessibleName("Cancel training")
-        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.cancel_button = button("&Cancel training", self._on_cancel_clicked)
         progress_row.addWidget(self.progress_bar, 1)
         progress_row.addWidget(self.stage_label)
         progress_row.addWidget(self.elapsed_label)
@@ -132,12 +127,7 @@ class TrainingPanel(QWidget):
         board_layout.setContentsMargins(0, 0, 0, 0)
         board_layout.addWidget(heading("Leaderboard", 2))
         self.leaderboard = LeaderboardModel(parent=self)
-        self.leaderboard_view = QTableView()
-        self.leaderboard_view.setAccessibleName("Leaderboard")
-        self.leaderboard_view.setModel(self.leaderboard)
-        self.leaderboard_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.leaderboard_view.verticalHeader().hide()
-        self.leaderboard_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.leaderboard_view = table_view(self.leaderboard, "Leaderboard")
         self.leaderboard_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         board_layout.addWidget(self.leaderboard_view)
         splitter.addWidget(board_box)
@@ -148,9 +138,7 @@ class TrainingPanel(QWidget):
         log_head = QHBoxLayout()
         log_head.addWidget(heading("Log", 2))
         log_head.addStretch(1)
-        self.copy_log_button = QPushButton("C&opy log")
-        self.copy_log_button.setAccessibleName("Copy log")
-        self.copy_log_button.clicked.connect(self._on_copy_log_clicked)
+        self.copy_log_button = button("C&opy log", self._on_copy_log_clicked)
         log_head.addWidget(self.copy_log_button)
         log_layout.addLayout(log_head)
         self.log_view = QPlainTextEdit()
@@ -170,9 +158,11 @@ class TrainingPanel(QWidget):
         )
         self.empty_label.setWordWrap(True)
         layout.addWidget(self.empty_label)
-        self.start_button = QPushButton("Go to &Data")
-        self.start_button.setAccessibleName("Go to the Data view")
-        self.start_button.clicked.connect(lambda: self.context.navigate_requested.emit("data"))
+        self.start_button = button(
+            "Go to &Data",
+            lambda: self.context.navigate_requested.emit("data"),
+            name="Go to the Data view",
+        )
         layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._running_widgets: list[QWidget] = [self.progress_bar, self.stage_label, self.elapsed_label,
                                                 self.cancel_button, splitter]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +31,35 @@ _BANNER_STYLES = {
 
 TABLE_FILE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"
 """File dialog filter for tables; the core decides what it accepts and says why it refuses the rest."""
+
+
+PREVIEW_SIZING_ROWS = 15
+"""Rows a table measures to size its columns to their contents (measuring every cell is slow)."""
+
+
+def button(text: str, on_click: Callable[[], object], *, name: str | None = None, icon_name: str | None = None
+           ) -> QPushButton:
+    """Return a push button; its accessible name is ``name``, else its text without ``&`` and ``…``."""
+    widget = QPushButton(icon(icon_name), text) if icon_name else QPushButton(text)
+    widget.setAccessibleName(name or text.replace("&", "").rstrip("…").strip())
+    widget.clicked.connect(on_click)
+    return widget
+
+
+def table_view(model: QAbstractItemModel, name: str, *, row_numbers: bool = False) -> QTableView:
+    """Return a read-only table of whole-row selection over ``model``, named for screen readers.
+
+    ``row_numbers`` keeps the vertical header (data previews); record lists do without it.
+    """
+    view = QTableView()
+    view.setAccessibleName(name)
+    view.setModel(model)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.horizontalHeader().setResizeContentsPrecision(PREVIEW_SIZING_ROWS)
+    view.verticalHeader().setVisible(row_numbers)
+    return view
 
 
 def clear_layout(layout: QLayout) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -41,7 +39,7 @@ from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.resources import icon, resource_path
 from predictml_desktop.ui.table_models import Column, DataFrameModel, RecordTableModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
-from predictml_desktop.ui.widgets import Banner, heading
+from predictml_desktop.ui.widgets import Banner, button, heading, table_view
 
 if TYPE_CHECKING:
     from predictml_desktop.core.ingest import TableRead
@@ -49,7 +47,6 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 200
 """Rows shown in the preview; the whole table is profiled."""
-RESIZE_PRECISION_ROWS = 15
 
 STEP_CHOOSE, STEP_LOADING, STEP_REVIEW, STEP_TARGET = range(4)
 PRESETS = (("fast", "Fast"), ("balanced", "Balanced"), ("thorough", "Thorough"))
@@ -294,9 +291,7 @@ class UploadWizard(QWidget):
         layout.addWidget(self.loading_label)
         row = QHBoxLayout()
         row.addStretch(1)
-        self.cancel_load_button = QPushButton("&Cancel")
-        self.cancel_load_button.setAccessibleName("Cancel reading")
-        self.cancel_load_button.clicked.connect(self.cancel_load)
+        self.cancel_load_button = button("&Cancel", self.cancel_load, name="Cancel reading")
         row.addWidget(self.cancel_load_button)
         row.addStretch(1)
         layout.addLayout(row)
@@ -327,12 +322,8 @@ class UploadWizard(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.review_tabs = QTabWidget()
         self.preview_model = DataFrameModel(parent=self)
-        self.preview_view = QTableView()
-        self.preview_view.setAccessibleName("Preview of the first rows")
-        self.preview_view.setModel(self.preview_model)
-        self.preview_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        # Size columns from the first rows only: measuring every cell of a wide preview is slow.
-        self.preview_view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
+        self.preview_view = table_view(self.preview_model, "Preview of the first rows", row_numbers=True)
+        self.preview_view.horizontalHeader().setStretchLastSection(False)
         self.review_tabs.addTab(self.preview_view, "Preview")
         self.columns_model = RecordTableModel(
             [
@@ -344,11 +335,7 @@ class UploadWizard(QWidget):
             ],
             parent=self,
         )
-        self.columns_view = QTableView()
-        self.columns_view.setAccessibleName("Column profile")
-        self.columns_view.setModel(self.columns_model)
-        self.columns_view.horizontalHeader().setStretchLastSection(True)
-        self.columns_view.verticalHeader().hide()
+        self.columns_view = table_view(self.columns_model, "Column profile")
         self.review_tabs.addTab(self.columns_view, "Columns")
         splitter.addWidget(self.review_tabs)
         warnings_box = QWidget()
@@ -366,12 +353,8 @@ class UploadWizard(QWidget):
         layout.addWidget(splitter, 1)
 
         nav = QHBoxLayout()
-        self.review_back_button = QPushButton("&Back")
-        self.review_back_button.setAccessibleName("Back to choosing a file")
-        self.review_back_button.clicked.connect(self.restart)
-        self.review_next_button = QPushButton("&Next: choose the target")
-        self.review_next_button.setAccessibleName("Next: choose the target")
-        self.review_next_button.clicked.connect(self.go_to_target)
+        self.review_back_button = button("&Back", self.restart, name="Back to choosing a file")
+        self.review_next_button = button("&Next: choose the target", self.go_to_target)
         nav.addWidget(self.review_back_button)
         nav.addStretch(1)
         nav.addWidget(self.review_next_button)
@@ -421,11 +404,11 @@ class UploadWizard(QWidget):
         self.preset_group = QButtonGroup(self)
         self.preset_buttons: dict[str, QRadioButton] = {}
         for key, title in PRESETS:
-            button = QRadioButton(title)
-            button.setAccessibleName(f"Preset {title}")
-            self.preset_group.addButton(button)
-            self.preset_buttons[key] = button
-            options_box.addWidget(button)
+            radio = QRadioButton(title)
+            radio.setAccessibleName(f"Preset {title}")
+            self.preset_group.addButton(radio)
+            self.preset_buttons[key] = radio
+            options_box.addWidget(radio)
         default_preset = load_settings(self.context.paths).default_preset
         self.preset_buttons.get(default_preset, self.preset_buttons["balanced"]).setChecked(True)
         budget_row = QHBoxLayout()
@@ -459,12 +442,12 @@ class UploadWizard(QWidget):
         layout.addLayout(lists, 1)
 
         nav = QHBoxLayout()
-        self.target_back_button = QPushButton("&Back")
-        self.target_back_button.setAccessibleName("Back to the review")
-        self.target_back_button.clicked.connect(lambda: self.steps.setCurrentIndex(STEP_REVIEW))
-        self.train_button = QPushButton(icon("training"), "T&rain")
-        self.train_button.setAccessibleName("Train")
-        self.train_button.clicked.connect(self.train)
+        self.target_back_button = button(
+            "&Back",
+            lambda: self.steps.setCurrentIndex(STEP_REVIEW),
+            name="Back to the review",
+        )
+        self.train_button = button("T&rain", self.train, icon_name="training")
         nav.addWidget(self.target_back_button)
         nav.addStretch(1)
         nav.addWidget(self.train_button)
@@ -763,8 +746,8 @@ class UploadWizard(QWidget):
 
     def _on_budget_toggled(self, checked: bool) -> None:
         self.budget_spin.setEnabled(checked)
-        for button in self.preset_buttons.values():
-            button.setEnabled(not checked)
+        for radio in self.preset_buttons.values():
+            radio.setEnabled(not checked)
 
     # ------------------------------------------------------------------ the user's choices
 
