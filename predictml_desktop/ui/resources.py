@@ -48,7 +48,8 @@ def render_app_icon_files(folder: Path | None = None) -> list[Path]:
     written = []
     for suffix, fmt in ((".png", "PNG"), (".ico", "ICO"), (".icns", "ICNS")):
         path = folder / f"predictml{suffix}"
-        if image.save(str(path), fmt.encode()):
+        # PySide6's stub says bytes for the format, but the binding only accepts str.
+        if image.save(str(path), fmt):  # type: ignore[call-overload]
             written.append(path)
     return written
 
