@@ -1,8 +1,10 @@
 """Short background jobs of the GUI (reading a file, profiling, loading a model, scoring a batch).
 
 Each runs a core function on superqt's thread pool, so the event loop keeps painting; results come
-back as queued signals on the GUI thread. A cancellable job is written as a generator that yields
-between steps (superqt can only stop a worker at a ``yield``; a plain function runs to its end).
+back as queued signals on the GUI thread. A thread cannot be interrupted from outside, so a job that
+must be cancellable is one whose core function polls a ``should_stop()`` callback and reports through
+``progress(fraction, message)`` (Orange's runner contract, which the core's reader and batch scorer
+follow): `Tasks.start_cancellable` passes both.
 """
 
 from __future__ import annotations
