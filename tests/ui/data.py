@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
+"""A stand-in worker for supervision tests (see fake_trainer.py); real training is tested elsewhere."""
+
+
+def fake_worker(scenario: str) -> list[str]:
+    """Return the worker command line of a fake-trainer scenario (success, fail, crash, hang)."""
+    return [sys.executable, str(FAKE_TRAINER), scenario]
 
 
 def customers(rows: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -11,15 +11,14 @@ from predictml_desktop.core.status import JobStatus
 from predictml_desktop.core.training import TrainingOptions, TrainingRunner, create_job
 from predictml_desktop.ui.jobs_view import JobsView
 from predictml_desktop.ui.main_window import MainWindow
-from tests.ui.data import write_customers_csv
+from tests.ui.data import FAKE_TRAINER, fake_worker, write_customers_csv
 
-FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 TIMEOUT = 30_000
 
 
 def _run(store, dataset_id: str, scenario: str) -> str:
     job = create_job(store, dataset_id, "purchased", TrainingOptions(preset="fast"))
-    TrainingRunner(store, job.id, command=[sys.executable, str(FAKE_TRAINER), scenario]).run()
+    TrainingRunner(store, job.id, command=fake_worker(scenario)).run()
     return job.id
 
 
@@ -87,7 +86,7 @@ def test_a_failed_job_shows_its_error_and_can_be_retried(qtbot, window, jobs) ->
     assert view.error_label.text() == "Training failed: Target column 'target' not found"
     assert not view.retry_button.isHidden()
     panel = window.view("training")
-    panel.command = [sys.executable, str(FAKE_TRAINER), "success"]
+    panel.command = fake_worker("success")
     with qtbot.waitSignal(window.context.training_requested, timeout=TIMEOUT) as requested:
         qtbot.mouseClick(view.retry_button, Qt.MouseButton.LeftButton)
     assert window.current_view_key() == "training"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,8 @@ from predictml_desktop.core.status import JobStatus
 from predictml_desktop.core.training import TrainingOptions, create_job
 from predictml_desktop.ui.main_window import MainWindow
 from predictml_desktop.ui.training_panel import TrainingPanel
-from tests.ui.data import write_customers_csv
+from tests.ui.data import fake_worker, write_customers_csv
 
-FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 RUN_TIMEOUT = 30_000
 
 
@@ -33,7 +31,7 @@ def job_id(window: MainWindow, tmp_path: Path) -> str:
 def training_panel(window: MainWindow, scenario: str) -> TrainingPanel:
     panel = window.view("training")
     assert isinstance(panel, TrainingPanel)
-    panel.command = [sys.executable, str(FAKE_TRAINER), scenario]
+    panel.command = fake_worker(scenario)
     return panel
 
 

@@ -9,7 +9,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from predictml_desktop.ui.wizard import STEP_CHOOSE, STEP_REVIEW, STEP_TARGET, UploadWizard
-from tests.ui.data import customers, write_customers_csv
+from tests.ui.data import customers, fake_worker, write_customers_csv
 
 LOAD_TIMEOUT = 20_000
 
@@ -169,14 +169,10 @@ def test_file_open_uses_the_dialog_answer(qtbot, make_window, tmp_path, monkeypa
 
 
 def test_the_wizard_can_be_completed_from_the_keyboard(qtbot, make_window) -> None:
-    import sys
-
-    from tests.ui.test_training_panel import FAKE_TRAINER
-
     window = make_window(run_startup=False)
     wizard = window.show_view("data")
     panel = window.view("training")
-    panel.command = [sys.executable, str(FAKE_TRAINER), "success"]  # the training itself is not under test
+    panel.command = fake_worker("success")  # the training itself is not under test
     window.show_view("data")
 
     # Focus order on the first step: Open a file, then Try the sample dataset.
@@ -211,13 +207,9 @@ def test_the_wizard_can_be_completed_from_the_keyboard(qtbot, make_window) -> No
 
 
 def test_train_stores_the_dataset_and_creates_the_job_with_the_users_choices(qtbot, make_window, tmp_path) -> None:
-    import sys
-
-    from tests.ui.test_training_panel import FAKE_TRAINER
-
     window = make_window(run_startup=False)
     wizard = window.show_view("data")
-    window.view("training").command = [sys.executable, str(FAKE_TRAINER), "hang"]
+    window.view("training").command = fake_worker("hang")
     _open(qtbot, wizard, write_customers_csv(tmp_path / "customers.csv"))
     wizard.go_to_target()
     wizard.name_edit.setText("Spring customers")
