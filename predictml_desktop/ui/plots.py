@@ -1,0 +1,318 @@
+"""The review's plots: the engine's ``plots/*.json`` drawn with matplotlib inside Qt (PNG as a fallback).
+
+matplotlib is imported only here and only from `load_plots`, which runs on a worker thread: the
+import costs a noticeable fraction of a second and the window must never pay for it at start-up.
+The worker also builds each `Figure` (plain Python objects); the GUI thread only wraps them in a
+``FigureCanvasQTAgg``. pyplot is never used: it keeps global state and picks a backend of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+PLOT_ORDER = ("confusion_matrix", "roc", "precision_recall", "feature_importance", "residuals", "predicted_vs_actual")
+"""The order the review lists plots in: the engine's classification plots, then regression ones."""
+
+PLOT_HELP = {
+    "confusion_matrix": "How many holdout rows of each actual class (rows) were predicted as each class "
+                        "(columns). The diagonal holds the correct answers.",
+    "roc": "How many true positives the model catches (up) for each share of false alarms it accepts "
+           "(right). The dashed diagonal is guessing; the closer the curve hugs the top-left corner, the better.",
+    "precision_recall": "For each share of the actual positives found (right), how many of the rows flagged "
+                        "positive really are (up). The dashed line is what guessing would give.",
+    "feature_importance": "How much the holdout score drops when one column's values are shuffled: the "
+                          "longer the bar, the more the model relies on that column.",
+    "residuals": "The error of each holdout prediction (actual minus predicted). A shapeless band around "
+                 "zero is good; a curve or a funnel means the model misses a pattern.",
+    "predicted_vs_actual": "Each holdout row's prediction against its true value. Perfect predictions "
+                           "lie on the dashed diagonal.",
+}
+
+FIGURE_SIZE = (6.0, 4.2)
+"""Inches; the canvas is resized by its layout, this only sets the aspect the figure is laid out for."""
+
+
+@dataclass
+class PlotData:
+    """One plot of a job: its JSON document, its PNG, and the figure drawn from the document."""
+
+    name: str
+    title: str
+    doc: dict[str, Any] | None = None
+    png: Path | None = None
+    figure: Any = None
+    """A ``matplotlib.figure.Figure`` (None when only the PNG could be used)."""
+    image: QImage | None = None
+    """The PNG, read on the worker thread (QImage, unlike QPixmap, may be made off the GUI thread)."""
+    error: str | None = None
+
+    @property
+    def help(self) -> str:
+        """One or two sentences on how to read the plot."""
+        return PLOT_HELP.get(self.name, "")
+
+
+def _title(name: str, doc: dict[str, Any] | None) -> str:
+    if doc and isinstance(doc.get("title"), str):
+        return doc["title"]
+    return name.replace("_", " ").capitalize()
+
+
+def _finite(values: Any) -> list[float]:
+    return [float("nan") if v is None else float(v) for v in values]
+
+
+def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
+    """Draw one plot document of the engine (``plots/<name>.json``) on a matplotlib ``Figure``.
+
+    Parameters
+    ----------
+    figure
+        An empty ``matplotlib.figure.Figure``.
+    doc
+        The document: ``kind`` (``confusion_matrix``, ``roc``, ``precision_recall``,
+        ``feature_importance``, ``residuals``, ``predicted_vs_actual``) and its data.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or a document without its data.
+    """
+    import numpy as np
+
+    ax = figure.add_subplot(1, 1, 1)
+    kind = doc.get("kind")
+    try:
+        if kind == "confusion_matrix":
+            matrix = np.asarray(doc["matrix"], dtype=float)
+            labels = [str(v)[:14] for v in doc["labels"]]
+            ax.imshow(matrix, cmap="Blues")
+            ticks = list(range(len(labels)))
+            ax.set_xticks(ticks, labels, rotation=45 if len(labels) > 4 else 0)
+            ax.set_yticks(ticks, labels)
+            if matrix.size <= 400:
+                top = matrix.max() if matrix.size else 0
+                for (i, j), value in np.ndenumerate(matrix):
+                    ax.text(j, i, f"{int(value)}", ha="center", va="center",
+                            color="white" if value > top / 2 else "black")
+        elif kind == "roc":
+            for curve in doc["curves"]:
+                ax.plot(_finite(curve["fpr"]), _finite(curve["tpr"]),
+                        label=f"{curve['label']} (AUC {float(curve['auc']):.3f})")
+            ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="Guessing")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.legend(loc="lower right", fontsize=8)
+        elif kind == "precision_recall":
+            for curve in doc["curves"]:
+                ax.plot(_finite(curve["recall"]), _finite(curve["precision"]),
+                        label=f"{curve['label']} (AP {float(curve['averagePrecision']):.3f})")
+                prevalence = curve.get("prevalence")
+                if isinstance(prevalence, (int, float)):
+                    ax.axhline(float(prevalence), linestyle="--", color="grey", linewidth=1)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.legend(loc="lower left", fontsize=8)
+        elif kind == "feature_importance":
+            features = list(doc["features"])[::-1]
+            ax.barh([str(f["name"])[:30] for f in features], [float(f["importance"]) for f in features],
+                    color="#4c72b0")
+            ax.axvline(0, color="grey", linewidth=1)
+        elif kind == "residuals":
+            ax.scatter(_finite(doc["predicted"]), _finite(doc["residual"]), s=8, alpha=0.5)
+            ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+        elif kind == "predicted_vs_actual":
+            actual, predicted = _finite(doc["actual"]), _finite(doc["predicted"])
+            ax.scatter(actual, predicted, s=8, alpha=0.5)
+            values = [v for v in actual + predicted if v == v]  # NaN != NaN
+            if values:
+                lo, hi = min(values), max(values)
+                ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
+        else:
+            raise ValueError(f"unknown plot kind {kind!r}")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"the {kind} plot data has no {exc}") from None
+    ax.set_title(str(doc.get("title", "")), fontsize=10)
+    ax.set_xlabel(str(doc.get("xLabel", "")))
+    ax.set_ylabel(str(doc.get("yLabel", "")))
+    figure.tight_layout()
+
+
+def load_plots(model_dir: Path) -> list[PlotData]:
+    """Read a job's ``plots/`` folder and build one figure per JSON document (runs off the GUI thread).
+
+    A document that cannot be read or drawn falls back to its PNG; a plot with neither is listed
+    with its error, so the review says what is missing instead of showing nothing.
+
+    Parameters
+    ----------
+    model_dir
+        The job's artifact folder (``models/<jobId>``).
+
+    Returns
+    -------
+    list of PlotData
+        In `PLOT_ORDER`, then any other plot by name.
+    """
+    folder = model_dir / "plots"
+    if not folder.is_dir():
+        return []
+    names = {p.stem for p in folder.iterdir() if p.suffix in (".json", ".png") and not p.name.startswith(".")}
+    ordered = [n for n in PLOT_ORDER if n in names] + sorted(names - set(PLOT_ORDER))
+    plots: list[PlotData] = []
+    figure_class: Any = None
+    rc_context: Any = None
+    for name in ordered:
+        json_path, png_path = folder / f"{name}.json", folder / f"{name}.png"
+        doc: dict[str, Any] | None = None
+        plot = PlotData(name=name, title=name.replace("_", " ").capitalize(),
+                        png=png_path if png_path.is_file() else None)
+        try:
+            loaded = json.loads(json_path.read_bytes())
+            if not isinstance(loaded, dict):
+                raise ValueError("not a JSON object")
+            doc = loaded
+            plot.doc, plot.title = doc, _title(name, doc)
+            if figure_class is None:
+                import matplotlib
+                from matplotlib.figure import Figure
+
+                figure_class, rc_context = Figure, matplotlib.rc_context
+            # DejaVu Sans ships with matplotlib; PyCaret's stack may have switched the default to
+            # fonts a desktop does not have.
+            with rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "font.size": 9}):
+                figure = figure_class(figsize=FIGURE_SIZE, dpi=100)
+                draw_plot(figure, doc)
+            plot.figure = figure
+        except FileNotFoundError:
+            plot.error = "no plot data"
+        except Exception as exc:  # a damaged plot must not hide the others; the PNG may still be good
+            log.warning("could not draw the %s plot of %s: %s", name, model_dir.name, exc)
+            plot.error = f"the plot data could not be drawn ({exc})"
+        if plot.figure is None and plot.png is not None:
+            image = QImage(str(plot.png))
+            if not image.isNull():
+                plot.image = image
+        plots.append(plot)
+    return plots
+
+
+class PlotsPanel(QWidget):
+    """A picker of the job's plots and the chosen plot, drawn by matplotlib's Qt canvas.
+
+    Canvases are made the first time a plot is chosen, so only the plot on screen is drawn.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        label = QLabel("&Plot:")
+        self.picker = QComboBox()
+        self.picker.setAccessibleName("Choose a plot")
+        label.setBuddy(self.picker)
+        self.picker.currentIndexChanged.connect(self._on_picker_changed)
+        top.addWidget(label)
+        top.addWidget(self.picker, 1)
+        layout.addLayout(top)
+        self.help_label = QLabel()
+        self.help_label.setWordWrap(True)
+        self.help_label.setAccessibleName("How to read the plot")
+        layout.addWidget(self.help_label)
+        self.stack = QStackedWidget()
+        layout.addWidget(self.stack, 1)
+        self.status = QLabel("Select a job to see its plots.")
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Plots status")
+        layout.addWidget(self.status)
+        self.plots: list[PlotData] = []
+        self._pages: dict[int, QWidget] = {}
+
+    def show_loading(self) -> None:
+        """Say that the plots are being read."""
+        self.set_plots([])
+        self.status.setText("Loading the plots…")
+
+    def show_error(self, message: str) -> None:
+        """Say why the plots could not be read."""
+        self.set_plots([])
+        self.status.setText(message)
+
+    def set_plots(self, plots: list[PlotData]) -> None:
+        """Show ``plots`` (from `load_plots`); the first one is drawn."""
+        self.plots = list(plots)
+        while self.stack.count():
+            page = self.stack.widget(0)
+            assert page is not None
+            self.stack.removeWidget(page)
+            page.deleteLater()
+        self._pages.clear()
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        for plot in self.plots:
+            self.picker.addItem(plot.title, plot.name)
+        self.picker.blockSignals(False)
+        self.status.setText("" if self.plots else "This job has no plots.")
+        self.status.setVisible(not self.plots)
+        self.help_label.clear()
+        if self.plots:
+            self._on_picker_changed(0)
+
+    def canvas_count(self) -> int:
+        """Return how many plots are drawn by a matplotlib canvas so far."""
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+        return len(self.findChildren(FigureCanvasQTAgg))
+
+    def show_plot(self, name: str) -> QWidget | None:
+        """Show the plot ``name``; return its page (a matplotlib canvas, or a label with the PNG)."""
+        index = self.picker.findData(name)
+        if index < 0:
+            return None
+        self.picker.setCurrentIndex(index)
+        self._on_picker_changed(index)
+        return self._pages.get(index)
+
+    def _on_picker_changed(self, index: int) -> None:
+        if not 0 <= index < len(self.plots):
+            return
+        plot = self.plots[index]
+        self.help_label.setText(plot.help)
+        if index not in self._pages:
+            page = self._make_page(plot)
+            self._pages[index] = page
+            self.stack.addWidget(page)
+        self.stack.setCurrentWidget(self._pages[index])
+
+    def _make_page(self, plot: PlotData) -> QWidget:
+        if plot.figure is not None:
+            from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+            canvas = FigureCanvasQTAgg(plot.figure)
+            canvas.setAccessibleName(plot.title)
+            canvas.setMinimumSize(320, 240)
+            return canvas
+        label = QLabel()
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setAccessibleName(plot.title)
+        if plot.image is not None:
+            label.setPixmap(QPixmap.fromImage(plot.image))
+            scroll = QScrollArea()
+            scroll.setWidget(label)
+            scroll.setWidgetResizable(True)
+            scroll.setAccessibleName(plot.title)
+            return scroll
+        label.setText(f"{plot.title}: {plot.error or 'nothing to show'}.")
+        label.setWordWrap(True)
+        return label

@@ -1,0 +1,313 @@
+"""Settings: import limits and the default training preset for everyone; the approval policy for the admin.
+
+Limits and the preset are saved with `core.settings.save_settings`. The policy gates are saved with
+`Governance.set_policy`, which needs an open admin session and writes an audit line: without an
+unlocked Admin view the policy is shown read-only. Reading and saving run off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QLabel,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from predictml_desktop.core.governance import DEFAULT_POLICY, GATE_MODES, AdminSession, Governance, policy
+from predictml_desktop.core.paths import Paths
+from predictml_desktop.core.settings import MB, Settings, load_settings, save_settings
+from predictml_desktop.ui.governance_calls import Outcome, attempt
+from predictml_desktop.ui.tasks import Tasks
+from predictml_desktop.ui.widgets import Banner
+
+PRESET_LABELS = {"fast": "Fast (about a minute)", "balanced": "Balanced (about 5 minutes)",
+                 "thorough": "Thorough (up to 30 minutes)"}
+MODE_LABELS = {"block": "Block approval", "warn": "Warn (approval needs an override)", "off": "Off"}
+
+GATE_HELP = {
+    "minHoldoutScore": "The model's holdout score (AUC for classification, R² for regression, or the job's "
+                       "ranking metric) must reach this minimum.",
+    "maxCvHoldoutGap": "Cross-validation and holdout scores may differ by at most this much; a larger gap means "
+                       "overfitting or an unlucky split.",
+    "beatBaseline": "The model must do better than a baseline that always predicts the most common answer "
+                    "(or the average).",
+    "suspectedLeakage": "The data profile must not suspect a column of giving the answer away.",
+    "perfectScore": "A perfect holdout score is more often a leak than a triumph.",
+}
+GATE_TITLES = {
+    "minHoldoutScore": "Minimum holdout score",
+    "maxCvHoldoutGap": "Maximum cross-validation vs holdout gap",
+    "beatBaseline": "Better than the baseline",
+    "suspectedLeakage": "No suspected leakage",
+    "perfectScore": "No perfect score",
+}
+
+
+@dataclass
+class SavedSettings:
+    """What `save_all` wrote."""
+
+    settings: Settings
+    policy_saved: bool
+
+
+def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | None, session: AdminSession | None,
+             gates: dict[str, dict[str, Any]] | None) -> SavedSettings:
+    """Save the policy through the core, then the general settings (runs off the GUI thread).
+
+    Parameters
+    ----------
+    paths
+        The data home.
+    changes
+        ``default_preset`` and the `Limits` fields to set.
+    governance, session, gates
+        The policy to save with `Governance.set_policy` (only when all three are given).
+
+    Raises
+    ------
+    GovernanceError
+        If the policy is refused (session ended, unknown mode).
+    """
+    saved_policy = False
+    if governance is not None and session is not None and gates is not None:
+        # First: a refused policy (the session ended) must leave every setting as it was.
+        governance.set_policy(session, gates)
+        saved_policy = True
+    settings = load_settings(paths)
+    settings.default_preset = changes.get("default_preset", settings.default_preset)
+    for name in ("max_file_bytes", "max_rows", "max_columns"):
+        if name in changes:
+            setattr(settings.limits, name, int(changes[name]))
+    save_settings(paths, settings)
+    return SavedSettings(load_settings(paths), saved_policy)
+
+
+class SettingsDialog(QDialog):
+    """The Settings dialog (open with ``open()``).
+
+    Parameters
+    ----------
+    paths
+        The data home.
+    governance
+        The core's governance object (the policy part needs it).
+    session
+        The admin's open session; without one the policy is read-only.
+    """
+
+    loaded = Signal()
+    """The current settings are shown."""
+
+    saved = Signal(object)
+    """The settings were saved; carries the `SavedSettings`."""
+
+    save_failed = Signal(str)
+    """Saving was refused or failed; carries the sentence shown."""
+
+    def __init__(self, paths: Paths, governance: Governance | None = None, session: AdminSession | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.paths = paths
+        self.governance = governance
+        self.session = session if session is not None and session.active else None
+        self.tasks = Tasks(self)
+        self._loaded_gates: dict[str, dict[str, Any]] = {}
+        self.setWindowTitle("Settings")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.resize(620, 480)
+        layout = QVBoxLayout(self)
+        self.banner = Banner(name="Settings message")
+        layout.addWidget(self.banner)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+        self._build_general()
+        self._build_policy()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setAccessibleName("Save the settings")
+        self.cancel_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.cancel_button.setAccessibleName("Cancel")
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.save_button.setEnabled(False)
+        self.tasks.start(load_settings, paths, on_result=self._on_loaded,
+                         on_error=lambda message: self.banner.show_message("error", message))
+
+    # ------------------------------------------------------------------ layout
+
+    def _build_general(self) -> None:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setAccessibleName("Default training preset")
+        for key, label in PRESET_LABELS.items():
+            self.preset_combo.addItem(label, key)
+        form.addRow("Default &preset:", self.preset_combo)
+        self.max_file_spin = QSpinBox()
+        self.max_file_spin.setAccessibleName("Largest file in MB")
+        self.max_file_spin.setRange(1, 100_000)
+        self.max_file_spin.setSuffix(" MB")
+        form.addRow("Largest &file:", self.max_file_spin)
+        self.max_rows_spin = QSpinBox()
+        self.max_rows_spin.setAccessibleName("Most rows")
+        self.max_rows_spin.setRange(10, 2_000_000_000)
+        self.max_rows_spin.setGroupSeparatorShown(True)
+        form.addRow("Most &rows:", self.max_rows_spin)
+        self.max_columns_spin = QSpinBox()
+        self.max_columns_spin.setAccessibleName("Most columns")
+        self.max_columns_spin.setRange(2, 100_000)
+        form.addRow("Most &columns:", self.max_columns_spin)
+        note = QLabel("Files above a limit are refused with the reason; nothing is stored.")
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.tabs.addTab(page, "Import and training")
+
+    def _build_policy(self) -> None:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.policy_note = QLabel()
+        self.policy_note.setWordWrap(True)
+        self.policy_note.setAccessibleName("Who can change the policy")
+        layout.addWidget(self.policy_note)
+        grid = QGridLayout()
+        self.mode_combos: dict[str, QComboBox] = {}
+        row = 0
+        for key in DEFAULT_POLICY:
+            title = QLabel(f"<b>{GATE_TITLES[key]}</b>")
+            combo = QComboBox()
+            combo.setAccessibleName(f"{GATE_TITLES[key]}: what happens when it fails")
+            for mode in GATE_MODES:
+                combo.addItem(MODE_LABELS[mode], mode)
+            title.setBuddy(combo)
+            self.mode_combos[key] = combo
+            grid.addWidget(title, row, 0)
+            grid.addWidget(combo, row, 1)
+            row += 1
+            help_label = QLabel(GATE_HELP[key])
+            help_label.setWordWrap(True)
+            grid.addWidget(help_label, row, 0, 1, 2)
+            row += 1
+            if key == "minHoldoutScore":
+                self.min_classification_spin = self._score_spin("Minimum classification score", 0.0, 1.0)
+                self.min_regression_spin = self._score_spin("Minimum regression score (R²)", -1.0, 1.0)
+                grid.addWidget(QLabel("Classification at least:"), row, 0)
+                grid.addWidget(self.min_classification_spin, row, 1)
+                row += 1
+                grid.addWidget(QLabel("Regression at least:"), row, 0)
+                grid.addWidget(self.min_regression_spin, row, 1)
+                row += 1
+            elif key == "maxCvHoldoutGap":
+                self.max_gap_spin = self._score_spin("Largest cross-validation vs holdout gap", 0.0, 1.0)
+                grid.addWidget(QLabel("Largest gap:"), row, 0)
+                grid.addWidget(self.max_gap_spin, row, 1)
+                row += 1
+        layout.addLayout(grid)
+        layout.addStretch(1)
+        self.policy_page = page
+        self.tabs.addTab(page, "Approval policy")
+
+    @staticmethod
+    def _score_spin(name: str, low: float, high: float) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setAccessibleName(name)
+        spin.setRange(low, high)
+        spin.setDecimals(3)
+        spin.setSingleStep(0.01)
+        return spin
+
+    def _policy_controls(self) -> list[QWidget]:
+        return [*self.mode_combos.values(), self.min_classification_spin, self.min_regression_spin,
+                self.max_gap_spin]
+
+    # ------------------------------------------------------------------ values
+
+    def _on_loaded(self, settings: Settings) -> None:
+        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(settings.default_preset)))
+        self.max_file_spin.setValue(max(1, round(settings.limits.max_file_bytes / MB)))
+        self.max_rows_spin.setValue(settings.limits.max_rows)
+        self.max_columns_spin.setValue(settings.limits.max_columns)
+        gates = policy(settings.policy)
+        for key, combo in self.mode_combos.items():
+            combo.setCurrentIndex(max(0, combo.findData(gates[key]["mode"])))
+        self.min_classification_spin.setValue(float(gates["minHoldoutScore"].get("classification", 0.7)))
+        self.min_regression_spin.setValue(float(gates["minHoldoutScore"].get("regression", 0.3)))
+        self.max_gap_spin.setValue(float(gates["maxCvHoldoutGap"].get("value", 0.1)))
+        editable = self.policy_editable
+        for widget in self._policy_controls():
+            widget.setEnabled(editable)
+        self.policy_note.setText(
+            "Only the administrator changes the approval policy; each change is recorded in the audit trail."
+            if editable else
+            "The approval policy is read-only here: unlock the Admin view, then open Settings from it to change it."
+        )
+        self._loaded_gates = self.gates()
+        self.save_button.setEnabled(True)
+        self.loaded.emit()
+
+    @property
+    def policy_editable(self) -> bool:
+        """True when the admin session allows changing the policy."""
+        return self.governance is not None and self.session is not None and self.session.active
+
+    def gates(self) -> dict[str, dict[str, Any]]:
+        """Return the policy the controls describe (the shape of ``Settings.policy``)."""
+        out: dict[str, dict[str, Any]] = {key: {"mode": combo.currentData()} for key, combo in self.mode_combos.items()}
+        out["minHoldoutScore"]["classification"] = round(self.min_classification_spin.value(), 3)
+        out["minHoldoutScore"]["regression"] = round(self.min_regression_spin.value(), 3)
+        out["maxCvHoldoutGap"]["value"] = round(self.max_gap_spin.value(), 3)
+        return out
+
+    def changes(self) -> dict[str, Any]:
+        """Return the general settings the controls describe."""
+        return {
+            "default_preset": self.preset_combo.currentData(),
+            "max_file_bytes": self.max_file_spin.value() * MB,
+            "max_rows": self.max_rows_spin.value(),
+            "max_columns": self.max_columns_spin.value(),
+        }
+
+    def save(self) -> None:
+        """Save off the GUI thread; the dialog closes once everything is written."""
+        # A policy edited while the session was open is sent even if it ended since: the core refuses
+        # it with the reason, rather than the change being dropped without a word.
+        gates = self.gates() if self.session is not None and self.gates() != self._loaded_gates else None
+        self.save_button.setEnabled(False)
+        self.tasks.start(attempt, save_all, self.paths, self.changes(), self.governance, self.session, gates,
+                         on_result=self._on_saved, on_error=self._on_save_failed)
+
+    def _on_saved(self, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self._on_save_failed(str(outcome.error))
+            return
+        self.saved.emit(outcome.value)
+        self.accept()
+
+    def _on_save_failed(self, message: str) -> None:
+        self.save_button.setEnabled(True)
+        self.banner.show_message("error", message)
+        self.save_failed.emit(message)
+
+
+def open_settings(window: Any) -> SettingsDialog:
+    """Open the Settings dialog over the main window, with the Admin view's session if it is unlocked."""
+    admin = window.created_views().get("admin") if hasattr(window, "created_views") else None
+    governance = getattr(admin, "governance", None)
+    session = getattr(admin, "session", None)
+    dialog = SettingsDialog(window.context.paths, governance, session, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
