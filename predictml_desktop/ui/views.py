@@ -62,15 +62,6 @@ VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("training", "Training", "training", lazy("predictml_desktop.ui.training_panel", "TrainingPanel")),
     ViewSpec("jobs", "Jobs", "jobs", lazy("predictml_desktop.ui.jobs_view", "JobsView")),
     ViewSpec("predict", "Predict", "predict", lazy("predictml_desktop.ui.predict_view", "PredictView")),
-    ViewSpec("admin", "Admin", "admin", placeholder(
-        "Admin",
-        "Here an administrator will unlock the review of trained models with a password: the jobs waiting "
-        "for review, their metrics, leaderboard, plots and data warnings, and the decisions Approve for "
-        "Local, Approve for Azure, Reject, Archive and Delete, each recorded in the audit trail.",
-    )),
-    ViewSpec("server", "Server", "server", placeholder(
-        "Server",
-        "Here you will start and stop the local prediction service (HTTP on 127.0.0.1), see its port, "
-        "state and request log, and manage its API key. Until then, run `predictml serve` in a terminal.",
-    )),
+    ViewSpec("admin", "Admin", "admin", lazy("predictml_desktop.ui.admin_tab", "AdminTab")),
+    ViewSpec("server", "Server", "server", lazy("predictml_desktop.ui.server_view", "ServerView")),
 )
