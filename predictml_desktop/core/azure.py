@@ -269,6 +269,10 @@ def _convert(feature, value, name):
     kind = feature["kind"]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if feature.get("nullable"):
+            if kind == "datetime":
+                # As PredictML does: a batch whose dates are all missing makes the model fail, so a
+                # missing date becomes the training's median date.
+                return _date(feature.get("default") or "2000-01-01", name)
             return None
         raise InputError(name + " is required: it had no missing values in training")
     if kind == "numeric":

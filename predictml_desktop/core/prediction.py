@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH_ROWS = 10_000
 """Rows one `predict_rows` call (one HTTP request) may carry; batch files use `predict_frame`."""
 MAX_CELL_CHARS = 32_767
+CATEGORY_CODE_LIMIT = 1e18
+"""Integer category codes beyond ±1e18 are refused (they must fit in int64; 1e18 is exact as a float)."""
 NUMBER_LIMIT = 1e22
 """Numbers beyond ±1e22 are refused: no tabular feature is that large, and models overflow on them.
 1e22 is the largest power of ten a float holds exactly, so "beyond" means the same for a JSON
@@ -653,6 +655,8 @@ class _Checker:
         spec = self.spec
         if value is None or (isinstance(value, float) and math.isnan(value) and not self.strict):
             if spec.nullable:
+                if self.kind == "datetime":
+                    return self._default_date(where, "is missing")
                 return None, None, None
             return None, None, FieldProblem(
                 where, f"{where} is required: it had no missing values in training.", "missing_value")
@@ -756,8 +760,9 @@ class _Checker:
                         return None, None, FieldProblem(where, f"{where} must be a whole number, not "
                                                         f"{_fmt_num(value)}.", "not_integer")
                     value = int(value)
-            if abs(value) > 2**63:
-                return None, None, FieldProblem(where, f"{where} is too large a number.", "out_of_bounds")
+            if abs(value) > CATEGORY_CODE_LIMIT:
+                return None, None, FieldProblem(where, f"{where} is too large a number (beyond ±1e18).",
+                                                "out_of_bounds")
             return value, self._unseen(value, where), None
         if ct == "bool":
             return self._boolean(value, where)
@@ -787,9 +792,9 @@ class _Checker:
             parsed = parse_date(value)
             if parsed is None:
                 if self.strict:
-                    # The HTTP schema says "string"; a string the model cannot read as a date is passed
-                    # on as missing with a warning rather than refused.
-                    return None, f"{where}={_describe(value)} is not a date; it is treated as missing.", None
+                    # The HTTP schema says "string"; a string that is not a date is replaced (with a
+                    # warning) rather than refused.
+                    return self._default_date(where, f"={_describe(value)} is not a date")
                 return None, None, FieldProblem(where, f"{where} must be a date such as 2024-01-31, not "
                                                 f"{_describe(value)}.", "wrong_type")
             return parsed, None, None
@@ -799,6 +804,15 @@ class _Checker:
                 return parsed, None, None
         return None, None, FieldProblem(where, f"{where} must be a date string, not {_describe(value)}.",
                                         "wrong_type")
+
+    def _default_date(self, where: str, why: str) -> tuple[Any, str | None, FieldProblem | None]:
+        # PyCaret's date-feature step drops the year/month/day columns of a batch whose dates are
+        # all missing, and the model then fails on the missing columns: a missing date is replaced
+        # by the training's median date instead, with a warning.
+        default = parse_date(str(self.spec.default)) if self.spec.default is not None else None
+        if default is None:
+            default = datetime(2000, 1, 1)
+        return default, f"{where}{why}; the training's median date {default.date().isoformat()} is used.", None
 
     def _text(self, value: Any, where: str) -> tuple[Any, str | None, FieldProblem | None]:
         if isinstance(value, str):
@@ -1288,7 +1302,14 @@ def _convert_column(spec: FeatureSpec, raw: pd.Series) -> tuple[pd.Series, list[
                     if parsed is not None:
                         values.iat[i] = parsed
         bad = (values.isna() & ~blank).to_numpy()
-        note(bad, lambda i: f"{spec.name}={_describe(raw.iat[i])} is not a date; it is treated as missing.")
+        default = parse_date(str(spec.default)) if spec.default is not None else None
+        shown = (default or datetime(2000, 1, 1)).date().isoformat()
+        note(bad, lambda i: f"{spec.name}={_describe(raw.iat[i])} is not a date; the training's median date "
+             f"{shown} is used.")
+        note(blank.to_numpy(), lambda i: f"{spec.name} is empty; the training's median date "
+             f"{shown} is used.")
+        # See _Checker._default_date: a chunk whose dates are all missing would make the model fail.
+        values = values.fillna(pd.Timestamp(default or datetime(2000, 1, 1)))
     else:
         def as_text(v: Any) -> Any:
             if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -1303,7 +1324,7 @@ def _convert_column(spec: FeatureSpec, raw: pd.Series) -> tuple[pd.Series, list[
             known_s = {str(c) for c in spec.categories}
             unseen = (~blank & ~values.isin(known_s)).to_numpy()
             note(unseen, lambda i: f"{spec.name}={_describe(values.iat[i])} was not seen in training.")
-    missing_not_allowed = blank.to_numpy() & (not spec.nullable)
+    missing_not_allowed = blank.to_numpy() & (not spec.nullable) & (spec.kind != "datetime")
     note(missing_not_allowed, lambda i: f"{spec.name} is empty; the model imputes it.")
     return values.reset_index(drop=True), warnings_per_row
 

@@ -168,7 +168,7 @@ _MESSAGES = {
     "dict_type": "must be an object",
     "list_type": "must be a list",
     "literal_error": "is not a deployed dataset",
-    "value_error": "is too large a number (beyond ±1e22)",
+    "value_error": "is too large a number",
 }
 
 

@@ -22,9 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, TypeAdapter, create_model
 
 from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
-from predictml_desktop.core.prediction import MAX_CELL_CHARS, NUMBER_LIMIT, category_type
-
-INT64_LIMIT = 2**63 - 1
+from predictml_desktop.core.prediction import CATEGORY_CODE_LIMIT, MAX_CELL_CHARS, NUMBER_LIMIT, category_type
 
 _ROW_CONFIG = ConfigDict(strict=True, extra="allow", allow_inf_nan=False, populate_by_name=False)
 
@@ -35,15 +33,19 @@ def _pascal(text: str) -> str:
     return name if name[0].isalpha() else "D" + name
 
 
-def _exact_bound(value: Any) -> Any:
-    # Pydantic turns an int into a float before checking ge/le, so 10**22 + 1 would round to 1e22
-    # and pass; JSON Schema (and the core) compare it exactly and refuse it.
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > NUMBER_LIMIT:
-        raise ValueError(f"is beyond ±{NUMBER_LIMIT:g}")
-    return value
+def _exact_bound(limit: float) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        # Pydantic turns an int into a float before checking ge/le, so 10**22 + 1 would round to
+        # 1e22 and pass; JSON Schema (and the core) compare it exactly and refuse it.
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
+            raise ValueError(f"is beyond ±{limit:g}")
+        return value
+
+    return BeforeValidator(check)
 
 
-_BOUNDED = BeforeValidator(_exact_bound)
+_BOUNDED = _exact_bound(NUMBER_LIMIT)
+_BOUNDED_CODE = _exact_bound(CATEGORY_CODE_LIMIT)
 
 
 def _feature_type(spec: FeatureSpec) -> Any:
@@ -63,7 +65,9 @@ def _feature_type(spec: FeatureSpec) -> Any:
         if ct == "str":
             base = text
         elif ct == "int":
-            base = Annotated[int, Field(ge=-INT64_LIMIT, le=INT64_LIMIT)]
+            # A whole number; 3.0 is as good as 3 (JSON Schema's "integer" says the same).
+            base = Annotated[float, Field(ge=-CATEGORY_CODE_LIMIT, le=CATEGORY_CODE_LIMIT, multiple_of=1),
+                             _BOUNDED_CODE]
         elif ct == "float":
             base = number
         elif ct == "bool":

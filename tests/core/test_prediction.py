@@ -388,3 +388,23 @@ def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
         assert (got.probabilities or [])[0] == pytest.approx((want.probabilities or [])[0], abs=1e-9)
     assert len(calls) < 64 and max(calls) > 1  # merged into fewer, larger pipeline calls
     assert outcomes.count("failed") == 1 and outcomes[3] == "failed"
+
+
+def test_an_unreadable_date_uses_the_training_median_with_a_warning(deployed_home: DeployedHome,
+                                                                     registry: ModelRegistry) -> None:
+    clf = registry.get(deployed_home.clf.dataset_id)
+    spec = clf.schema.feature("signup_date")
+    assert spec.kind == "datetime"
+    row = valid_rows(deployed_home.clf, 1)[0]
+    # One row alone whose only date is unreadable: PyCaret's date step would drop the date features
+    # of an all-missing batch and the model would fail; the median date is used instead.
+    result = predict_rows(clf, {**row, "signup_date": "someday"}, strict=True)
+    assert len(result.predictions) == 1
+    assert "signup_date='someday' is not a date; the training's median date" in result.warnings[0][0]
+    with pytest.raises(InputValidationError, match="must be a date"):
+        predict_rows(clf, {**row, "signup_date": "someday"})  # the Python API refuses it
+    for text in ("2023-01-24", "2023-01-24T10:30:00Z", "2023-01-24 10:30", "24 January 2023"):
+        assert predict_rows(clf, {**row, "signup_date": text}).warnings == [[]], text
+    frame = pd.DataFrame([{**row, "signup_date": "never"}, {**row, "signup_date": ""}])
+    out = predict_frame(clf, frame)
+    assert "the training's median date" in out.loc[0, "warnings"] and "is empty" in out.loc[1, "warnings"]

@@ -79,9 +79,14 @@ def test_http_predictions_equal_in_process_for_1000_generated_rows(served: Serve
     rows = generated_rows(schema, 1000)
     assert len(rows) == 1000
     model = ModelRegistry(served.paths).get(job.dataset_id)
-    frame = rows_to_frame(schema, rows)
-    expected = model.pipeline.predict(frame).tolist()
-    expected_proba = model.pipeline.predict_proba(frame) if kind == "classification" else None
+    # In process, with the same 100-row chunks as the HTTP requests: the same computation.
+    expected: list[Any] = []
+    expected_proba: list[Any] = []
+    for start in range(0, 1000, 100):
+        frame = rows_to_frame(schema, rows[start:start + 100])
+        expected += model.pipeline.predict(frame).tolist()
+        if kind == "classification":
+            expected_proba += model.pipeline.predict_proba(frame).tolist()
     got: list[Any] = []
     got_proba: list[dict[str, float]] = []
     with served.client() as client:
@@ -91,20 +96,25 @@ def test_http_predictions_equal_in_process_for_1000_generated_rows(served: Serve
             body = r.json()
             got += body["prediction"]
             got_proba += body.get("probability") or []
-        assert got == expected
-        if expected_proba is not None:
+        if kind == "classification":
+            assert got == expected
             for mine, theirs in zip(got_proba, expected_proba, strict=True):
                 assert [mine["class_0"], mine["class_1"]] == pytest.approx(list(theirs), abs=1e-9)
-        # Row by row over HTTP equals the batch (a sample of 100 rows).
+        else:
+            assert got == pytest.approx(expected, rel=1e-9)
+        # Row by row over HTTP equals the pipeline on that one row (a sample of 100 rows) ...
         for i in range(0, 1000, 10):
             r = client.post(f"/predict/{job.dataset_id}", json={"inputData": rows[i]})
             assert r.status_code == 200
+            alone = model.pipeline.predict(rows_to_frame(schema, [rows[i]])).tolist()
+            assert r.json()["prediction"] == pytest.approx(alone, rel=1e-9)
+            # ... and the batch's answer for that row: labels exactly, probabilities within 1e-9.
             if kind == "classification":
                 assert r.json()["prediction"] == [got[i]]
-            else:  # vectorised maths may differ in the last bit between a batch and one row
-                assert r.json()["prediction"][0] == pytest.approx(got[i], rel=1e-12)
-            if expected_proba is not None:
                 assert r.json()["probability"][0]["class_1"] == pytest.approx(got_proba[i]["class_1"], abs=1e-9)
+            # Not for the regressor: the engine's linear regression has coefficients near 1e14 on
+            # collinear one-hot columns, so the summation order of a 1-row and a 100-row product
+            # moves its answer by up to 0.2 % (reported; a property of that model, not of serving).
 
 
 def test_seed_endpoint_answers_in_the_seed_format(served: Served) -> None:
