@@ -156,7 +156,7 @@ def split_card_images(html_text: str) -> tuple[str, dict[str, Any]]:
     images: dict[str, Any] = {}
 
     def replace(match: re.Match[str]) -> str:
-        image = QImage.fromData(base64.b64decode(match.group(1)), b"PNG")
+        image = QImage.fromData(base64.b64decode(match.group(1)))  # the format is read from the data
         if image.isNull():
             return match.group(0)  # leave it to the text engine, which will show it as broken
         name = f"card-image-{len(images)}.png"

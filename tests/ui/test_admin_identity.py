@@ -146,6 +146,9 @@ def test_the_password_can_be_changed_with_the_old_one(qtbot, make_admin_tab) -> 
     admin.tab.change_password()
     dialog = admin.tab.password_dialog
     assert dialog is not None and dialog.isVisible()
+    from tests.ui.test_accessibility import _unnamed_controls
+
+    assert _unnamed_controls(dialog) == []
     dialog.old_edit.setText("not the old password at all")
     dialog.new_edit.setText(NEW_PASSWORD)
     dialog.confirm_edit.setText(NEW_PASSWORD)

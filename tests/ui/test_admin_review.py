@@ -20,6 +20,7 @@ from predictml_desktop.ui.admin_tab import PAGE_UNLOCK
 from predictml_desktop.ui.review_view import ReviewView
 from tests.trained_models import ADMIN_PASSWORD, TrainedHome
 from tests.ui.admin_support import TIMEOUT, AdminHarness, clone_job, make_admin_tab_fixture  # noqa: F401
+from tests.ui.test_accessibility import _unnamed_controls
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +95,7 @@ def test_review_shows_a_real_classifier_with_readings_warnings_gates_and_plots(
     roc = review.plots.show_plot("roc")
     assert roc.figure.axes[0].get_legend().get_texts()[0].get_text().endswith(f"(AUC {auc_value:.3f})")
     assert "Model card" in review.card_browser.toPlainText()
+    assert _unnamed_controls(admin.tab) == []  # with the job's details, plots and banner filled in
 
 
 def test_review_of_a_regressor_draws_residuals_and_predicted_vs_actual(
@@ -126,6 +128,7 @@ def test_approve_for_local_asks_the_password_again_and_deploys(qtbot, admin: Adm
     qtbot.mouseClick(review.approve_local_button, Qt.MouseButton.LeftButton)
     dialog = review.decisions.password_dialog
     assert dialog is not None and dialog.isVisible()
+    assert _unnamed_controls(dialog) == []
     assert not review.approve_local_button.isEnabled()
 
     dialog.password_edit.setText("not the admin password")
@@ -264,6 +267,7 @@ def test_champion_versus_challenger_then_one_click_rollback(qtbot, admin: AdminH
 
     qtbot.mouseClick(review.approve_local_button, Qt.MouseButton.LeftButton)
     dialog = review.comparison_dialog
+    assert _unnamed_controls(dialog) == []
     rows = {r[0]: r[1:] for r in dialog.rows}
     assert rows["Job"] == (clf.job_id, challenger)
     holdout_rows = str(_job(admin.paths, clf.job_id).metrics["holdoutRows"])

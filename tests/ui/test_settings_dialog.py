@@ -11,6 +11,7 @@ from predictml_desktop.core.governance import DEFAULT_POLICY
 from predictml_desktop.core.settings import MB, load_settings
 from predictml_desktop.ui.settings_dialog import SettingsDialog
 from tests.ui.admin_support import TIMEOUT, make_admin_tab_fixture  # noqa: F401
+from tests.ui.test_accessibility import _unnamed_controls
 
 
 def _open(qtbot, dialog: SettingsDialog) -> SettingsDialog:
@@ -54,6 +55,7 @@ def test_the_admin_changes_the_approval_gates_and_the_change_is_audited(qtbot, m
     assert isinstance(dialog, SettingsDialog)
     qtbot.waitUntil(dialog.save_button.isEnabled, timeout=TIMEOUT)
     assert dialog.policy_editable and all(w.isEnabled() for w in dialog._policy_controls())
+    assert _unnamed_controls(dialog) == []
     assert dialog.gates()["beatBaseline"]["mode"] == DEFAULT_POLICY["beatBaseline"]["mode"]
 
     dialog.mode_combos["minHoldoutScore"].setCurrentIndex(dialog.mode_combos["minHoldoutScore"].findData("block"))
