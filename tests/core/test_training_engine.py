@@ -196,7 +196,8 @@ def test_column_roles_follow_the_profile() -> None:
                {"name": "code", "kind": "integer_categorical"}, {"name": "amount", "kind": "numeric"},
                {"name": "note", "kind": "text"}, {"name": "target", "kind": "categorical"}]
     data = prepare(frame, "target", columns=columns, excluded_columns=["id", "const"], user_excluded=["amount"])
-    assert data.dates == ["when"] and data.categorical == ["code"] and data.numeric == []
+    # Integer codes stay numbers for the model (ordered levels carry signal); free text and IDs are out.
+    assert data.dates == ["when"] and data.numeric == ["code"] and data.categorical == []
     assert set(data.ignored) == {"id", "const", "note", "amount"}
     assert data.ignored["amount"] == "excluded by the user"
     assert str(data.frame["when"].dtype) == "datetime64[ns]"
@@ -225,8 +226,9 @@ def test_saved_model_answers_rows_built_by_the_prediction_path(tmp_path: Path) -
     run_training(request, lambda _e: None)
     pipeline, schema = load_model(tmp_path)
     kinds = {f.name: f.kind for f in schema.features}
-    assert kinds == {"age": "numeric", "plan": "categorical", "city": "categorical", "joined": "datetime",
+    assert kinds == {"age": "numeric", "plan": "numeric", "city": "categorical", "joined": "datetime",
                      "spend": "numeric"}
+    assert schema.feature("plan").integer and schema.feature("plan").minimum == 1
     rows = [{"age": 30, "plan": 2, "city": "Lima", "joined": "2021-05-01", "spend": 42.5},
             {"age": 71, "plan": 3, "city": "Oslo", "joined": "2022-01-10", "spend": None},
             {"age": 25, "plan": 1, "city": "Paris", "joined": "2020-02-02", "spend": 60.0}]  # unseen city

@@ -221,3 +221,46 @@ def test_cancel_without_a_supervisor_ends_the_recorded_worker(store: Store) -> N
         if worker.poll() is None:
             worker.kill()
         worker.wait()
+
+
+# --------------------------------------------------------------------------- metrics and ranking
+
+
+def test_ranking_metric_suits_the_data_and_says_why() -> None:
+    from predictml_desktop.core.training.metrics import choose_ranking_metric
+
+    assert choose_ranking_metric("classification", {0: 50, 1: 45})[0] == "auc"
+    metric, reason = choose_ranking_metric("classification", {"no": 940, "yes": 60})
+    assert metric == "f1_macro" and "'yes'" in reason and "6.0%" in reason
+    assert choose_ranking_metric("classification", {"a": 30, "b": 31, "c": 29})[0] == "accuracy"
+    assert choose_ranking_metric("regression")[0] == "r2"
+    assert choose_ranking_metric("classification", {0: 9, 1: 1}, "Balanced-Accuracy") == (
+        "balanced_accuracy", "balanced accuracy was chosen by the user.")
+    with pytest.raises(ValueError, match="not a regression metric"):
+        choose_ranking_metric("regression", None, "auc")
+
+
+def test_scores_handle_decision_functions_missing_classes_and_direction() -> None:
+    import numpy as np
+
+    from predictml_desktop.core.training import metrics as M
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    decision = np.array([[2, 0, 0], [1, 0, 0], [0, 2, 0], [0, 1, 1], [0, 0, 3], [0, 0, 2.0]])
+    scores = M.classification_scores(y, decision.argmax(axis=1), 3, decision=decision)
+    assert scores["accuracy"] == 1.0 and scores["auc"] == pytest.approx(1.0) and scores["log_loss"] is None
+    # A validation fold without class 2 still gets an AUC over the classes present.
+    part = M.classification_scores(y[:4], decision[:4].argmax(axis=1), 3, proba=decision[:4] / 2 + 0.01)
+    assert part["auc"] is not None and part["log_loss"] is not None
+    reg = M.regression_scores(np.array([0.0, 2.0, 4.0]), np.array([0.0, 2.0, 5.0]))
+    assert reg["mape"] == pytest.approx(0.125) and reg["r2"] < 1
+    assert M.improvement(0.2, 0.3, "rmse") == pytest.approx(0.1) and M.improvement(0.2, 0.3, "auc") < 0
+    assert sorted([None, 0.5, 0.9], key=M.sort_key("auc")) == [0.9, 0.5, None]
+
+
+def test_model_columns_map_back_to_input_columns() -> None:
+    from predictml_desktop.core.training.plots import column_groups
+
+    groups = column_groups(["age", "city_Oslo", "city_Lima", "city_name_x", "joined_day", "joined_month", "odd"],
+                           ["age", "city", "city_name", "joined"])
+    assert groups == {"age": [0], "city": [1, 2], "city_name": [3], "joined": [4, 5], "odd": [6]}

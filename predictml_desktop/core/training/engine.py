@@ -70,7 +70,9 @@ from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, Traini
 from predictml_desktop.core.training.jobs import TrainingError
 from predictml_desktop.core.training.options import TrainingOptions
 from predictml_desktop.core.training.plots import (
+    IMPORTANCE_ROWS,
     classification_plots,
+    column_groups,
     permutation_importance,
     regression_plots,
     write_plots,
@@ -93,8 +95,8 @@ MIN_SHARE_S: Final = 5.0
 SETUP_TIMEOUT_S: Final = 900.0
 FINAL_TIMEOUT_MIN_S: Final = 300.0
 MARGIN: Final = 1e-3
-TUNE_SHARE: Final = 0.5
-"""Tuning may cost at most this share of the time the search has taken so far."""
+TUNE_SHARE: Final = 0.15
+"""Tuning may cost at most this share of the time the search has taken so far (it seldom gains much)."""
 PRUNE_TOLERANCE: Final = 0.05
 """A screened model whose first folds trail the best by more than this (or 3 of its standard deviations) stops."""
 """A tuned model or a blend must beat the best plain model by at least this much to be chosen."""
@@ -938,7 +940,7 @@ class _Engine:
             return
         per_config = float(best.get("wallSeconds") or best.get("fitSeconds") or 0.0)
         left = self.search_left()
-        # Tuning rarely gains much over PyCaret's defaults: it may cost at most half of what the
+        # Tuning rarely gains much over PyCaret's defaults: it may cost only a share of what the
         # search has cost so far (cheap for linear models, bounded for slow ones), within the budget.
         allowance = min(0.6 * left, max(2.0, TUNE_SHARE * self.elapsed_search()))
         affordable = int(allowance / per_config) if per_config > 0 else self.spec.tune_iterations
@@ -1237,35 +1239,49 @@ class _Engine:
                 docs = classification_plots(y_true, pred, self.classes, proba)
             else:
                 docs = regression_plots(y_true, pred)
-            docs["feature_importance"] = permutation_importance(self._scorer(pipe), self.X_test, self.y_test,
-                                                                seed=self.seed)
+            docs["feature_importance"] = self._importance(pipe, y_true)
             return write_plots(self.req.model_dir, docs)
         except Exception as exc:  # the review screen can do without a plot; the model is what matters
             self.log(f"The review plots could not be drawn ({type(exc).__name__}: {exc}).")
             return []
 
-    def _scorer(self, pipe: Any) -> Callable[[pd.DataFrame, pd.Series], float | None]:
+    def _importance(self, pipe: Any, y_true: np.ndarray) -> dict[str, Any]:
+        estimator = pipe.steps[-1][1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Xt = pipe[:-1].transform(self.X_test)
+        if not isinstance(Xt, pd.DataFrame):
+            Xt = pd.DataFrame(np.asarray(Xt))
+        groups = column_groups([str(c) for c in Xt.columns], list(self.data.features))
         sign = 1.0 if M.higher_is_better(self.metric) else -1.0
         metric = self.metric
-        needs_proba = metric in ("auc", "log_loss") and hasattr(pipe, "predict_proba")
+        needs_proba = metric in ("auc", "log_loss") and hasattr(estimator, "predict_proba")
 
-        def score(X: pd.DataFrame, y: pd.Series) -> float | None:
-            # One pipeline call per shuffle: probabilities for AUC and log loss, labels otherwise.
+        def score(rows: pd.DataFrame) -> float | None:
+            truth = y_true[: len(rows)] if len(rows) == len(y_true) else None
+            if truth is None:
+                return None
+            # One model call per shuffle: probabilities for AUC and log loss, labels otherwise.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if self.classification:
-                    y_true = self._label_codes(y)
                     if needs_proba:
-                        proba = np.asarray(pipe.predict_proba(X), dtype=float)
-                        s = M.classification_scores(y_true, proba.argmax(axis=1), self.n_classes, proba=proba)
+                        proba = self._expand(estimator.predict_proba(rows), np.asarray(estimator.classes_))
+                        assert proba is not None
+                        s = M.classification_scores(truth, proba.argmax(axis=1), self.n_classes, proba=proba)
                     else:
-                        s = M.classification_scores(y_true, self._label_codes(pipe.predict(X)), self.n_classes)
+                        labels = np.asarray(estimator.predict(rows)).ravel()
+                        s = M.classification_scores(truth, self._codes(labels), self.n_classes)
                 else:
-                    s = M.regression_scores(np.asarray(y, dtype=float), pipe.predict(X))
+                    s = M.regression_scores(truth, np.asarray(estimator.predict(rows)).ravel())
             value = s.get(metric)
             return None if value is None else sign * value
 
-        return score
+        if len(Xt) > IMPORTANCE_ROWS:
+            # Score the same rows the importance keeps (it samples with this seed and sorts).
+            keep = np.sort(np.random.default_rng(self.seed).choice(len(Xt), IMPORTANCE_ROWS, replace=False))
+            Xt, y_true = Xt.iloc[keep], y_true[keep]
+        return permutation_importance(score, Xt, groups, seed=self.seed)
 
     def _leaderboard(self, winner: dict[str, Any]) -> list[dict[str, Any]]:
         key = M.sort_key(self.metric)

@@ -103,45 +103,54 @@ def regression_plots(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[s
 
 
 def permutation_importance(
-    score: Callable[[pd.DataFrame, pd.Series], float | None],
-    X: pd.DataFrame,
-    y: pd.Series,
+    score: Callable[[pd.DataFrame], float | None],
+    Xt: pd.DataFrame,
+    groups: dict[str, list[int]],
     *,
     seed: int,
     time_limit_s: float = IMPORTANCE_TIME_S,
 ) -> dict[str, Any]:
     """Return the drop of ``score`` when each input column is shuffled (model-agnostic importance).
 
+    Works on the preprocessed holdout, so the model is called once per input column without
+    repeating the preprocessing: every model column derived from one input column (its one-hot
+    columns, its date parts) is shuffled with the same permutation, which is exactly shuffling the
+    input column itself, as every preprocessing step works row by row.
+
     Parameters
     ----------
     score
-        Scores the model on a frame of the original columns and the true targets (higher is better).
-    X, y
-        Holdout rows and their targets (at most `IMPORTANCE_ROWS` are used).
+        Scores the model on preprocessed rows (higher is better).
+    Xt
+        The preprocessed holdout rows (at most `IMPORTANCE_ROWS` are used).
+    groups
+        Input column → positions of the model columns made from it.
     seed
         Seed of the shuffles.
     time_limit_s
         Columns not reached within this time are left out (and the document says so).
     """
     rng = np.random.default_rng(seed)
-    if len(X) > IMPORTANCE_ROWS:
-        keep = rng.choice(len(X), IMPORTANCE_ROWS, replace=False)
-        X, y = X.iloc[keep], y.iloc[keep]
-    X, y = X.reset_index(drop=True), y.reset_index(drop=True)
-    base = score(X, y)
+    if len(Xt) > IMPORTANCE_ROWS:
+        keep = np.sort(rng.choice(len(Xt), IMPORTANCE_ROWS, replace=False))
+        Xt = Xt.iloc[keep]
+    Xt = Xt.reset_index(drop=True)
+    base = score(Xt)
     out: list[dict[str, Any]] = []
     started = time.monotonic()
     complete = True
     if base is not None:
-        for col in X.columns:
+        for name, positions in groups.items():
             if time.monotonic() - started > time_limit_s:
                 complete = False
                 break
-            shuffled = X.copy()
-            shuffled[col] = shuffled[col].to_numpy()[rng.permutation(len(X))]
-            value = score(shuffled, y)
+            order = rng.permutation(len(Xt))
+            shuffled = Xt.copy()
+            for pos in positions:
+                shuffled.iloc[:, pos] = Xt.iloc[:, pos].to_numpy()[order]
+            value = score(shuffled)
             if value is not None:
-                out.append({"name": str(col), "importance": float(base - value)})
+                out.append({"name": str(name), "importance": float(base - value)})
     out.sort(key=lambda d: d["importance"], reverse=True)
     return {
         "kind": "feature_importance",
@@ -151,6 +160,20 @@ def permutation_importance(
         "complete": complete,
         "xLabel": "Drop in score", "yLabel": "Feature",
     }
+
+
+def column_groups(model_columns: list[str], inputs: list[str]) -> dict[str, list[int]]:
+    """Map each input column to the model columns made from it (``city`` → ``city_Oslo``, ``city_Lima``).
+
+    A model column is matched to the longest input name equal to it or followed by ``_``; one that
+    matches none stays a group of its own.
+    """
+    ordered = sorted(inputs, key=len, reverse=True)
+    groups: dict[str, list[int]] = {name: [] for name in inputs}
+    for pos, column in enumerate(model_columns):
+        owner = next((n for n in ordered if column == n or column.startswith(f"{n}_")), None)
+        groups.setdefault(owner if owner is not None else column, []).append(pos)
+    return {name: positions for name, positions in groups.items() if positions}
 
 
 # --------------------------------------------------------------------------- drawing
