@@ -163,6 +163,13 @@ class BatchTooLargeError(PredictionError):
     code = "TOO_MANY_ROWS"
 
 
+class RecordsUnavailableError(PredictionError):
+    """The deployment records cannot be read (a damaged data folder): not the caller's fault."""
+
+    status = 503
+    code = "RECORDS_UNAVAILABLE"
+
+
 class ModelFailedError(PredictionError):
     """The model itself raised on validated input (reported without a traceback)."""
 
@@ -398,7 +405,7 @@ class ModelRegistry:
                 jobs = {j.id: j for j in tx.jobs.list()}
             except StoreError as exc:
                 log.error("cannot read the deployment records: %s", exc)
-                raise PredictionError(str(exc)) from None
+                raise RecordsUnavailableError(str(exc)) from None
             key = deployments.signing_key(self.paths) if deps else b""
             by_dataset: dict[str, list[Deployment]] = {}
             for dep in deps:

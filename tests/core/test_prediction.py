@@ -408,3 +408,12 @@ def test_an_unreadable_date_uses_the_training_median_with_a_warning(deployed_hom
     frame = pd.DataFrame([{**row, "signup_date": "never"}, {**row, "signup_date": ""}])
     out = predict_frame(clf, frame)
     assert "the training's median date" in out.loc[0, "warnings"] and "is empty" in out.loc[1, "warnings"]
+
+
+def test_damaged_deployment_records_are_reported_not_crashed_on(deployed_home: DeployedHome) -> None:
+    from predictml_desktop.core.prediction import RecordsUnavailableError
+
+    deployed_home.paths.deployments_file.write_text("{not json", "utf-8")
+    with pytest.raises(RecordsUnavailableError, match="damaged") as info:
+        ModelRegistry(deployed_home.paths).get(deployed_home.clf.dataset_id)
+    assert info.value.status == 503 and info.value.to_response()["success"] is False
