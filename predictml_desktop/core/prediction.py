@@ -1132,6 +1132,8 @@ class MicroBatcher:
     MAX_ROWS = 256
     """Requests this large or larger are not merged."""
     IDLE_EXIT_S = 30.0
+    GATHER_S = 0.004
+    """How long a call waits for more requests when the previous one merged several."""
 
     def __init__(self, model: LoadedModel) -> None:
         import queue
@@ -1163,6 +1165,7 @@ class MicroBatcher:
     def _loop(self) -> None:
         import queue
 
+        busy = False
         while True:
             try:
                 first = self._queue.get(timeout=self.IDLE_EXIT_S)
@@ -1174,13 +1177,19 @@ class MicroBatcher:
                 continue
             items = [first]
             total = len(first[0])
+            # Under concurrency (the last call merged requests), wait a moment for the requests being
+            # validated right now: otherwise calls alternate between one row and the rest. A lone
+            # client never waits.
+            deadline = time.monotonic() + (self.GATHER_S if busy else 0.0)
             while total < self.MAX_ROWS:
                 try:
-                    item = self._queue.get_nowait()
+                    timeout = deadline - time.monotonic()
+                    item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 items.append(item)
                 total += len(item[0])
+            busy = len(items) > 1
             self._run(items)
 
     def _run(self, items: list[tuple[list[dict[str, Any]], Any]]) -> None:
