@@ -54,7 +54,7 @@ CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("dt", "Decision Tree Classifier"),
     ModelInfo("svm", "SVM - Linear Kernel", probabilities=False),
     ModelInfo("rbfsvm", "SVM - Radial Kernel", max_rows=10_000, cost_exponent=2.0),
-    ModelInfo("gpc", "Gaussian Process Classifier", max_rows=2_000, cost_exponent=3.0, tunable=False),
+    ModelInfo("gpc", "Gaussian Process Classifier", max_rows=1_000, cost_exponent=3.0, tunable=False),
     ModelInfo("mlp", "MLP Classifier", max_rows=100_000, cost_exponent=1.2, tunable=False),
     ModelInfo("ridge", "Ridge Classifier", probabilities=False),
     ModelInfo("rf", "Random Forest Classifier", threads_param="n_jobs", cost_exponent=1.1),

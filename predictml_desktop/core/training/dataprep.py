@@ -237,7 +237,8 @@ def prepare(
                 dates.append(col)
                 continue
             kind = "categorical"
-        if kind == "integer_categorical" and pd.api.types.is_integer_dtype(series.dtype):
+        if kind == "integer_categorical" and pd.api.types.is_numeric_dtype(series.dtype) \
+                and not pd.api.types.is_bool_dtype(series.dtype):
             # Whole numbers with few values are mostly counts, ratings and levels, whose order
             # carries signal: they stay numbers for the model (as in PyCaret's own default), which
             # also keeps one-hot columns from multiplying the width (digits: 64 → 150 columns).
