@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import shutil
-import sys
 import time
 import unicodedata
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from predictml_desktop.core.artifacts import ArtifactError, verify_model_file
 from predictml_desktop.core.audit import AuditAction, AuditEvent, AuditLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Dataset, Deployment, TrainingJob, now_iso
+from predictml_desktop.core.resources import resource_path
 from predictml_desktop.core.settings import load_settings, save_settings
 from predictml_desktop.core.status import DatasetStatus, DeploymentStatus, JobStatus
 from predictml_desktop.core.store import Store, StoreWriteError, atomic_write_bytes, encode_document
@@ -160,12 +160,6 @@ def cheap_hasher_for_tests() -> PasswordHasher:
     return PasswordHasher(type=Type.ID, time_cost=1, memory_cost=8, parallelism=1, salt_len=16, hash_len=16)
 
 
-def _resource_dir() -> Path:
-    if getattr(sys, "frozen", False):
-        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
 @functools.lru_cache(maxsize=1)
 def load_blocklist() -> frozenset[str]:
     """Return the shipped common passwords, NFKC-normalised and case-folded.
@@ -175,7 +169,7 @@ def load_blocklist() -> frozenset[str]:
     GovernanceError
         If the list is missing from the installation (the policy cannot be checked then).
     """
-    path = _resource_dir() / BLOCKLIST_FILE
+    path = resource_path(BLOCKLIST_FILE)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
