@@ -35,6 +35,10 @@ class ModelInfo:
         if it wins, because predictions must come with probabilities.
     tunable
         Whether the tuning stage may search its PyCaret tune grid.
+    python_bound
+        Its fit is mostly Python code holding the GIL (a network's mini-batches, Theil-Sen's
+        subsamples): threads cannot run two folds of it at once, so its folds run one after the
+        other, which also lets a clearly losing model stop after its first fold.
     """
 
     id: str
@@ -44,6 +48,7 @@ class ModelInfo:
     cost_exponent: float = 1.0
     probabilities: bool = True
     tunable: bool = True
+    python_bound: bool = False
 
 
 CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
@@ -54,12 +59,13 @@ CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("dt", "Decision Tree Classifier"),
     ModelInfo("svm", "SVM - Linear Kernel", probabilities=False),
     ModelInfo("rbfsvm", "SVM - Radial Kernel", max_rows=10_000, cost_exponent=2.0),
-    ModelInfo("gpc", "Gaussian Process Classifier", max_rows=1_000, cost_exponent=3.0, tunable=False),
-    ModelInfo("mlp", "MLP Classifier", max_rows=100_000, cost_exponent=1.2, tunable=False),
+    ModelInfo("gpc", "Gaussian Process Classifier", max_rows=1_000, cost_exponent=3.0, tunable=False,
+              python_bound=True),
+    ModelInfo("mlp", "MLP Classifier", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
     ModelInfo("ridge", "Ridge Classifier", probabilities=False),
     ModelInfo("rf", "Random Forest Classifier", threads_param="n_jobs", cost_exponent=1.1),
     ModelInfo("qda", "Quadratic Discriminant Analysis"),
-    ModelInfo("ada", "Ada Boost Classifier", cost_exponent=1.1),
+    ModelInfo("ada", "Ada Boost Classifier", cost_exponent=1.1, python_bound=True),
     ModelInfo("gbc", "Gradient Boosting Classifier", cost_exponent=1.1),
     ModelInfo("lda", "Linear Discriminant Analysis"),
     ModelInfo("et", "Extra Trees Classifier", threads_param="n_jobs", cost_exponent=1.1),
@@ -80,8 +86,8 @@ REGRESSORS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("br", "Bayesian Ridge"),
     ModelInfo("ard", "Automatic Relevance Determination", max_rows=50_000, cost_exponent=1.2),
     ModelInfo("par", "Passive Aggressive Regressor"),
-    ModelInfo("ransac", "Random Sample Consensus"),
-    ModelInfo("tr", "TheilSen Regressor", max_rows=10_000, cost_exponent=1.5),
+    ModelInfo("ransac", "Random Sample Consensus", python_bound=True),
+    ModelInfo("tr", "TheilSen Regressor", max_rows=10_000, cost_exponent=1.5, python_bound=True),
     ModelInfo("huber", "Huber Regressor"),
     ModelInfo("kr", "Kernel Ridge", max_rows=3_000, cost_exponent=3.0),
     ModelInfo("svm", "Support Vector Regression", max_rows=10_000, cost_exponent=2.0),
@@ -89,9 +95,9 @@ REGRESSORS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("dt", "Decision Tree Regressor"),
     ModelInfo("rf", "Random Forest Regressor", threads_param="n_jobs", cost_exponent=1.1),
     ModelInfo("et", "Extra Trees Regressor", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("ada", "AdaBoost Regressor", cost_exponent=1.1),
+    ModelInfo("ada", "AdaBoost Regressor", cost_exponent=1.1, python_bound=True),
     ModelInfo("gbr", "Gradient Boosting Regressor", cost_exponent=1.1),
-    ModelInfo("mlp", "MLP Regressor", max_rows=100_000, cost_exponent=1.2, tunable=False),
+    ModelInfo("mlp", "MLP Regressor", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
     ModelInfo("xgboost", "Extreme Gradient Boosting", threads_param="n_jobs"),
     ModelInfo("lightgbm", "Light Gradient Boosting Machine", threads_param="n_jobs"),
     ModelInfo("catboost", "CatBoost Regressor", threads_param="thread_count"),

@@ -560,6 +560,8 @@ class _Engine:
             return 1, 1
         if self.backend == "loky":
             return 1, min(self.n_jobs, n_folds)
+        if info is not None and info.python_bound:
+            return 1, 1
         if info is not None and info.threads_param and cells >= THREADED_MIN_CELLS:
             return self.n_jobs, 1
         return 1, min(self.n_jobs, n_folds)
