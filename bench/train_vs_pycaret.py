@@ -228,7 +228,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON file that keeps PyCaret's results between runs (for engine development only)")
     parser.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
     parser.add_argument("--json", type=Path, help="also write the raw rows to this JSON file")
+    parser.add_argument("--from-json", type=Path, help="print (and with --write-readme, record) the rows of an "
+                        "earlier run saved with --json, without running anything")
     args = parser.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        text = table(saved["rows"], saved["preset"])
+        print(text)
+        print(saved["environment"])
+        if args.write_readme:
+            write_readme(text + "\n\n" + saved["environment"])
+        return 0
     cache: dict[str, Any] | None = None
     if args.baseline_cache:
         cache = json.loads(args.baseline_cache.read_text()) if args.baseline_cache.exists() else {}
@@ -245,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(env)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"rows": rows, "preset": args.preset, "environment": env,
+                                         "cachedBaseline": bool(args.baseline_cache)}, indent=2))
     if args.write_readme:
         if args.baseline_cache:
             print("not writing bench/README.md from cached PyCaret results", file=sys.stderr)

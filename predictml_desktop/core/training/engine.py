@@ -589,7 +589,12 @@ class _Engine:
 
     # ------------------------------------------------------------------ folds
 
-    def _fold_set(self, name: str, max_rows: int, n_folds: int) -> _FoldSet:
+    def _fold_set(self, name: str, max_rows: int, n_folds: int, keep: int | None = None) -> _FoldSet:
+        """Preprocess the folds of a K-fold split of (a sample of) the training rows.
+
+        ``keep`` prepares only the first folds of the split (screening uses two of four folds:
+        each trains on three quarters of the sample).
+        """
         from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
         t = time.monotonic()
@@ -608,7 +613,9 @@ class _Engine:
             splitter = KFold(n_folds, shuffle=True, random_state=self.seed)
         folds: list[_Fold] = []
         codes = np.zeros(len(X)) if not self.classification else np.zeros(len(X), dtype=int)
-        for tr, va in splitter.split(X, y):
+        for number, (tr, va) in enumerate(splitter.split(X, y)):
+            if keep is not None and number >= keep:
+                break
             self.check_stop()
             pipe = self._preprocessor()
             with warnings.catch_warnings():
@@ -832,16 +839,16 @@ class _Engine:
         # A small table is screened on some folds of the cross-validation itself (each fold trains on
         # most rows, and the leaders later only fit the remaining folds); a larger one on a sample.
         shared = len(self.X_train) <= spec.screen_rows
+        n_screen = max(1, min(len(cv.folds) - 1, spec.screen_folds))
         if shared:
             screen = cv
-            n_screen = min(len(cv.folds) - 1, max(2, min(spec.screen_folds, self.n_jobs)))
             screen_ids: list[int] | None = list(range(n_screen))
         else:
-            screen = self._fold_set("screen", spec.screen_rows, spec.screen_folds)
+            screen = self._fold_set("screen", spec.screen_rows, spec.cv_folds, keep=n_screen)
             screen_ids = None
-        self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with "
-                 f"{len(screen_ids) if screen_ids else len(screen.folds)} folds of {len(screen.folds)} "
-                 f"(folds prepared in {screen.prep_seconds + (0 if shared else cv.prep_seconds):.1f} s).")
+        prep = screen.prep_seconds + (0 if shared else cv.prep_seconds)
+        self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with {n_screen} folds of "
+                 f"{len(cv.folds)} (folds prepared in {prep:.1f} s).")
         train_rows = len(self.X_train)
         screen_timeout = max(MIN_SHARE_S, 0.25 * self.budget)
         for info in candidates:
@@ -957,7 +964,7 @@ class _Engine:
         left = self.search_left()
         # Tuning rarely gains much over PyCaret's defaults: it may cost only a share of what the
         # search has cost so far (cheap for linear models, bounded for slow ones), within the budget.
-        allowance = min(0.6 * left, max(2.0, TUNE_SHARE * self.elapsed_search()))
+        allowance = min(0.6 * left, max(0.5, TUNE_SHARE * self.elapsed_search()))
         affordable = int(allowance / per_config) if per_config > 0 else self.spec.tune_iterations
         n = min(self.spec.tune_iterations, affordable)
         if n < 2:
@@ -1182,13 +1189,19 @@ class _Engine:
             self.warnings.append({"code": "no_better_than_baseline", "level": "warning", "message": message})
 
         req.model_dir.mkdir(parents=True, exist_ok=True)
-        plots = self._plots(pipe_train, y_true, proba, pred)
+        # The review plots need only the holdout model; they are drawn while the final model is
+        # refitted on every row (matplotlib's Agg canvas, one figure per plot, nothing shared).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots") as drawer:
+            drawn = drawer.submit(self._plots, pipe_train, y_true, proba, pred)
+            pipe_final = self._fit(f"finalize:{winner['model']}", name, clone(estimator),
+                                   pd.concat([self.X_train, self.X_test]), pd.concat([self.y_train, self.y_test]),
+                                   estimate * 1.3)
+            model_path = req.model_dir / MODEL_FILE
+            digest = _save_model(pipe_final, model_path)
+            plots = drawn.result()
         del pipe_train
-        pipe_final = self._fit(f"finalize:{winner['model']}", name, clone(estimator),
-                               pd.concat([self.X_train, self.X_test]), pd.concat([self.y_train, self.y_test]),
-                               estimate * 1.3)
-        model_path = req.model_dir / MODEL_FILE
-        digest = _save_model(pipe_final, model_path)
         final_seconds = time.monotonic() - t
 
         schema = build_schema(self.data, self.classes)

@@ -35,7 +35,7 @@ class PresetSpec:
     screen_rows
         Screening uses a stratified sample of at most this many training rows.
     screen_folds
-        Folds of the screening cross-validation.
+        How many folds of the ``cv_folds``-fold split screening fits (two: one round on two cores).
     cv_rows
         Full cross-validation uses at most this many training rows (memory and time on huge tables).
     cv_folds
@@ -64,12 +64,12 @@ class PresetSpec:
 
 
 PRESET_SPECS: Final[dict[str, PresetSpec]] = {
-    "fast": PresetSpec("fast", budget_s=60.0, screen_rows=2_000, screen_folds=3, cv_rows=20_000, cv_folds=3,
+    "fast": PresetSpec("fast", budget_s=60.0, screen_rows=2_000, screen_folds=2, cv_rows=20_000, cv_folds=3,
                        top_k=2, tune_iterations=0, blend=False, boosting_rounds=200),
     # Four folds: on two cores, screening takes two of them at once and the leaders the other two.
-    "balanced": PresetSpec("balanced", budget_s=300.0, screen_rows=3_000, screen_folds=3, cv_rows=50_000, cv_folds=4,
+    "balanced": PresetSpec("balanced", budget_s=300.0, screen_rows=2_000, screen_folds=2, cv_rows=50_000, cv_folds=4,
                            top_k=3, tune_iterations=6, blend=True, boosting_rounds=200),
-    "thorough": PresetSpec("thorough", budget_s=1_800.0, screen_rows=10_000, screen_folds=5, cv_rows=200_000,
+    "thorough": PresetSpec("thorough", budget_s=1_800.0, screen_rows=10_000, screen_folds=4, cv_rows=200_000,
                            cv_folds=10, top_k=5, tune_iterations=25, blend=True, boosting_rounds=None),
 }
 

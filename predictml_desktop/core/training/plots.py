@@ -192,7 +192,7 @@ def _draw_figure(doc: dict[str, Any], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4.5), dpi=100)
+    fig = Figure(figsize=(6, 4.5), dpi=90)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     kind = doc["kind"]
@@ -231,7 +231,9 @@ def _draw_figure(doc: dict[str, Any], path: Path) -> None:
     ax.set_title(doc.get("title", ""))
     ax.set_xlabel(doc.get("xLabel", ""))
     ax.set_ylabel(doc.get("yLabel", ""))
-    fig.tight_layout()
+    # Fixed margins instead of tight_layout(), which draws the figure twice (half of a plot's time).
+    left = 0.3 if kind == "feature_importance" else 0.14
+    fig.subplots_adjust(left=left, right=0.97, top=0.92, bottom=0.16 if kind == "confusion_matrix" else 0.12)
     fig.savefig(path, format="png")
 
 
