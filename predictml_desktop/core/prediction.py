@@ -11,7 +11,10 @@
 - This is the only module that unpickles anything (`_unpickle`): a pickle can run code, so only files
   this app wrote and whose hash still matches are loaded.
 - Predictions call the fitted pipeline's own ``predict``/``predict_proba`` — never PyCaret's
-  ``predict_model``, which was measured 7–10× slower.
+  ``predict_model``, which was measured 7–10× slower. Better still, each loaded pipeline is compiled
+  into numpy operations (`core.fast_pipeline`, 30-50× cheaper for one row) and the compiled form is
+  used only once it gave the same answers as the pipeline on generated rows at load
+  (`LoadedModel.fast_path` says which path a model uses, and why).
 
 Input policy (the HTTP service is stricter, see ``server``):
 
@@ -55,6 +58,14 @@ from predictml_desktop.core.artifacts import (
     verify_model_file,
 )
 from predictml_desktop.core.audit import neutralise_cell
+from predictml_desktop.core.fast_pipeline import (
+    ColumnBatch,
+    FastPathUnsupported,
+    FastPipeline,
+    compare_predictions,
+    probe_rows,
+    try_compile,
+)
 from predictml_desktop.core.paths import Paths, safe_name
 from predictml_desktop.core.records import Deployment, TrainingJob
 from predictml_desktop.core.store import Store, StoreError, atomic_write_bytes
@@ -71,6 +82,9 @@ NUMBER_LIMIT = 1e22
 1e22 is the largest power of ten a float holds exactly, so "beyond" means the same for a JSON
 integer, a float, and the ``maximum`` of the OpenAPI schema."""
 FRAME_CHUNK_ROWS = 5_000
+FAST_PATH_PROBE_ROWS = 200
+"""Generated rows on which a compiled pipeline must match the real one before it is used (plus a few
+rows alone); about 0.2 s at load."""
 
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
@@ -200,7 +214,17 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Serialises calls into the pipeline: PyCaret's fitted transformers (category_encoders'
     one-hot encoder) are not thread-safe — concurrent predict calls on one pipeline were seen to
-    fail with "cannot reindex on an axis with duplicate labels"."""
+    fail with "cannot reindex on an axis with duplicate labels". The fast path's preprocessing
+    runs outside it (fresh arrays, nothing shared); only its estimator call takes it."""
+    fast: FastPipeline | None = field(default=None, repr=False, compare=False)
+    """The compiled pipeline, set only once it matched the real one (see `attach_fast_path`)."""
+    fast_path_reason: str = "not compiled"
+    """Why the model uses the path it uses (shown on ``/models``)."""
+
+    @property
+    def fast_path(self) -> bool:
+        """True if predictions use the compiled pipeline (`core.fast_pipeline`)."""
+        return self.fast is not None
 
     @property
     def problem_type(self) -> str:
@@ -237,6 +261,8 @@ class LoadedModel:
             "classes": [_jsonable(c) for c in self.classes],
             "modelSha256": self.sha256,
             "versionDrift": self.version_drift,
+            "fastPath": self.fast_path,
+            "fastPathReason": self.fast_path_reason,
         }
 
 
@@ -277,11 +303,13 @@ def load_verified(
     dataset_id: str | None = None,
     deployment_id: str | None = None,
     allow_version_drift: bool = False,
+    fast_path: bool = True,
 ) -> LoadedModel:
     """Verify and load the model of a job.
 
     The hash, the path (inside ``models/``, no symlink) and the library versions are checked first;
-    only then is the file unpickled.
+    only then is the file unpickled. With ``fast_path`` the pipeline is then compiled and checked
+    (`attach_fast_path`).
 
     Raises
     ------
@@ -319,7 +347,7 @@ def load_verified(
         raise ModelIntegrityError(
             f"The model of {dataset_id or job.id} could not be loaded ({type(exc).__name__}: {exc})."
         ) from None
-    return LoadedModel(
+    model = LoadedModel(
         dataset_id=dataset_id or job.dataset_id,
         job_id=job.id,
         model_name=job.model_name or type(pipeline).__name__,
@@ -330,8 +358,77 @@ def load_verified(
         deployment_id=deployment_id,
         environment=env,
         version_drift=drift,
-        load_seconds=time.perf_counter() - started,
+        fast_path_reason="disabled",
     )
+    if fast_path:
+        attach_fast_path(model)
+    model.load_seconds = time.perf_counter() - started
+    return model
+
+
+def attach_fast_path(model: LoadedModel, *, probe_rows_count: int = FAST_PATH_PROBE_ROWS) -> bool:
+    """Compile the model's pipeline and use the compiled form only if it gives the same answers.
+
+    The check runs both on `probe_rows` (typical values, range ends and far beyond, missing values
+    where allowed, unseen categories, dates from 1900 to 2100), validated as requests are, in one
+    batch and a few rows alone: labels must be identical and probabilities (regression values)
+    within 1e-9. Otherwise the reason is logged and the model keeps the normal pipeline.
+
+    Returns
+    -------
+    bool
+        Whether the model now uses the fast path (also `LoadedModel.fast_path`, with the reason in
+        `LoadedModel.fast_path_reason`).
+    """
+    started = time.perf_counter()
+    fast, reason = try_compile(model.pipeline, model.schema)
+    if fast is not None:
+        try:
+            mismatch = _fast_path_mismatch(model, fast, probe_rows_count)
+        except Exception as exc:  # a check that cannot run proves nothing: keep the pipeline
+            mismatch = f"the check could not run ({type(exc).__name__}: {exc})"
+        if mismatch:
+            fast, reason = None, f"differs from the pipeline: {mismatch}"
+        else:
+            reason = (f"matched the pipeline on {probe_rows_count} generated rows "
+                      f"({len(fast.kernels)} preprocessing steps compiled)")
+    model.fast = fast
+    model.fast_path_reason = reason
+    if fast is None:
+        log.info("%s (%s) uses the full pipeline: %s", model.model_name, model.job_id, reason)
+    else:
+        log.info("%s (%s) uses the fast path, %s; checked in %.2f s", model.model_name, model.job_id, reason,
+                 time.perf_counter() - started)
+    return fast is not None
+
+
+def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> str | None:
+    schema = model.schema
+    validated = validate_rows(schema, probe_rows(schema, n), strict=False, max_rows=n)
+    want_proba = _wants_proba(model)
+    regression = model.problem_type != "classification"
+    # The batch, and the first rows alone (typical, all missing, all unseen): a lone row gets other
+    # column dtypes (a missing value makes its column float or object).
+    batches = [validated.rows] + [validated.rows[i:i + 1] for i in range(min(4, len(validated.rows)))]
+    for rows in batches:
+        try:
+            expected = _predict_with(model.pipeline, rows_to_frame(schema, rows), want_proba)
+        except Exception:  # the pipeline refuses these rows: the fast path must not answer them either
+            expected = None
+        try:
+            got = fast.predict(rows_to_batch(schema, rows), want_proba)
+        except FastPathUnsupported:
+            continue  # such rows go to the pipeline at prediction time too
+        except Exception as exc:
+            if expected is None:
+                continue
+            return f"it failed on {len(rows)} row(s) the pipeline accepts ({type(exc).__name__}: {exc})"
+        if expected is None:
+            return f"it answered {len(rows)} row(s) the pipeline refuses"
+        problem = compare_predictions(expected, got, regression=regression)
+        if problem:
+            return f"{problem} (in a batch of {len(rows)})"
+    return None
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:
@@ -364,6 +461,9 @@ class ModelRegistry:
         served so far while the new one loads in the background (the service sets this, so an
         approval never makes in-flight or waiting requests fail or time out). An undeployed or
         tampered deployment stops being served at once.
+    fast_path
+        Compile each loaded pipeline and use the compiled form where it proves equivalent
+        (`attach_fast_path`); False always calls the pipeline (the benchmarks' baseline).
     """
 
     def __init__(
@@ -372,10 +472,12 @@ class ModelRegistry:
         *,
         allow_version_drift: bool = False,
         keep_serving_while_loading: bool = False,
+        fast_path: bool = True,
     ) -> None:
         self.paths = paths or Paths.default()
         self.allow_version_drift = allow_version_drift
         self.keep_serving_while_loading = keep_serving_while_loading
+        self.fast_path = fast_path
         self._current: dict[str, LoadedModel] = {}
         self._failed: dict[tuple[str, str, str], PredictionError] = {}
         self._loading: set[tuple[str, str, str]] = set()
@@ -455,6 +557,9 @@ class ModelRegistry:
                 "endpoint": f"/predict/{dataset_id}",
                 "deployedAt": dep.deployed_at,
                 "status": "loaded" if loaded else "ready",
+                # Known once loaded: whether predictions use the compiled pipeline, and why (not).
+                "fastPath": loaded.fast_path if loaded else None,
+                "fastPathReason": loaded.fast_path_reason if loaded else None,
             })
         return out
 
@@ -524,7 +629,7 @@ class ModelRegistry:
                 )
             model = load_verified(
                 self.paths, job, expected_sha256=dep.model_sha256, dataset_id=dataset_id,
-                deployment_id=dep.id, allow_version_drift=self.allow_version_drift,
+                deployment_id=dep.id, allow_version_drift=self.allow_version_drift, fast_path=self.fast_path,
             )
             with self._lock:
                 self._models[key] = model
@@ -566,7 +671,7 @@ class ModelRegistry:
         """
         job = self._store.read().jobs.get(job_id)
         return load_verified(self.paths, job, expected_sha256=job.model_sha256,
-                             allow_version_drift=self.allow_version_drift)
+                             allow_version_drift=self.allow_version_drift, fast_path=self.fast_path)
 
     def preload(self) -> list[str]:
         """Load every deployed model now (the service does it in the background); return the problems."""
@@ -946,8 +1051,17 @@ def rows_to_frame(schema: InputSchema, rows: list[dict[str, Any]]) -> pd.DataFra
 
     A column that holds a missing value falls back to a dtype that can hold it (float64 or object).
     """
+    return rows_to_batch(schema, rows).to_frame()
+
+
+def rows_to_batch(schema: InputSchema, rows: list[dict[str, Any]]) -> ColumnBatch:
+    """Return `rows_to_frame`'s columns as numpy arrays, without building the DataFrame.
+
+    The fast path reads these directly; building the DataFrame costs more than the whole compiled
+    prediction of one row.
+    """
     dtypes = frame_dtypes(schema)
-    data: dict[str, Any] = {}
+    data: dict[str, np.ndarray] = {}
     for f in schema.features:
         values = [r.get(f.name) for r in rows]
         want = dtypes[f.name]
@@ -960,13 +1074,19 @@ def rows_to_frame(schema: InputSchema, rows: list[dict[str, Any]]) -> pd.DataFra
         elif want == "bool":
             data[f.name] = np.array(values, dtype=object) if has_none else np.array(values, dtype=bool)
         elif want == "datetime64[ns]":
-            # Values are datetimes already (see parse_date): no string parsing here.
-            data[f.name] = pd.Series([pd.NaT if v is None else v for v in values], dtype="datetime64[ns]")
+            # Values are naive datetimes already (see parse_date): numpy converts them exactly, and
+            # faster than pandas; anything else keeps pandas' conversion (and its errors).
+            if all(v is None or (type(v) is datetime and v.tzinfo is None) for v in values):
+                data[f.name] = np.array([np.datetime64("NaT") if v is None else v for v in values],
+                                        dtype="datetime64[ns]")
+            else:
+                data[f.name] = pd.Series([pd.NaT if v is None else v for v in values],
+                                         dtype="datetime64[ns]").to_numpy()
         else:
             arr = np.empty(len(values), dtype=object)
             arr[:] = [np.nan if v is None else v for v in values]
             data[f.name] = arr
-    return pd.DataFrame(data, columns=[f.name for f in schema.features])
+    return ColumnBatch(data, [f.name for f in schema.features])
 
 
 # --------------------------------------------------------------------------- predicting
@@ -1014,16 +1134,40 @@ def _predict_with(pipeline: Any, frame: pd.DataFrame, want_proba: bool) -> tuple
     return predictions, (pipeline.predict_proba(frame) if want_proba else None)
 
 
-def _run_pipeline(model: LoadedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def _wants_proba(model: LoadedModel) -> bool:
+    return model.problem_type == "classification" and hasattr(model.pipeline, "predict_proba")
+
+
+def _run_fast(model: LoadedModel, fast: FastPipeline, features: pd.DataFrame | ColumnBatch,
+              want_proba: bool) -> tuple[np.ndarray, Any] | None:
+    """Predict with the compiled pipeline; None when these rows need the full pipeline."""
+    try:
+        X = fast.transform(features)  # no lock: numpy on arrays of this call only
+        with model.lock:  # the estimator's own thread-safety is not promised by every library
+            return fast.predict_transformed(X, want_proba)
+    except FastPathUnsupported as exc:
+        log.debug("rows for %s take the full pipeline: %s", model.dataset_id, exc)
+    except Exception as exc:  # the full pipeline gives the answer, or the error, it always gave
+        log.debug("the fast path failed for %s (%s: %s); using the full pipeline", model.dataset_id,
+                  type(exc).__name__, exc)
+    return None
+
+
+def _run_pipeline(model: LoadedModel, features: pd.DataFrame | ColumnBatch) -> tuple[np.ndarray, np.ndarray | None]:
     pipeline = model.pipeline
     try:
         # No warnings.catch_warnings() here: it swaps process-wide state and is not thread-safe.
-        want_proba = model.problem_type == "classification" and hasattr(pipeline, "predict_proba")
-        with model.lock:
-            predictions, proba = _predict_with(pipeline, frame, want_proba)
+        want_proba = _wants_proba(model)
+        fast = model.fast
+        answer = _run_fast(model, fast, features, want_proba) if fast is not None else None
+        if answer is None:
+            frame = features.to_frame() if isinstance(features, ColumnBatch) else features
+            with model.lock:
+                answer = _predict_with(pipeline, frame, want_proba)
+        predictions, proba = answer
         probabilities = None if proba is None else np.asarray(proba, dtype="float64")
     except Exception as exc:  # the model refusing validated input is reported, never a traceback
-        log.warning("the model of %s failed on %d row(s): %s", model.dataset_id, len(frame), exc, exc_info=True)
+        log.warning("the model of %s failed on %d row(s): %s", model.dataset_id, len(features), exc, exc_info=True)
         raise ModelFailedError(
             f"The model could not make a prediction for this input ({type(exc).__name__}: {str(exc)[:200]})."
         ) from None
@@ -1111,8 +1255,7 @@ def predict_validated(model: LoadedModel, validated: ValidatedRows, *, batched: 
     if batched and len(validated.rows) < MicroBatcher.MAX_ROWS:
         predictions, probabilities = model.batcher.predict(validated.rows)
     else:
-        frame = rows_to_frame(model.schema, validated.rows)
-        predictions, probabilities = _run_pipeline(model, frame)
+        predictions, probabilities = _run_pipeline(model, rows_to_batch(model.schema, validated.rows))
     return _result(model, validated, predictions, probabilities, started)
 
 
@@ -1197,7 +1340,7 @@ class MicroBatcher:
         if len(items) > 1:
             try:
                 merged = [row for rows, _ in items for row in rows]
-                predictions, probabilities = _run_pipeline(model, rows_to_frame(model.schema, merged))
+                predictions, probabilities = _run_pipeline(model, rows_to_batch(model.schema, merged))
             except Exception:
                 pass  # isolate the request the model cannot handle: each one alone below
             else:
@@ -1210,7 +1353,7 @@ class MicroBatcher:
                 return
         for rows, future in items:
             try:
-                future.set_result(_run_pipeline(model, rows_to_frame(model.schema, rows)))
+                future.set_result(_run_pipeline(model, rows_to_batch(model.schema, rows)))
             except ModelFailedError as exc:
                 future.set_exception(exc)
             except Exception as exc:  # never leave a waiting request hanging, never a traceback
