@@ -233,3 +233,20 @@ def test_event_payloads_survive_the_record_round_trip(store: Store) -> None:
     stored = next(j for j in doc["trainingJobs"] if j["id"] == final.id)
     assert stored["status"] == "pending_review" and stored["modelSha256"] == final.model_sha256
     assert stored["rankingMetric"] == "auc" and stored["beatsBaseline"] is True
+
+
+def test_the_watchdog_follows_candidates_running_at_the_same_time() -> None:
+    from predictml_desktop.core.training.runner import TrainingRunner as R
+    from predictml_desktop.core.training.runner import _State
+
+    state = _State()
+    R._track_units(state, {"running": {"screen:mlp": 10, "screen:rf": 20}})
+    first = dict(state.units)
+    assert set(first) == {"screen:mlp", "screen:rf"}
+    R._track_units(state, {"running": {"screen:rf": 20, "screen:et": 5}})
+    assert set(state.units) == {"screen:rf", "screen:et"}
+    assert state.units["screen:rf"] == first["screen:rf"]  # a unit keeps its first deadline
+    R._track_units(state, {"unit": "final:lr", "timeoutS": 300})
+    assert list(state.units) == ["final:lr"]
+    R._track_units(state, {"progress": 80})
+    assert state.units == {}

@@ -96,10 +96,15 @@ def test_binary_result_artifacts_and_the_saved_pipeline_contract(tmp_path: Path)
 
 def test_same_data_and_options_give_the_same_model_and_metrics(tmp_path: Path) -> None:
     frame = binary_frame(150, seed=3)
-    first, _ = train(frame, tmp_path / "a", models=["lr", "dt", "nb", "rf"])
-    second, _ = train(frame, tmp_path / "b", models=["lr", "dt", "nb", "rf"])
+    # MLP and AdaBoost hold the GIL: they are screened in the second lane, concurrently.
+    models = ["lr", "dt", "nb", "rf", "mlp", "ada"]
+    first, _ = train(frame, tmp_path / "a", models=models)
+    second, _ = train(frame, tmp_path / "b", models=models)
     assert first["model_name"] == second["model_name"]
     assert first["metrics"] == second["metrics"] and first["cv"] == second["cv"]
+    boards = [{e["model"]: (e["status"], e.get("reason"), e.get("scores")) for e in r["leaderboard"]}
+              for r in (first, second)]
+    assert boards[0] == boards[1]
 
 
 def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ class ModelInfo:
         if it wins, because predictions must come with probabilities.
     tunable
         Whether the tuning stage may search its PyCaret tune grid.
+    quick_tune
+        Cheap to refit, so worth tuning even in the balanced preset (linear models, neighbours,
+        naive Bayes, single trees, linear SVMs).
     python_bound
         Its fit is mostly Python code holding the GIL (a network's mini-batches, Theil-Sen's
         subsamples): threads cannot run two folds of it at once, so its folds run one after the
@@ -49,25 +52,27 @@ class ModelInfo:
     probabilities: bool = True
     tunable: bool = True
     python_bound: bool = False
+    quick_tune: bool = False
 
 
 CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("dummy", "Dummy Classifier", tunable=False),
-    ModelInfo("lr", "Logistic Regression"),
-    ModelInfo("knn", "K Neighbors Classifier", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5),
-    ModelInfo("nb", "Naive Bayes"),
-    ModelInfo("dt", "Decision Tree Classifier"),
-    ModelInfo("svm", "SVM - Linear Kernel", probabilities=False),
+    ModelInfo("lr", "Logistic Regression", quick_tune=True),
+    ModelInfo("knn", "K Neighbors Classifier", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5,
+              quick_tune=True),
+    ModelInfo("nb", "Naive Bayes", quick_tune=True),
+    ModelInfo("dt", "Decision Tree Classifier", quick_tune=True),
+    ModelInfo("svm", "SVM - Linear Kernel", probabilities=False, quick_tune=True),
     ModelInfo("rbfsvm", "SVM - Radial Kernel", max_rows=10_000, cost_exponent=2.0),
     ModelInfo("gpc", "Gaussian Process Classifier", max_rows=1_000, cost_exponent=3.0, tunable=False,
               python_bound=True),
     ModelInfo("mlp", "MLP Classifier", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
-    ModelInfo("ridge", "Ridge Classifier", probabilities=False),
+    ModelInfo("ridge", "Ridge Classifier", probabilities=False, quick_tune=True),
     ModelInfo("rf", "Random Forest Classifier", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("qda", "Quadratic Discriminant Analysis"),
+    ModelInfo("qda", "Quadratic Discriminant Analysis", quick_tune=True),
     ModelInfo("ada", "Ada Boost Classifier", cost_exponent=1.1, python_bound=True),
-    ModelInfo("gbc", "Gradient Boosting Classifier", cost_exponent=1.1),
-    ModelInfo("lda", "Linear Discriminant Analysis"),
+    ModelInfo("gbc", "Gradient Boosting Classifier", cost_exponent=1.1, python_bound=True),
+    ModelInfo("lda", "Linear Discriminant Analysis", quick_tune=True),
     ModelInfo("et", "Extra Trees Classifier", threads_param="n_jobs", cost_exponent=1.1),
     ModelInfo("xgboost", "Extreme Gradient Boosting", threads_param="n_jobs"),
     ModelInfo("lightgbm", "Light Gradient Boosting Machine", threads_param="n_jobs"),
@@ -76,27 +81,28 @@ CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
 
 REGRESSORS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("dummy", "Dummy Regressor", tunable=False),
-    ModelInfo("lr", "Linear Regression"),
-    ModelInfo("lasso", "Lasso Regression"),
-    ModelInfo("ridge", "Ridge Regression"),
-    ModelInfo("en", "Elastic Net"),
-    ModelInfo("lar", "Least Angle Regression"),
-    ModelInfo("llar", "Lasso Least Angle Regression"),
-    ModelInfo("omp", "Orthogonal Matching Pursuit"),
-    ModelInfo("br", "Bayesian Ridge"),
+    ModelInfo("lr", "Linear Regression", quick_tune=True),
+    ModelInfo("lasso", "Lasso Regression", quick_tune=True),
+    ModelInfo("ridge", "Ridge Regression", quick_tune=True),
+    ModelInfo("en", "Elastic Net", quick_tune=True),
+    ModelInfo("lar", "Least Angle Regression", quick_tune=True),
+    ModelInfo("llar", "Lasso Least Angle Regression", quick_tune=True),
+    ModelInfo("omp", "Orthogonal Matching Pursuit", quick_tune=True),
+    ModelInfo("br", "Bayesian Ridge", quick_tune=True),
     ModelInfo("ard", "Automatic Relevance Determination", max_rows=50_000, cost_exponent=1.2),
-    ModelInfo("par", "Passive Aggressive Regressor"),
+    ModelInfo("par", "Passive Aggressive Regressor", quick_tune=True),
     ModelInfo("ransac", "Random Sample Consensus", python_bound=True),
     ModelInfo("tr", "TheilSen Regressor", max_rows=10_000, cost_exponent=1.5, python_bound=True),
-    ModelInfo("huber", "Huber Regressor"),
+    ModelInfo("huber", "Huber Regressor", quick_tune=True),
     ModelInfo("kr", "Kernel Ridge", max_rows=3_000, cost_exponent=3.0),
     ModelInfo("svm", "Support Vector Regression", max_rows=10_000, cost_exponent=2.0),
-    ModelInfo("knn", "K Neighbors Regressor", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5),
-    ModelInfo("dt", "Decision Tree Regressor"),
+    ModelInfo("knn", "K Neighbors Regressor", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5,
+              quick_tune=True),
+    ModelInfo("dt", "Decision Tree Regressor", quick_tune=True),
     ModelInfo("rf", "Random Forest Regressor", threads_param="n_jobs", cost_exponent=1.1),
     ModelInfo("et", "Extra Trees Regressor", threads_param="n_jobs", cost_exponent=1.1),
     ModelInfo("ada", "AdaBoost Regressor", cost_exponent=1.1, python_bound=True),
-    ModelInfo("gbr", "Gradient Boosting Regressor", cost_exponent=1.1),
+    ModelInfo("gbr", "Gradient Boosting Regressor", cost_exponent=1.1, python_bound=True),
     ModelInfo("mlp", "MLP Regressor", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
     ModelInfo("xgboost", "Extreme Gradient Boosting", threads_param="n_jobs"),
     ModelInfo("lightgbm", "Light Gradient Boosting Machine", threads_param="n_jobs"),

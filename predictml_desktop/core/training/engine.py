@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -73,6 +74,7 @@ from predictml_desktop.core.training.plots import (
     IMPORTANCE_ROWS,
     classification_plots,
     column_groups,
+    model_importance,
     permutation_importance,
     regression_plots,
     write_plots,
@@ -95,14 +97,14 @@ MIN_SHARE_S: Final = 5.0
 SETUP_TIMEOUT_S: Final = 900.0
 FINAL_TIMEOUT_MIN_S: Final = 300.0
 MARGIN: Final = 1e-3
-TUNE_SHARE: Final = 0.1
-"""Tuning may cost at most this share of the time the search has taken so far (it seldom gains much)."""
 PRUNE_TOLERANCE: Final = 0.05
 """A screened model whose first folds trail the best by more than this (or 3 of its standard deviations) stops."""
 """A tuned model or a blend must beat the best plain model by at least this much to be chosen."""
 MAX_CACHE_BYTES: Final = 1_500_000_000
 """Preprocessed folds kept in memory at most; larger tables are cross-validated on a sample."""
 OHE_MAX_CATEGORIES: Final = 25
+TWO_LANES: Final = True
+"""Screen Python-bound candidates in a second lane (see `_Engine._screen`)."""
 THREADED_MIN_CELLS: Final = 200_000
 """Fold size (training rows × columns) from which a model's own threads beat running folds in parallel."""
 _SLOW_LAST: Final = ("ada", "gbc", "gbr", "mlp", "rbfsvm", "svm", "tr", "kr", "ard", "gpc", "catboost")
@@ -337,6 +339,9 @@ class _Engine:
         self.budget_hit = False
         self._executor: Any = None
         self.search_started = 0.0
+        self._lock = threading.RLock()
+        self.running: dict[str, float] = {}
+        self._concurrent = False
 
     # ------------------------------------------------------------------ reporting
 
@@ -353,14 +358,26 @@ class _Engine:
         self._emit(TrainingEvent.log(message))
 
     def progress(self, value: float, stage: Stage | str, **extra: Any) -> None:
-        self._emit(TrainingEvent.progress(value, stage, **extra))
+        # Every progress event carries the complete set of candidates running now and their time
+        # shares: the supervisor's watchdog follows it (two may run at once, see `_search`).
+        with self._lock:
+            self._emit(TrainingEvent.progress(value, stage, running=dict(self.running), **extra))
 
     def stage(self, stage: Stage, **extra: Any) -> None:
         self.progress(STAGE_PROGRESS[stage], stage, **extra)
 
-    def unit_started(self, unit: str, timeout: float, label: str) -> None:
-        done = self.units_done / max(1, self.units_total)
-        self.progress(40 + 40 * min(1.0, done), Stage.TRAIN, unit=unit, timeoutS=round(timeout, 1), candidate=label)
+    def unit_started(self, unit: str, timeout: float, label: str, stage: Stage = Stage.TRAIN) -> None:
+        with self._lock:
+            self.running[unit] = round(timeout, 1)
+            done = self.units_done / max(1, self.units_total)
+            value = 40 + 40 * min(1.0, done) if stage is Stage.TRAIN else STAGE_PROGRESS[stage]
+            self.progress(value, stage, candidate=label)
+
+    def unit_finished(self, unit: str, stage: Stage = Stage.TRAIN) -> None:
+        with self._lock:
+            self.running.pop(unit, None)
+            self.progress(STAGE_PROGRESS[stage] if stage is not Stage.TRAIN else 40 + 40 * min(
+                1.0, self.units_done / max(1, self.units_total)), stage)
 
     def check_stop(self) -> None:
         if self.should_stop():
@@ -389,8 +406,10 @@ class _Engine:
         self.log(f"Candidates are ranked by {M.METRIC_LABELS[self.metric]}: {reason}")
         self.stage(Stage.DETECT, problemType=data.problem_type, rankingMetric=self.metric)
 
-        self.progress(STAGE_PROGRESS[Stage.SETUP], Stage.SETUP, unit="setup", timeoutS=SETUP_TIMEOUT_S)
+        self.unit_started("setup", SETUP_TIMEOUT_S, "set-up", Stage.SETUP)
         self._setup(data)
+        with self._lock:
+            self.running.pop("setup", None)
         self.checkpoint = _Checkpoint(req.model_dir / CANDIDATES_DIR, fresh=not req.resume)
         candidates = self._candidates()
 
@@ -562,6 +581,9 @@ class _Engine:
             return 1, min(self.n_jobs, n_folds)
         if info is not None and info.python_bound:
             return 1, 1
+        if self._concurrent:
+            # A Python-bound candidate runs on the other core (see `_search`): one fold at a time here.
+            return 1, 1
         if info is not None and info.threads_param and cells >= THREADED_MIN_CELLS:
             return self.n_jobs, 1
         return 1, min(self.n_jobs, n_folds)
@@ -629,13 +651,14 @@ class _Engine:
         return _FoldSet(name, folds, len(X), codes, time.monotonic() - t)
 
     def _evaluate(self, model_id: str, fs: _FoldSet, *, estimator: Any = None, params: dict[str, Any] | None = None,
-                  timeout: float, prune: bool = False, fold_ids: list[int] | None = None,
+                  timeout: float, prune: list[dict[str, Any]] | None = None, fold_ids: list[int] | None = None,
                   prior: tuple[dict[str, Any], np.ndarray | None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """Cross-validate one model on a fold set; return its scores and out-of-fold predictions.
 
-        Folds run in rounds (as many at once as the model's parallelism allows). With ``prune``, a
-        model whose first round scores far below the best model screened so far stops there: a slow
-        model that is clearly losing does not get to spend the rest of its folds. ``fold_ids``
+        Folds run in rounds (as many at once as the model's parallelism allows). With ``prune`` (the
+        screened entries to compare with), a model whose first round scores far below the best of
+        them stops there: a slow model that is clearly losing does not get to spend the rest of its
+        folds. ``fold_ids``
         limits the run to some folds; ``prior`` (an entry and its out-of-fold predictions on other
         folds of the same set) is merged in, so a leader screened on two folds only fits the rest.
         """
@@ -697,8 +720,8 @@ class _Engine:
                     per_fold.append(M.regression_scores(f.codes_va, pred))
                     oof[f.va_pos, 0] = pred
             done += len(batch)
-            if prune and done < len(ids):
-                pruned = self._prune_reason(per_fold, done, len(ids))
+            if prune is not None and done < len(ids):
+                pruned = self._prune_reason(per_fold, done, len(ids), prune)
                 if pruned:
                     break
         means, stds = M.mean_std(per_fold, keys)
@@ -727,8 +750,9 @@ class _Engine:
             self._executor = ThreadPoolExecutor(max_workers=self.n_jobs, thread_name_prefix="fold")
         return self._executor
 
-    def _prune_reason(self, per_fold: list[dict[str, float | None]], done: int, total: int) -> str | None:
-        leaders = [e for e in self.entries.values() if e["stage"] == STAGE_SCREEN and e["status"] == "done"
+    def _prune_reason(self, per_fold: list[dict[str, float | None]], done: int, total: int,
+                      reference: list[dict[str, Any]]) -> str | None:
+        leaders = [e for e in reference if e["stage"] == STAGE_SCREEN and e["status"] == "done"
                    and e["model"] != BASELINE_ID and not e.get("reason")]
         if not leaders:
             return None
@@ -776,16 +800,18 @@ class _Engine:
             entry["vsBaseline"] = round(gain, 6) if math.isfinite(gain) else None
         if persist:
             self.checkpoint.save(entry["unit"], entry, oof)
-        if oof is not None:
-            self.oofs[entry["unit"]] = oof
         public = {k: v for k, v in entry.items() if not k.startswith("_")}
-        self.entries[entry["model"]] = public
-        self._emit(TrainingEvent.candidate(public))
+        with self._lock:
+            if oof is not None:
+                self.oofs[entry["unit"]] = oof
+            self.running.pop(entry["unit"], None)
+            self.entries[entry["model"]] = public
+            self._emit(TrainingEvent.candidate(public))
 
     def _run_unit(self, unit: str, model_id: str, name: str, stage: str, fs: _FoldSet, timeout: float,
                   *, estimator: Any = None, params: dict[str, Any] | None = None,
                   extra: dict[str, Any] | None = None, fold_ids: list[int] | None = None,
-                  prior_unit: str | None = None) -> dict[str, Any]:
+                  prior_unit: str | None = None, prune: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Run (or reuse) one candidate unit; return its entry (never raises for a candidate's failure)."""
         saved = self.checkpoint.load(unit) if self.req.resume else None
         if saved is not None:
@@ -808,7 +834,7 @@ class _Engine:
                 fold_ids = None  # nothing to build on: every fold
         try:
             scores, oof = self._evaluate(model_id, fs, estimator=estimator, params=params, timeout=timeout,
-                                         prune=stage == STAGE_SCREEN, fold_ids=fold_ids, prior=prior)
+                                         prune=prune, fold_ids=fold_ids, prior=prior)
         except TrainingCancelled:
             raise
         except _Overrun as exc:
@@ -849,20 +875,7 @@ class _Engine:
         prep = screen.prep_seconds + (0 if shared else cv.prep_seconds)
         self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with {n_screen} folds of "
                  f"{len(cv.folds)} (folds prepared in {prep:.1f} s).")
-        train_rows = len(self.X_train)
-        screen_timeout = max(MIN_SHARE_S, 0.25 * self.budget)
-        for info in candidates:
-            unit = f"screen:{info.id}"
-            if info.max_rows is not None and train_rows > info.max_rows:
-                reason = f"skipped: too slow for {train_rows:,} rows (used up to {info.max_rows:,})"
-                self._skip(info, unit, STAGE_SCREEN, reason)
-            elif info.id != BASELINE_ID and self.elapsed() > self.budget * SEARCH_SHARE * SCREEN_SHARE \
-                    and not self._saved(unit) and self._any_model_done():
-                self.budget_hit = True
-                self._skip(info, unit, STAGE_SCREEN, "skipped: the time budget ran out before it could be screened")
-            else:
-                self._run_unit(unit, info.id, info.name, STAGE_SCREEN, screen, screen_timeout, fold_ids=screen_ids)
-            self.units_done += 1
+        self._screen(candidates, screen, screen_ids)
         del screen
         rest = [i for i in range(len(cv.folds)) if i not in (screen_ids or [])] if shared else None
 
@@ -909,9 +922,73 @@ class _Engine:
             self._blend(cv)
         self.cv = cv
 
+    def _screen(self, candidates: list[ModelInfo], screen: _FoldSet, screen_ids: list[int] | None) -> None:
+        """Screen every candidate, in two lanes when some are Python-bound.
+
+        Quick models (linear, neighbours, naive Bayes, single trees) run first; the best of them is
+        the fixed reference a Python-bound model is compared with after its first fold. Then the
+        Python-bound models (a network, Theil-Sen, gradient boosting's Python loop...) run one after
+        the other on one core, in a second thread, while the other models run on the other core:
+        one holds the GIL, the others mostly release it, so both lanes progress. Each lane decides
+        from the reference and its own results only, so the outcome does not depend on timing.
+        """
+        quick = [c for c in candidates if c.id == BASELINE_ID or (c.quick_tune and not c.python_bound)]
+        slow = [c for c in candidates if c.python_bound and c not in quick]
+        rest = [c for c in candidates if c not in quick and c not in slow]
+        for info in quick:
+            self._screen_one(info, screen, screen_ids, None)
+        with self._lock:
+            reference = [dict(e) for e in self.entries.values()]
+        if not slow or self.n_jobs <= 1 or self.backend == "loky" or not TWO_LANES:
+            own: list[dict[str, Any]] = list(reference)
+            for info in rest + slow:
+                self._screen_one(info, screen, screen_ids, own if info.python_bound else None)
+            return
+        failure: list[BaseException] = []
+
+        def lane() -> None:
+            own = list(reference)
+            try:
+                for info in slow:
+                    self._screen_one(info, screen, screen_ids, own)
+            except BaseException as exc:  # surfaced in the main thread
+                failure.append(exc)
+
+        self._concurrent = True
+        second = threading.Thread(target=lane, name="screen-python-bound", daemon=True)
+        second.start()
+        try:
+            for info in rest:
+                self._screen_one(info, screen, screen_ids, None)
+        finally:
+            second.join()
+            self._concurrent = False
+        if failure:
+            raise failure[0]
+
+    def _screen_one(self, info: ModelInfo, screen: _FoldSet, screen_ids: list[int] | None,
+                    reference: list[dict[str, Any]] | None) -> None:
+        unit = f"screen:{info.id}"
+        train_rows = len(self.X_train)
+        if info.max_rows is not None and train_rows > info.max_rows:
+            reason = f"skipped: too slow for {train_rows:,} rows (used up to {info.max_rows:,})"
+            self._skip(info, unit, STAGE_SCREEN, reason)
+        elif info.id != BASELINE_ID and self.elapsed() > self.budget * SEARCH_SHARE * SCREEN_SHARE \
+                and not self._saved(unit) and self._any_model_done():
+            self.budget_hit = True
+            self._skip(info, unit, STAGE_SCREEN, "skipped: the time budget ran out before it could be screened")
+        else:
+            entry = self._run_unit(unit, info.id, info.name, STAGE_SCREEN, screen,
+                                   max(MIN_SHARE_S, 0.25 * self.budget), fold_ids=screen_ids, prune=reference)
+            if reference is not None:
+                reference.append(entry)
+        with self._lock:
+            self.units_done += 1
+
     def _any_model_done(self) -> bool:
         # The budget never leaves the run without a model: the first real candidate always runs.
-        return any(e["status"] == "done" and e["model"] != BASELINE_ID for e in self.entries.values())
+        with self._lock:
+            return any(e["status"] == "done" and e["model"] != BASELINE_ID for e in self.entries.values())
 
     def _saved(self, unit: str) -> bool:
         return self.req.resume and self.checkpoint.load(unit) is not None
@@ -949,7 +1026,7 @@ class _Engine:
         model_key = info.id + TUNED_SUFFIX
         name = f"{info.name} (tuned)"
         grid = dict(getattr(self.containers[info.id], "tune_grid", {}) or {})
-        if not info.tunable or not grid:
+        if not info.tunable or not grid or (self.spec.quick_tune_only and not info.quick_tune):
             return
         saved = self.checkpoint.load(unit) if self.req.resume else None
         if saved is not None:
@@ -962,9 +1039,9 @@ class _Engine:
         # its screening folds), and random settings are on average heavier than the defaults.
         per_config = 1.5 * float(best.get("fitSeconds") or 0.0) / max(1, int(best.get("parallelFolds") or 1))
         left = self.search_left()
-        # Tuning rarely gains much over PyCaret's defaults: it may cost only a share of what the
-        # search has cost so far (cheap for linear models, bounded for slow ones), within the budget.
-        allowance = min(0.6 * left, max(0.5, TUNE_SHARE * self.elapsed_search()))
+        # The number of settings tried depends on the budget only when the budget binds, so the same
+        # data and options give the same model (which models get tuned is fixed by the preset).
+        allowance = 0.6 * left
         affordable = int(allowance / per_config) if per_config > 0 else self.spec.tune_iterations
         n = min(self.spec.tune_iterations, affordable)
         if n < 2:
@@ -1143,13 +1220,12 @@ class _Engine:
 
     def _fit(self, unit: str, label: str, estimator: Any, X: pd.DataFrame, y: pd.Series, estimate: float) -> Any:
         timeout = max(FINAL_TIMEOUT_MIN_S, 10 * estimate)
-        self.progress(STAGE_PROGRESS[Stage.EVALUATE], Stage.EVALUATE, unit=unit, timeoutS=round(timeout, 1),
-                      candidate=label)
+        self.unit_started(unit, timeout, label, Stage.EVALUATE)
         pipe = self._pipeline(estimator)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pipe.fit(X, y)
-        self.progress(STAGE_PROGRESS[Stage.EVALUATE], Stage.EVALUATE)
+        self.unit_finished(unit, Stage.EVALUATE)
         return pipe
 
     def _evaluate_and_save(self, engine_seconds: float) -> dict[str, Any]:
@@ -1281,6 +1357,10 @@ class _Engine:
         if not isinstance(Xt, pd.DataFrame):
             Xt = pd.DataFrame(np.asarray(Xt))
         groups = column_groups([str(c) for c in Xt.columns], list(self.data.features))
+        native = _native_importance(estimator, Xt.shape[1])
+        if native is not None:
+            # The model's own importances cost nothing; shuffling columns costs one model call each.
+            return model_importance(native, groups)
         sign = 1.0 if M.higher_is_better(self.metric) else -1.0
         metric = self.metric
         needs_proba = metric in ("auc", "log_loss") and hasattr(estimator, "predict_proba")
@@ -1351,6 +1431,25 @@ def _fast_tune_grids() -> Any:
     finally:
         for module in modules:
             module.np_list_arange = original
+
+
+def _native_importance(estimator: Any, width: int) -> np.ndarray | None:
+    """Return the model's own importance of each model column (trees, linear models, their blends)."""
+    values: np.ndarray | None = None
+    if hasattr(estimator, "feature_importances_"):
+        with contextlib.suppress(Exception):
+            values = np.abs(np.asarray(estimator.feature_importances_, dtype=float)).ravel()
+    elif hasattr(estimator, "coef_"):
+        with contextlib.suppress(Exception):
+            coef = np.abs(np.asarray(estimator.coef_, dtype=float))
+            values = coef.mean(axis=0) if coef.ndim == 2 else coef.ravel()
+    elif hasattr(estimator, "estimators_") and isinstance(getattr(estimator, "estimators_", None), list):
+        parts = [_native_importance(member, width) for member in estimator.estimators_]
+        if parts and all(p is not None for p in parts):
+            values = np.mean([p / p.sum() if p.sum() > 0 else p for p in parts if p is not None], axis=0)
+    if values is None or values.shape != (width,) or not np.all(np.isfinite(values)):
+        return None
+    return values
 
 
 class _Overrun(Exception):

@@ -49,6 +49,9 @@ class PresetSpec:
     boosting_rounds
         Trees of CatBoost (its default of 1,000 costs minutes on two cores for a small gain); None
         keeps the library default.
+    quick_tune_only
+        Tune only models that are cheap to refit (linear models, neighbours, naive Bayes, single
+        trees, linear SVMs), where regularisation matters most; ensembles keep PyCaret's defaults.
     """
 
     name: str
@@ -61,6 +64,7 @@ class PresetSpec:
     tune_iterations: int
     blend: bool
     boosting_rounds: int | None
+    quick_tune_only: bool = True
 
 
 PRESET_SPECS: Final[dict[str, PresetSpec]] = {
@@ -70,7 +74,8 @@ PRESET_SPECS: Final[dict[str, PresetSpec]] = {
     "balanced": PresetSpec("balanced", budget_s=300.0, screen_rows=2_000, screen_folds=2, cv_rows=50_000, cv_folds=4,
                            top_k=3, tune_iterations=6, blend=True, boosting_rounds=200),
     "thorough": PresetSpec("thorough", budget_s=1_800.0, screen_rows=10_000, screen_folds=4, cv_rows=200_000,
-                           cv_folds=10, top_k=5, tune_iterations=25, blend=True, boosting_rounds=None),
+                           cv_folds=10, top_k=5, tune_iterations=25, blend=True, boosting_rounds=None,
+                           quick_tune_only=False),
 }
 
 

@@ -162,6 +162,25 @@ def permutation_importance(
     }
 
 
+def model_importance(values: np.ndarray, groups: dict[str, list[int]]) -> dict[str, Any]:
+    """Return the model's own importances summed per input column, scaled to add up to 1.
+
+    Trees give their impurity decrease, linear models their coefficients (on normalised inputs).
+    """
+    total = float(np.sum(values)) or 1.0
+    out = [{"name": str(name), "importance": float(np.sum(values[positions]) / total)}
+           for name, positions in groups.items()]
+    out.sort(key=lambda d: d["importance"], reverse=True)
+    return {
+        "kind": "feature_importance",
+        "title": "Feature importance (from the model, share of the total)",
+        "method": "model",
+        "features": out[:TOP_FEATURES],
+        "complete": True,
+        "xLabel": "Share of importance", "yLabel": "Feature",
+    }
+
+
 def column_groups(model_columns: list[str], inputs: list[str]) -> dict[str, list[int]]:
     """Map each input column to the model columns made from it (``city`` → ``city_Oslo``, ``city_Lima``).
 

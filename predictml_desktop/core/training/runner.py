@@ -81,9 +81,8 @@ class _State:
     logs: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_LOG_LINES))
     leaderboard: dict[str, dict[str, Any]] = field(default_factory=dict)
     problem_type: str | None = None
-    unit: str | None = None
-    unit_timeout: float = 0.0
-    unit_deadline: float = 0.0
+    units: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Candidates running now: unit → (time share, deadline)."""
     stopped: dict[str, str] = field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -243,7 +242,7 @@ class TrainingRunner:
         for t in readers:
             t.start()
         attempt = _Attempt()
-        state.unit = None
+        state.units = {}
         state.last_event = time.monotonic()
         while True:
             try:
@@ -275,22 +274,26 @@ class TrainingRunner:
             return attempt
         if state.result is not None and proc.returncode == 0:
             return attempt
-        if state.error is None and state.unit is not None and proc.returncode not in (0, None):
-            # A candidate took the worker down with it (a native crash, the OOM killer): skip it.
+        if state.error is None and state.units and proc.returncode not in (0, None):
+            # A candidate took the worker down with it (a native crash, the OOM killer): skip it
+            # (if two ran at once, which one did it cannot be told: both are skipped).
             reason = f"failed: it crashed the worker (exit code {proc.returncode})"
-            state.stopped[state.unit] = reason
-            attempt.restart_reason = f"{state.unit} {reason}"
+            for unit in state.units:
+                state.stopped[unit] = reason
+            attempt.restart_reason = f"{', '.join(state.units)} {reason}"
         return attempt
 
     def _tick(self, state: _State, proc: subprocess.Popen[bytes], attempt: _Attempt, emit: EventCallback) -> None:
         now = time.monotonic()
-        if (state.unit is not None and now > state.unit_deadline and not self._cancel.is_set()
-                and attempt.restart_reason is None and proc.poll() is None):
-            reason = f"stopped: exceeded its time share ({state.unit_timeout:.0f} s)"
-            state.stopped[state.unit] = reason
-            attempt.restart_reason = f"{state.unit} {reason}"
-            self._log(state, f"{state.unit} {reason}; ending the worker to stop it.", emit)
-            state.unit = None
+        overdue = [u for u, (_share, deadline) in state.units.items() if now > deadline]
+        if overdue and not self._cancel.is_set() and attempt.restart_reason is None and proc.poll() is None:
+            unit = overdue[0]
+            reason = f"stopped: exceeded its time share ({state.units[unit][0]:.0f} s)"
+            state.stopped[unit] = reason
+            attempt.restart_reason = f"{unit} {reason}"
+            self._log(state, f"{unit} {reason}; ending the worker to stop it.", emit)
+            # Other candidates running at the same time are not blamed: the resumed worker runs them again.
+            state.units = {}
             threading.Thread(target=kill_tree, args=(proc,), kwargs={"grace_s": 0.5}, daemon=True).start()
         if (now - state.last_event > SILENCE_TIMEOUT_S and proc.poll() is None and attempt.failure is None
                 and not self._cancel.is_set()):
@@ -320,12 +323,7 @@ class TrainingRunner:
             state.progress, state.stage = progress, stage
             if isinstance(p.get("problemType"), str):
                 state.problem_type = p["problemType"]
-            unit, timeout = p.get("unit"), p.get("timeoutS")
-            if isinstance(unit, str) and isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-                state.unit, state.unit_timeout = unit, float(timeout)
-                state.unit_deadline = time.monotonic() + float(timeout) + UNIT_GRACE_S
-            else:
-                state.unit = None
+            self._track_units(state, p)
             state.dirty = True
             event = TrainingEvent(EventType.PROGRESS, {**p, "progress": progress, "stage": stage})
         elif event.type is EventType.LOG:
@@ -335,8 +333,7 @@ class TrainingRunner:
         elif event.type is EventType.CANDIDATE:
             entry = dict(p)
             state.leaderboard[str(entry["model"])] = entry
-            if entry.get("unit") is not None and entry.get("unit") == state.unit:
-                state.unit = None
+            state.units.pop(str(entry.get("unit")), None)
             self._write_log(_describe_candidate(entry))
             state.dirty = True
             self._flush(state)  # each finished candidate is on record at once
@@ -346,6 +343,27 @@ class TrainingRunner:
             state.error = event.message
             self._write_log(f"error: {event.message}")
         emit(event)
+
+    @staticmethod
+    def _track_units(state: _State, payload: dict[str, Any]) -> None:
+        """Follow which candidates run, from a progress event.
+
+        ``running`` (unit → time share in seconds) is the complete set of candidates running now;
+        a lone ``unit`` + ``timeoutS`` is a set of one; a progress event with neither says nothing
+        runs. A unit keeps the deadline it got when it was first seen.
+        """
+        running: dict[str, float] = {}
+        if isinstance(payload.get("running"), dict):
+            for unit, share in payload["running"].items():
+                if isinstance(share, (int, float)) and not isinstance(share, bool):
+                    running[str(unit)] = float(share)
+        elif isinstance(payload.get("unit"), str):
+            share = payload.get("timeoutS")
+            if isinstance(share, (int, float)) and not isinstance(share, bool):
+                running[payload["unit"]] = float(share)
+        now = time.monotonic()
+        state.units = {unit: state.units.get(unit, (share, now + share + UNIT_GRACE_S))
+                       for unit, share in running.items()}
 
     def _log(self, state: _State, message: str, emit: EventCallback) -> None:
         event = TrainingEvent.log(message)
