@@ -168,9 +168,9 @@ def model_importance(values: np.ndarray, groups: dict[str, list[int]]) -> dict[s
     Trees give their impurity decrease, linear models their coefficients (on normalised inputs).
     """
     total = float(np.sum(values)) or 1.0
-    out = [{"name": str(name), "importance": float(np.sum(values[positions]) / total)}
-           for name, positions in groups.items()]
-    out.sort(key=lambda d: d["importance"], reverse=True)
+    shares = sorted(((float(np.sum(values[positions]) / total), str(name)) for name, positions in groups.items()),
+                    reverse=True)
+    out = [{"name": name, "importance": share} for share, name in shares]
     return {
         "kind": "feature_importance",
         "title": "Feature importance (from the model, share of the total)",
