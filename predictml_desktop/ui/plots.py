@@ -1,22 +1,29 @@
 """The review's plots: the engine's ``plots/*.json`` drawn with matplotlib inside Qt (PNG as a fallback).
 
-matplotlib is imported only here and only from `load_plots`, which runs on a worker thread: the
-import costs a noticeable fraction of a second and the window must never pay for it at start-up.
-The worker also builds each `Figure` (plain Python objects); the GUI thread only wraps them in a
-``FigureCanvasQTAgg``. pyplot is never used: it keeps global state and picks a backend of its own.
+matplotlib is imported only here and only on worker threads: the import costs a noticeable
+fraction of a second and the window must never pay for it at start-up. Each plot is shown by a
+`ThreadedCanvas`, a ``FigureCanvasQTAgg`` whose drawing runs on a worker: the figure is built from
+its JSON document at its first render, only when the admin looks at it, and Agg renders it there
+too. A plain canvas renders on the GUI thread at every show and resize (measured 40-150 ms per plot
+on the 2-core CI box), and building every figure up front kept the interpreter busy enough to stall
+the event loop for 100-200 ms. pyplot is never used: it keeps global state and picks a backend of
+its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QImage, QPainter, QPaintEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+
+from predictml_desktop.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,11 @@ PLOT_HELP = {
                            "lie on the dashed diagonal.",
 }
 
+PLOT_RC = {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}
+"""DejaVu Sans ships with matplotlib; PyCaret's stack, which the prediction path may load into this
+process, switches the default to fonts a desktop may not have (Arial...)."""
+_RENDER_LOCK = threading.Lock()
+
 FIGURE_SIZE = (6.0, 4.2)
 """Inches; the canvas is resized by its layout, this only sets the aspect the figure is laid out for."""
 
@@ -51,7 +63,7 @@ class PlotData:
     doc: dict[str, Any] | None = None
     png: Path | None = None
     figure: Any = None
-    """A ``matplotlib.figure.Figure`` (None when only the PNG could be used)."""
+    """The ``matplotlib.figure.Figure`` it is drawn on, once its canvas exists."""
     image: QImage | None = None
     """The PNG, read on the worker thread (QImage, unlike QPixmap, may be made off the GUI thread)."""
     error: str | None = None
@@ -143,16 +155,19 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     except (KeyError, TypeError) as exc:
         raise ValueError(f"the {kind} plot data has no {exc}") from None
     ax.set_title(str(doc.get("title", "")), fontsize=10)
-    ax.set_xlabel(str(doc.get("xLabel", "")))
-    ax.set_ylabel(str(doc.get("yLabel", "")))
+    ax.set_xlabel(str(doc.get("xLabel", "")), fontsize=9)
+    ax.set_ylabel(str(doc.get("yLabel", "")), fontsize=9)
+    ax.tick_params(labelsize=8)
     figure.tight_layout()
 
 
 def load_plots(model_dir: Path) -> list[PlotData]:
-    """Read a job's ``plots/`` folder and build one figure per JSON document (runs off the GUI thread).
+    """Read a job's ``plots/`` folder: each JSON document, and its PNG (runs off the GUI thread).
 
-    A document that cannot be read or drawn falls back to its PNG; a plot with neither is listed
-    with its error, so the review says what is missing instead of showing nothing.
+    A document that cannot be read falls back to its PNG; a plot with neither is listed with its
+    error, so the review says what is missing instead of showing nothing. The figures themselves
+    are built by their canvas, off the GUI thread, when first shown. matplotlib is imported here,
+    so that making a canvas later costs the GUI thread no import.
 
     Parameters
     ----------
@@ -170,41 +185,153 @@ def load_plots(model_dir: Path) -> list[PlotData]:
     names = {p.stem for p in folder.iterdir() if p.suffix in (".json", ".png") and not p.name.startswith(".")}
     ordered = [n for n in PLOT_ORDER if n in names] + sorted(names - set(PLOT_ORDER))
     plots: list[PlotData] = []
-    figure_class: Any = None
-    rc_context: Any = None
     for name in ordered:
         json_path, png_path = folder / f"{name}.json", folder / f"{name}.png"
-        doc: dict[str, Any] | None = None
         plot = PlotData(name=name, title=name.replace("_", " ").capitalize(),
                         png=png_path if png_path.is_file() else None)
         try:
             loaded = json.loads(json_path.read_bytes())
-            if not isinstance(loaded, dict):
-                raise ValueError("not a JSON object")
-            doc = loaded
-            plot.doc, plot.title = doc, _title(name, doc)
-            if figure_class is None:
-                import matplotlib
-                from matplotlib.figure import Figure
-
-                figure_class, rc_context = Figure, matplotlib.rc_context
-            # DejaVu Sans ships with matplotlib; PyCaret's stack may have switched the default to
-            # fonts a desktop does not have.
-            with rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"], "font.size": 9}):
-                figure = figure_class(figsize=FIGURE_SIZE, dpi=100)
-                draw_plot(figure, doc)
-            plot.figure = figure
+            if not isinstance(loaded, dict) or not isinstance(loaded.get("kind"), str):
+                raise ValueError("not a plot document")
+            plot.doc, plot.title = loaded, _title(name, loaded)
         except FileNotFoundError:
             plot.error = "no plot data"
-        except Exception as exc:  # a damaged plot must not hide the others; the PNG may still be good
-            log.warning("could not draw the %s plot of %s: %s", name, model_dir.name, exc)
-            plot.error = f"the plot data could not be drawn ({exc})"
-        if plot.figure is None and plot.png is not None:
+        except (OSError, ValueError) as exc:  # a damaged plot must not hide the others; the PNG may be good
+            log.warning("could not read the %s plot of %s: %s", name, model_dir.name, exc)
+            plot.error = f"the plot data could not be read ({exc})"
+        if plot.png is not None:
             image = QImage(str(plot.png))
             if not image.isNull():
                 plot.image = image
         plots.append(plot)
+    if any(p.doc is not None for p in plots):
+        import matplotlib.backends.backend_agg
+        import matplotlib.backends.backend_qtagg
+        import matplotlib.figure  # noqa: F401
     return plots
+
+
+def render_figure(figure: Any, width_px: int, height_px: int, doc: dict[str, Any] | None = None) -> QImage:
+    """Render ``figure`` at ``width_px`` x ``height_px`` with Agg and return the picture (runs off the GUI thread).
+
+    Only one render of a figure runs at a time (`ThreadedCanvas` waits for the previous one), and the
+    GUI thread does not touch the figure meanwhile, so matplotlib's single-thread rule is kept.
+
+    Parameters
+    ----------
+    figure
+        The canvas's figure.
+    width_px, height_px
+        The canvas's size in device pixels.
+    doc
+        At the first render: the plot document to draw on the empty figure (`draw_plot`).
+
+    Raises
+    ------
+    ValueError
+        If ``doc`` cannot be drawn.
+    """
+    import matplotlib
+    import numpy as np
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    # One render at a time in the whole app: rc_context changes matplotlib's global settings.
+    with _RENDER_LOCK, matplotlib.rc_context(PLOT_RC):
+        if doc is not None:
+            draw_plot(figure, doc)
+        dpi = figure.dpi
+        figure.set_size_inches(width_px / dpi, height_px / dpi, forward=False)
+        renderer = RendererAgg(width_px, height_px, dpi)
+        figure.draw(renderer)
+    pixels = np.ascontiguousarray(np.asarray(renderer.buffer_rgba()))
+    image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], QImage.Format.Format_RGBA8888)
+    return image.copy()  # own the pixels: the renderer's buffer goes away with it
+
+
+def _canvas_class() -> type:
+    # Defined on first use: importing backend_qtagg imports matplotlib, which must stay off start-up.
+    global _CANVAS_CLASS
+    if _CANVAS_CLASS is not None:
+        return _CANVAS_CLASS
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+    class ThreadedCanvas(FigureCanvasQTAgg):
+        """matplotlib's Qt canvas, rendering on a worker thread; paints the last finished picture."""
+
+        rendered = Signal()
+        """A new picture of the figure is shown."""
+
+        failed = Signal(str)
+        """The plot document could not be drawn; carries why."""
+
+        def __init__(self, figure: Any, doc: dict[str, Any] | None = None) -> None:
+            super().__init__(figure)
+            self.tasks = Tasks(self)
+            self.image: QImage | None = None
+            self.doc = doc
+            """The document still to draw on the figure (None once drawn)."""
+            self._pending = False
+            self._rendering = False
+
+        def resizeEvent(self, event: QResizeEvent) -> None:
+            # The base class resizes the figure here; a render may be using it, so the render does it.
+            QWidget.resizeEvent(self, event)
+            self.draw_idle()
+
+        def draw_idle(self) -> None:
+            if not hasattr(self, "tasks"):
+                return  # called by the base class's __init__: nothing to draw on yet
+            if QThread.currentThread() is not self.thread():
+                return  # an artist going stale during a render: that render already draws it
+            self._pending = True
+            if not self._rendering:
+                QTimer.singleShot(0, self._render)
+
+        def draw(self) -> None:
+            self.draw_idle()
+
+        def _render(self) -> None:
+            if self._rendering or not self._pending:
+                return
+            self._pending = False
+            ratio = self.device_pixel_ratio
+            width, height = max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio))
+            self._rendering = True
+            self.tasks.start(render_figure, self.figure, width, height, self.doc, on_result=self._on_rendered,
+                             on_error=self._on_render_failed, on_finish=self._on_render_finished)
+
+        def _on_rendered(self, image: QImage) -> None:
+            self.doc = None
+            image.setDevicePixelRatio(self.device_pixel_ratio)
+            self.image = image
+            self.update()
+            self.rendered.emit()
+
+        def _on_render_failed(self, message: str) -> None:
+            log.warning("could not draw a plot: %s", message)
+            self._pending = False
+            self.failed.emit(message)
+
+        def _on_render_finished(self) -> None:
+            self._rendering = False
+            if self._pending:
+                self._render()
+
+        def paintEvent(self, event: QPaintEvent) -> None:
+            painter = QPainter(self)
+            try:
+                painter.fillRect(event.rect(), Qt.GlobalColor.white)
+                if self.image is not None:
+                    painter.drawImage(0, 0, self.image)
+                self._draw_rect_callback(painter)
+            finally:
+                painter.end()
+
+    _CANVAS_CLASS = ThreadedCanvas
+    return ThreadedCanvas
+
+
+_CANVAS_CLASS: type | None = None
 
 
 class PlotsPanel(QWidget):
@@ -270,10 +397,8 @@ class PlotsPanel(QWidget):
             self._on_picker_changed(0)
 
     def canvas_count(self) -> int:
-        """Return how many plots are drawn by a matplotlib canvas so far."""
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-
-        return len(self.findChildren(FigureCanvasQTAgg))
+        """Return how many plots are shown by a matplotlib canvas so far."""
+        return len(self.findChildren(_canvas_class())) if self.plots else 0
 
     def show_plot(self, name: str) -> QWidget | None:
         """Show the plot ``name``; return its page (a matplotlib canvas, or a label with the PNG)."""
@@ -296,13 +421,18 @@ class PlotsPanel(QWidget):
         self.stack.setCurrentWidget(self._pages[index])
 
     def _make_page(self, plot: PlotData) -> QWidget:
-        if plot.figure is not None:
-            from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        if plot.doc is not None and plot.error is None:
+            from matplotlib.figure import Figure  # imported by load_plots already: no cost here
 
-            canvas = FigureCanvasQTAgg(plot.figure)
+            plot.figure = Figure(figsize=FIGURE_SIZE, dpi=100)
+            canvas = _canvas_class()(plot.figure, plot.doc)
             canvas.setAccessibleName(plot.title)
             canvas.setMinimumSize(320, 240)
+            canvas.failed.connect(lambda message, p=plot: self._on_canvas_failed(p, message))
             return canvas
+        return self._fallback_page(plot)
+
+    def _fallback_page(self, plot: PlotData) -> QWidget:
         label = QLabel()
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setAccessibleName(plot.title)
@@ -316,3 +446,19 @@ class PlotsPanel(QWidget):
         label.setText(f"{plot.title}: {plot.error or 'nothing to show'}.")
         label.setWordWrap(True)
         return label
+
+    def _on_canvas_failed(self, plot: PlotData, message: str) -> None:
+        # The document did not draw: show the engine's PNG of the same plot instead.
+        plot.error = f"the plot data could not be drawn ({message})"
+        plot.figure = None
+        index = self.plots.index(plot) if plot in self.plots else -1
+        old = self._pages.get(index)
+        if index < 0 or old is None:
+            return
+        page = self._fallback_page(plot)
+        self._pages[index] = page
+        self.stack.insertWidget(self.stack.indexOf(old), page)
+        if self.stack.currentWidget() is old:
+            self.stack.setCurrentWidget(page)
+        self.stack.removeWidget(old)
+        old.deleteLater()

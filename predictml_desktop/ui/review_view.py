@@ -92,6 +92,10 @@ _GATE_STYLE = {
 
 def load_review_list(store: Any) -> tuple[list[TrainingJob], dict[str, Dataset]]:
     """Read the finished jobs (newest first) and the datasets by id (runs off the GUI thread)."""
+    # The leaderboard sorts with the engine's metric table: import it here, not on the GUI thread
+    # (~0.1 s, and the main window's warm-up may not have run yet).
+    import predictml_desktop.core.training.metrics  # noqa: F401
+
     snapshot = store.read()
     jobs = [j for j in snapshot.jobs.list() if j.status != JobStatus.TRAINING]
     jobs.sort(key=lambda j: j.finished_at or j.started_at or "", reverse=True)

@@ -239,6 +239,7 @@ class UnlockPage(QWidget):
         self._locked_until: float | None = None
         """Monotonic time when the lockout ends (None when not locked)."""
         self._busy = False
+        self._refresh_generation = 0
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Admin view locked"))
         self.intro = QLabel("Enter the admin password to review and approve models.")
@@ -275,10 +276,15 @@ class UnlockPage(QWidget):
 
     def refresh(self) -> None:
         """Read the lockout state (off the GUI thread) and show it."""
-        self.tasks.start(attempt, self.governance.lockout_state, on_result=self._on_lockout_state,
+        self._refresh_generation += 1
+        generation = self._refresh_generation
+        self.tasks.start(attempt, self.governance.lockout_state,
+                         on_result=lambda outcome: self._on_lockout_state(outcome, generation),
                          on_error=self._show_error)
 
-    def _on_lockout_state(self, outcome: Outcome) -> None:
+    def _on_lockout_state(self, outcome: Outcome, generation: int) -> None:
+        if generation != self._refresh_generation:
+            return  # an older read, overtaken by a newer one
         if outcome.ok:
             state: LockoutState = outcome.value
             if state.locked:

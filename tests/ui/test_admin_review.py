@@ -87,11 +87,16 @@ def test_review_shows_a_real_classifier_with_readings_warnings_gates_and_plots(
 
     names = [review.plots.picker.itemData(i) for i in range(review.plots.picker.count())]
     assert names == ["confusion_matrix", "roc", "precision_recall", "feature_importance"]
+    review.tabs.setCurrentWidget(review.plots)
     for name in names:
         canvas = review.plots.show_plot(name)
         assert isinstance(canvas, FigureCanvasQTAgg)
+        # Built from its JSON and rendered by Agg on a worker, at the canvas's size, then painted.
+        qtbot.waitUntil(lambda c=canvas: c.image is not None and c.image.width() == c.width(), timeout=TIMEOUT)
         assert canvas.figure.axes and (canvas.figure.axes[0].lines or canvas.figure.axes[0].images
                                        or canvas.figure.axes[0].patches)
+        assert len({canvas.image.pixel(x, y) for x in range(0, canvas.width(), 7)
+                    for y in range(0, canvas.height(), 7)}) > 10  # drawn, not blank
     roc = review.plots.show_plot("roc")
     assert roc.figure.axes[0].get_legend().get_texts()[0].get_text().endswith(f"(AUC {auc_value:.3f})")
     assert "Model card" in review.card_browser.toPlainText()
@@ -104,7 +109,9 @@ def test_review_of_a_regressor_draws_residuals_and_predicted_vs_actual(
     _select(qtbot, review, trained_home.reg.job_id, plots=True)
     names = [review.plots.picker.itemData(i) for i in range(review.plots.picker.count())]
     assert names == ["feature_importance", "residuals", "predicted_vs_actual"]
+    review.tabs.setCurrentWidget(review.plots)
     scatter = review.plots.show_plot("predicted_vs_actual")
+    qtbot.waitUntil(lambda: scatter.image is not None, timeout=TIMEOUT)
     holdout_rows = _job(admin.paths, trained_home.reg.job_id).metrics["holdoutRows"]
     assert len(scatter.figure.axes[0].collections[0].get_offsets()) == holdout_rows  # every holdout row
     r2 = next(r for r in review.metrics_model.rows if r[0] == "R²")
@@ -112,11 +119,19 @@ def test_review_of_a_regressor_draws_residuals_and_predicted_vs_actual(
 
 
 def test_a_damaged_plot_falls_back_to_its_png(qtbot, admin: AdminHarness, trained_home: TrainedHome) -> None:
-    (admin.paths.model_dir(trained_home.clf.job_id) / "plots" / "roc.json").write_text("{ not json")
+    plots = admin.paths.model_dir(trained_home.clf.job_id) / "plots"
+    (plots / "roc.json").write_text("{ not json")  # unreadable: known at once
+    (plots / "precision_recall.json").write_text('{"kind": "precision_recall", "title": "PR"}')  # no curves
     review = admin.tab.review
     _select(qtbot, review, trained_home.clf.job_id, plots=True)
+    review.tabs.setCurrentWidget(review.plots)
     page = review.plots.show_plot("roc")
     assert page.accessibleName() == "Roc" and page.widget().pixmap().width() > 100
+    # Readable but not drawable: found at its first render, then replaced by the PNG.
+    review.plots.show_plot("precision_recall")
+    qtbot.waitUntil(lambda: hasattr(review.plots.stack.currentWidget(), "widget"), timeout=TIMEOUT)
+    assert review.plots.stack.currentWidget().widget().pixmap().width() > 100
+    assert "could not be drawn" in review.plots.plots[2].error
 
 
 def test_approve_for_local_asks_the_password_again_and_deploys(qtbot, admin: AdminHarness,
@@ -208,9 +223,11 @@ def test_archive_then_delete_removes_the_model_files(qtbot, admin: AdminHarness,
                                                      confirmations) -> None:
     review, reg = admin.tab.review, trained_home.reg
     admin.governance.reject(admin.tab.session, reg.job_id, "not needed")
-    with qtbot.waitSignal(review.reloaded, timeout=TIMEOUT):
-        review.show_all_jobs()
-        review.reload()
+    review.show_all_jobs()
+    review.reload()
+    qtbot.waitUntil(lambda: reg.job_id in review.visible_job_ids() and review.model.rows
+                    and next(j for j in review.model.rows if j.id == reg.job_id).status == JobStatus.REJECTED,
+                    timeout=TIMEOUT)
     _select(qtbot, review, reg.job_id)
     assert review.archive_button.isEnabled()
     with qtbot.waitSignal(review.decided, timeout=TIMEOUT):
@@ -252,8 +269,8 @@ def test_champion_versus_challenger_then_one_click_rollback(qtbot, admin: AdminH
     admin.governance.approve(admin.tab.session, clf.job_id, "local", reason="first model")
     challenger = clone_job(admin.paths, clf.job_id)
     review = admin.tab.review
-    with qtbot.waitSignal(review.reloaded, timeout=TIMEOUT):
-        review.reload()
+    review.reload()  # an earlier reload (records changed) may answer first: wait for the new job itself
+    qtbot.waitUntil(lambda: challenger in review.visible_job_ids(), timeout=TIMEOUT)
     _select(qtbot, review, challenger)
     assert "approving this job for Local replaces it" in review.summary_value("Deployed now")
 
@@ -295,8 +312,9 @@ def test_champion_versus_challenger_then_one_click_rollback(qtbot, admin: AdminH
 
     # From the deployment's row: deploy the challenger again, then roll back with the row's button.
     admin.governance.approve(admin.tab.session, challenger, "local")
-    with qtbot.waitSignal(deployments.reloaded, timeout=TIMEOUT):
-        deployments.reload()
+    deployments.reload()
+    qtbot.waitUntil(lambda: any(d.training_job_id == challenger and d.status == DeploymentStatus.ACTIVE
+                                for d in deployments.model.rows), timeout=TIMEOUT)
     assert deployments.select_active(clf.dataset_id)
     assert deployments.rollback_button.isEnabled() and clf.job_id in deployments.rollback_button.text()
     with qtbot.waitSignal(deployments.rolled_back, timeout=60_000):
