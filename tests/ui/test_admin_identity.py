@@ -7,8 +7,17 @@ import json
 from PySide6.QtCore import Qt
 
 from predictml_desktop.core.audit import AuditLog
-from predictml_desktop.core.governance import IDLE_TIMEOUT_S, LOCKOUT_S
-from predictml_desktop.ui.admin_tab import IDLE_LOCK_MESSAGE, PAGE_CREATE, PAGE_OPEN, PAGE_UNLOCK
+from predictml_desktop.core.governance import IDLE_TIMEOUT_S, LOCKOUT_S, Governance, cheap_hasher_for_tests
+from predictml_desktop.core.paths import Paths
+from predictml_desktop.ui.admin_tab import (
+    IDLE_LOCK_MESSAGE,
+    PAGE_CREATE,
+    PAGE_LOADING,
+    PAGE_OPEN,
+    PAGE_UNLOCK,
+    AdminTab,
+)
+from predictml_desktop.ui.context import AppContext
 from tests.trained_models import ADMIN_PASSWORD
 from tests.ui.admin_support import ADMIN_NAME, TIMEOUT, FakeClock, make_admin_tab_fixture  # noqa: F401
 
@@ -160,3 +169,17 @@ def test_the_password_can_be_changed_with_the_old_one(qtbot, make_admin_tab) -> 
     assert "password_changed" in _actions(admin.paths)
     admin.tab.lock()
     admin.unlock(qtbot, NEW_PASSWORD)
+
+
+def test_a_damaged_admin_file_is_reported_and_never_taken_for_no_admin(qtbot) -> None:
+    admin_file = Paths.default().ensure().admin_file
+    admin_file.write_text('{"name": "ada", "passwordHash": "plain text"}')
+    context = AppContext(Paths.default())
+    tab = AdminTab(context, governance=Governance(context.paths, hasher=cheap_hasher_for_tests()))
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.state_checked, timeout=TIMEOUT):
+        pass
+    assert tab.pages.currentIndex() == PAGE_LOADING
+    assert "is damaged" in tab.loading_label.text() and "has not been changed" in tab.loading_label.text()
+    assert tab.retry_button.isVisibleTo(tab)
+    assert admin_file.read_text() == '{"name": "ada", "passwordHash": "plain text"}'
