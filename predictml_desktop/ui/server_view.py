@@ -199,6 +199,8 @@ class ServerView(QWidget):
         self.api_key: str | None = None
         self._ticks = 0
         self._closing = False
+        self._loaded = False
+        """The saved settings have been read: until then the controls wait (the read would undo a click)."""
         self._build()
         self._watch = QTimer(self)
         self._watch.setInterval(WATCH_MS)
@@ -209,8 +211,7 @@ class ServerView(QWidget):
         self._log_timer.start()
         context.records_changed.connect(self.reload_deployments)
         self._set_status(ServiceStatus.STOPPED, "Stopped.")
-        self.tasks.start(read_state, self.paths, on_result=self._on_state_read,
-                         on_error=lambda message: self.banner.show_message("error", message))
+        self.tasks.start(read_state, self.paths, on_result=self._on_state_read, on_error=self._on_state_failed)
         self.reload_deployments()
         self.refresh_log()
 
@@ -372,11 +373,14 @@ class ServerView(QWidget):
         changed = status != self.status or text != self.state_label.text()
         self.status = status
         self.state_label.setText(text)
-        busy = status in (ServiceStatus.STARTING, ServiceStatus.STOPPING)
-        self.start_button.setEnabled(status in (ServiceStatus.STOPPED, ServiceStatus.FAILED) and not self._closing)
-        self.stop_button.setEnabled(status == ServiceStatus.RUNNING)
+        busy = status in (ServiceStatus.STARTING, ServiceStatus.STOPPING) or not self._loaded
+        self.start_button.setEnabled(status in (ServiceStatus.STOPPED, ServiceStatus.FAILED) and not self._closing
+                                     and self._loaded)
+        self.stop_button.setEnabled(status == ServiceStatus.RUNNING and self._loaded)
         self.port_spin.setEnabled(not busy and status != ServiceStatus.RUNNING)
         self.keep_running_check.setEnabled(not busy and status != ServiceStatus.RUNNING)
+        for widget in (self.require_key_check, self.generate_key_button):
+            widget.setEnabled(self._loaded)
         self._update_url()
         if status == ServiceStatus.RUNNING:
             models = "" if self.models_served is None else (
@@ -397,6 +401,7 @@ class ServerView(QWidget):
     # ------------------------------------------------------------------ state read at start
 
     def _on_state_read(self, state: ServerState) -> None:
+        self._loaded = True
         settings = state.settings
         for widget, value in ((self.keep_running_check, settings.server_keep_running),
                               (self.require_key_check, settings.require_api_key)):
@@ -414,6 +419,15 @@ class ServerView(QWidget):
                              f"Running on http://{state.recorded.get('host', DEFAULT_HOST)}:{port} "
                              f"(kept running from an earlier session, process {state.recorded.get('pid')}).")
             self._watch.start()
+        else:
+            self._set_status(self.status, self.state_label.text())  # enables the controls
+        self.loaded.emit()
+
+    def _on_state_failed(self, message: str) -> None:
+        # The defaults stay in the controls; the user can still start the service.
+        self._loaded = True
+        self.banner.show_message("error", message)
+        self._set_status(self.status, self.state_label.text())
         self.loaded.emit()
 
     # ------------------------------------------------------------------ start / stop

@@ -144,6 +144,7 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.save_button.setEnabled(False)
+        self.tabs.setEnabled(False)  # until the saved values are shown: the read would undo an edit
         self.tasks.start(load_settings, paths, on_result=self._on_loaded,
                          on_error=lambda message: self.banner.show_message("error", message))
 
@@ -255,6 +256,7 @@ class SettingsDialog(QDialog):
             "The approval policy is read-only here: unlock the Admin view, then open Settings from it to change it."
         )
         self._loaded_gates = self.gates()
+        self.tabs.setEnabled(True)
         self.save_button.setEnabled(True)
         self.loaded.emit()
 

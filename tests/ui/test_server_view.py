@@ -31,11 +31,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(make_window) -> Iterator[ServerView]:
+def server(qtbot, make_window) -> Iterator[ServerView]:
     """The Server view of a real main window; any service it started is gone after the test."""
     window = make_window(run_startup=False)
     view = window.show_view("server")
     assert isinstance(view, ServerView)
+    qtbot.waitUntil(view.start_button.isEnabled, timeout=TIMEOUT)  # the saved settings are read
     pids: list[int] = []
     view.state_changed.connect(lambda _s: pids.append(view.service.pid) if view.service and view.service.pid else None)
     yield view
