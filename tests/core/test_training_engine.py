@@ -137,6 +137,22 @@ def test_regression_metrics_plots_and_schema(tmp_path: Path) -> None:
     assert schema.classes == [] and schema.feature("rooms").integer
 
 
+def test_at_the_budget_the_best_model_finished_so_far_is_kept(tmp_path: Path) -> None:
+    events: list[TrainingEvent] = []
+    request = TrainingRequest(
+        frame=binary_frame(120), target="target", problem_type=None,
+        options=TrainingOptions(preset="balanced", budget_s=10, models=["lr", "dt", "nb", "rf", "et"]),
+        job_id="training_1", model_dir=tmp_path / "models" / "training_1", home=tmp_path,
+        started_at=time.time() - 60,  # the budget ran out before the search began
+    )
+    result = run_training(request, events.append)
+    assert result["success"] and result["modelId"] == "lr"  # the first real candidate always runs
+    skipped = [e["model"] for e in result["leaderboard"] if e["status"] == "skipped"]
+    assert set(skipped) == {"dt", "nb", "rf", "et"}
+    assert all("time budget" in e["reason"] for e in result["leaderboard"] if e["status"] == "skipped")
+    assert any(w["code"] == "budget_reached" for w in result["warnings"])
+
+
 def test_a_crashing_candidate_is_skipped_and_the_run_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAULTS_ENV, "crash:nb")
     result, events = train(binary_frame(120), tmp_path)
