@@ -195,5 +195,7 @@ def _train(job_id: str, started_at: float | None, resume: bool, stopped: dict[st
         started_at=started_at if started_at is not None else time.time(),
         resume=resume,
         stopped_units=stopped,
+        problem_type_reason=(dataset.problem_type_reason or None)
+        if job.problem_type and job.problem_type == dataset.problem_type else None,
     )
     return run_training(request, emit)

@@ -118,6 +118,7 @@ def prepare(
     columns: list[dict[str, Any]] | None = None,
     excluded_columns: list[str] | None = None,
     user_excluded: list[str] | None = None,
+    problem_type_reason: str | None = None,
 ) -> PreparedData:
     """Decide the role of every column and check the target.
 
@@ -135,6 +136,8 @@ def prepare(
         Columns the profile excludes (IDs, constants, empties).
     user_excluded
         Columns the user excluded.
+    problem_type_reason
+        Why ``problem_type`` was chosen (the dataset profile's sentence), if it was given.
 
     Returns
     -------
@@ -172,7 +175,7 @@ def prepare(
         except ProfileError as exc:
             raise TrainingError(str(exc)) from None
     else:
-        reason = "chosen when the training was started"
+        reason = problem_type_reason or "chosen when the training was started"
     if problem_type not in ("classification", "regression"):
         raise TrainingError(f"Unknown problem type {problem_type!r}; choose classification or regression.")
 

@@ -152,6 +152,8 @@ class TrainingRequest:
         Reuse the candidates persisted by an earlier worker of this job.
     stopped_units
         Units (``screen:rf``) that must not run again, with the reason (set by the supervisor).
+    problem_type_reason
+        Why ``problem_type`` was chosen, when it comes from the dataset's profile.
     """
 
     frame: pd.DataFrame
@@ -167,6 +169,7 @@ class TrainingRequest:
     started_at: float = field(default_factory=time.time)
     resume: bool = False
     stopped_units: dict[str, str] = field(default_factory=dict)
+    problem_type_reason: str | None = None
 
 
 def run_training(
@@ -388,7 +391,8 @@ class _Engine:
         req = self.req
         self.stage(Stage.DETECT)
         data = prepare(req.frame, req.target, problem_type=req.problem_type, columns=req.columns,
-                       excluded_columns=req.excluded_columns, user_excluded=self.opts.excluded_columns)
+                       excluded_columns=req.excluded_columns, user_excluded=self.opts.excluded_columns,
+                       problem_type_reason=req.problem_type_reason)
         self.data = data
         self.classification = data.problem_type == "classification"
         for note in data.notes:
