@@ -5,7 +5,9 @@ table), approves it, starts the service as a child process (``ServiceProcess``, 
 does) and measures, with keep-alive HTTP clients on 127.0.0.1:
 
 1. single-row requests at concurrency 1: p50 / p99, against the in-process ``predict_rows`` time of
-   the same rows measured in the same run (the baseline);
+   the same rows measured in the same run (the baseline), itself shown against the same call with
+   the compiled fast path off (``ModelRegistry(fast_path=False)``: the fitted pipeline's own
+   ``predict``/``predict_proba``);
 2. 100-row requests at concurrency 1: p50 / p99, against in-process;
 3. throughput: N requests (default 10,000) single-row at concurrency 8, with every non-2xx and
    connection error counted;
@@ -86,10 +88,13 @@ def train(root: Path, models: list[str]) -> tuple[Any, str, list[dict[str, Any]]
     return paths, dataset.id, rows
 
 
-def in_process(paths: Any, dataset_id: str, rows: list[dict[str, Any]], n: int) -> tuple[list[float], list[float]]:
+def in_process(paths: Any, dataset_id: str, rows: list[dict[str, Any]], n: int,
+               fast_path: bool = True) -> tuple[list[float], list[float]]:
     from predictml_desktop.core.prediction import ModelRegistry, predict_rows
 
-    model = ModelRegistry(paths).get(dataset_id)
+    model = ModelRegistry(paths, fast_path=fast_path).get(dataset_id)
+    if fast_path:
+        print(f"in-process model: fast path {model.fast_path} ({model.fast_path_reason})")
     for row in rows[:20]:
         predict_rows(model, row, strict=True)
     single = []
@@ -179,17 +184,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="the service's prediction threads")
     args = parser.parse_args(argv)
 
+    from predictml_desktop.core.prediction import FAST_PATH_PENDING
     from predictml_desktop.core.service import ServiceProcess, find_free_port
 
     with tempfile.TemporaryDirectory(prefix="predictml-bench-") as tmp:
         paths, dataset_id, rows = train(Path(tmp), args.models.split(","))
         single_in, batch_in = in_process(paths, dataset_id, rows, args.samples)
+        single_full, batch_full = in_process(paths, dataset_id, rows, max(50, args.samples // 5), fast_path=False)
         service = ServiceProcess(paths, port=find_free_port(18000) or 18000,
                                  extra_args=("--threads", str(args.threads)))
         service.start(timeout=180)
         try:
             url = service.url
             path = f"/predict/{dataset_id}"
+            with httpx.Client(base_url=url, timeout=60) as client:
+                client.post(path, json={"inputData": rows[0]}).raise_for_status()  # loads the model
+                deadline = time.monotonic() + 60
+                while True:  # the service checks the compiled pipeline in the background
+                    listed = client.get("/models").json()["models"]
+                    served = next(m for m in listed if m["datasetId"] == dataset_id)
+                    if served.get("fastPathReason") != FAST_PATH_PENDING or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+            print(f"service model: fast path {served.get('fastPath')} ({served.get('fastPathReason')})")
             single_http = http_sequential(url, path, [{"inputData": rows[i % len(rows)]}
                                                       for i in range(args.samples)])
             batch_http = http_sequential(url, path, [{"inputData": rows[(i * 100) % 900:(i * 100) % 900 + 100]}
@@ -200,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             service.stop()
 
     s_in50, s_in99 = percentile(single_in, 50), percentile(single_in, 99)
+    s_full50, s_full99 = percentile(single_full, 50), percentile(single_full, 99)
+    b_full50, b_full99 = percentile(batch_full, 50), percentile(batch_full, 99)
     s_h50, s_h99 = percentile(single_http, 50), percentile(single_http, 99)
     b_in50, b_in99 = percentile(batch_in, 50), percentile(batch_in, 99)
     b_h50, b_h99 = percentile(batch_http, 50), percentile(batch_http, 99)
@@ -208,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     rps = ok_count / load["wall"]
     lat = load["latencies"]
     print()
+    print(f"in-process single row, full pipeline  p50 {s_full50:7.2f} ms  p99 {s_full99:7.2f} ms")
+    print(f"in-process 100 rows, full pipeline    p50 {b_full50:7.2f} ms  p99 {b_full99:7.2f} ms")
+    print(f"fast path speed-up in process: single row {s_full50 / s_in50:.1f}x, 100 rows {b_full50 / b_in50:.1f}x")
     print(f"in-process single row   p50 {s_in50:7.2f} ms  p99 {s_in99:7.2f} ms   (baseline)")
     print(f"HTTP single row         p50 {s_h50:7.2f} ms  p99 {s_h99:7.2f} ms   "
           f"overhead p50 {s_h50 - s_in50:+.2f} ms, ratio {s_h50 / s_in50:.2f}x")

@@ -407,7 +407,7 @@ class FastPipeline:
     """The estimator's input columns, in its fitted order."""
     estimator: Any
     decoders: list[Any] = field(default_factory=list)
-    """The pipeline's steps with an ``inverse_transform`` (label decoding), last step first."""
+    """The pipeline's label-encoding steps (``TransformerWrapperWithInverse``), last step first."""
     steps: list[str] = field(default_factory=list)
     """What each pipeline step became, for logs and tests."""
 
@@ -430,10 +430,12 @@ class FastPipeline:
 
     def predict_transformed(self, X: pd.DataFrame, want_proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (decoded predictions, class probabilities or None) for `transform`'s output."""
-        y = self.estimator.predict(X)
+        y = np.asarray(self.estimator.predict(X))
         for decoder in self.decoders:
-            y = decoder.inverse_transform(y)
-        return np.asarray(y), (self.estimator.predict_proba(X) if want_proba else None)
+            # The wrapper's inverse_transform flattens the answer into a Series for its LabelEncoder
+            # (CatBoost answers an (n, 1) column); the LabelEncoder alone gives the same labels.
+            y = np.asarray(decoder.transformer.inverse_transform(y.flatten() if y.ndim > 1 else y))
+        return y, (self.estimator.predict_proba(X) if want_proba else None)
 
     def predict(self, features: ColumnBatch | pd.DataFrame,
                 want_proba: bool = False) -> tuple[np.ndarray, np.ndarray | None]:

@@ -84,7 +84,8 @@ integer, a float, and the ``maximum`` of the OpenAPI schema."""
 FRAME_CHUNK_ROWS = 5_000
 FAST_PATH_PROBE_ROWS = 200
 """Generated rows on which a compiled pipeline must match the real one before it is used (plus a few
-rows alone); about 0.2 s at load."""
+rows alone); 0.2-0.6 s at load."""
+FAST_PATH_PENDING = "being checked against the pipeline"
 
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
@@ -392,8 +393,8 @@ def attach_fast_path(model: LoadedModel, *, probe_rows_count: int = FAST_PATH_PR
         else:
             reason = (f"matched the pipeline on {probe_rows_count} generated rows "
                       f"({len(fast.kernels)} preprocessing steps compiled)")
-    model.fast = fast
     model.fast_path_reason = reason
+    model.fast = fast  # last: a request reads it once, and uses the compiled form only once it is proven
     if fast is None:
         log.info("%s (%s) uses the full pipeline: %s", model.model_name, model.job_id, reason)
     else:
@@ -412,7 +413,9 @@ def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> str |
     batches = [validated.rows] + [validated.rows[i:i + 1] for i in range(min(4, len(validated.rows)))]
     for rows in batches:
         try:
-            expected = _predict_with(model.pipeline, rows_to_frame(schema, rows), want_proba)
+            # Under the model's lock: the service checks while the pipeline already serves requests.
+            with model.lock:
+                expected = _predict_with(model.pipeline, rows_to_frame(schema, rows), want_proba)
         except Exception:  # the pipeline refuses these rows: the fast path must not answer them either
             expected = None
         try:
@@ -464,6 +467,10 @@ class ModelRegistry:
     fast_path
         Compile each loaded pipeline and use the compiled form where it proves equivalent
         (`attach_fast_path`); False always calls the pipeline (the benchmarks' baseline).
+    fast_path_in_background
+        Serve a loaded model with its pipeline at once and check the compiled form in a background
+        thread, switching to it once it matched (the service sets this, so the check never delays
+        a request; ``fastPathReason`` on ``/models`` says `FAST_PATH_PENDING` meanwhile).
     """
 
     def __init__(
@@ -473,11 +480,13 @@ class ModelRegistry:
         allow_version_drift: bool = False,
         keep_serving_while_loading: bool = False,
         fast_path: bool = True,
+        fast_path_in_background: bool = False,
     ) -> None:
         self.paths = paths or Paths.default()
         self.allow_version_drift = allow_version_drift
         self.keep_serving_while_loading = keep_serving_while_loading
         self.fast_path = fast_path
+        self.fast_path_in_background = fast_path_in_background
         self._current: dict[str, LoadedModel] = {}
         self._failed: dict[tuple[str, str, str], PredictionError] = {}
         self._loading: set[tuple[str, str, str]] = set()
@@ -627,10 +636,16 @@ class ModelRegistry:
                 raise ModelIntegrityError(
                     f"The training job {dep.training_job_id} of the deployment of {dataset_id} no longer exists."
                 )
+            later = self.fast_path and self.fast_path_in_background
             model = load_verified(
                 self.paths, job, expected_sha256=dep.model_sha256, dataset_id=dataset_id,
-                deployment_id=dep.id, allow_version_drift=self.allow_version_drift, fast_path=self.fast_path,
+                deployment_id=dep.id, allow_version_drift=self.allow_version_drift,
+                fast_path=self.fast_path and not later,
             )
+            if later:
+                model.fast_path_reason = FAST_PATH_PENDING
+                threading.Thread(target=attach_fast_path, args=(model,), name=f"fast-path-{dataset_id}",
+                                 daemon=True).start()
             with self._lock:
                 self._models[key] = model
                 self._current[dataset_id] = model
@@ -1262,29 +1277,32 @@ def predict_validated(model: LoadedModel, validated: ValidatedRows, *, batched: 
 class MicroBatcher:
     """Merges concurrent small prediction requests for one model into one pipeline call.
 
-    A PyCaret pipeline costs about the same for 1 row as for 100 (its per-call overhead is tens of
-    milliseconds of pandas work per preprocessing step), and its calls must be serialised anyway
-    (see `LoadedModel.lock`). So while one call runs, the requests that arrive queue up, and the
-    next call takes all of them at once (adaptive batching, as in BentoML or Triton): the latency of
-    a lone request is unchanged, and throughput under concurrency grows with the batch. If a merged
-    call fails, each request is retried alone, so one request's bad input never fails another's.
-    Vectorised arithmetic may differ in the last bit between a row predicted alone and in a batch
+    Calls into one model are serialised (see `LoadedModel.lock`), and one call for many rows costs
+    little more than for one (the estimator's per-call overhead dominates; for the full pipeline,
+    tens of milliseconds of pandas work per step). So the requests that arrive while a call runs
+    queue up, and the next call takes all of them at once (adaptive batching, as in BentoML or
+    Triton). The calling threads take turns as the leader (no dedicated thread): a request that
+    finds no call running makes the call itself, so a lone request is predicted in its own thread
+    without a hand-off; one that finds a call running waits, and when the call ends one of the
+    waiting requests leads the next call with everything queued by then. If a merged call fails,
+    each request is retried alone, so one request's bad input never fails another's. Vectorised
+    arithmetic may differ in the last bit between a row predicted alone and in a batch
     (probabilities agree within 1e-12).
     """
 
     MAX_ROWS = 256
     """Requests this large or larger are not merged."""
-    IDLE_EXIT_S = 30.0
     GATHER_S = 0.004
-    """How long a call waits for more requests when the previous one merged several."""
+    """The longest a call waits for more requests when the previous one merged several."""
 
     def __init__(self, model: LoadedModel) -> None:
-        import queue
+        from collections import deque
 
         self._model = model
-        self._queue: queue.Queue[tuple[list[dict[str, Any]], Any]] = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[list[dict[str, Any]], Any]] = deque()
+        self._running = False
+        self._gather_s = 0.0
 
     def predict(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (predictions, probabilities) for ``rows``, computed in a shared pipeline call.
@@ -1297,43 +1315,45 @@ class MicroBatcher:
         from concurrent.futures import Future
 
         future: Future[tuple[np.ndarray, np.ndarray | None]] = Future()
-        self._queue.put((rows, future))
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=f"batch-{self._model.dataset_id}",
-                                                daemon=True)
-                self._thread.start()
+        with self._cond:
+            self._queue.append((rows, future))
+        while not future.done():
+            with self._cond:
+                while self._running and not future.done():
+                    self._cond.wait()
+                if future.done():
+                    break
+                self._running = True
+            try:
+                self._lead()
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()
         return future.result()
 
-    def _loop(self) -> None:
-        import queue
-
-        busy = False
-        while True:
-            try:
-                first = self._queue.get(timeout=self.IDLE_EXIT_S)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            items = [first]
-            total = len(first[0])
+    def _lead(self) -> None:
+        if self._gather_s:
             # Under concurrency (the last call merged requests), wait a moment for the requests being
-            # validated right now: otherwise calls alternate between one row and the rest. A lone
-            # client never waits.
-            deadline = time.monotonic() + (self.GATHER_S if busy else 0.0)
-            while total < self.MAX_ROWS:
-                try:
-                    timeout = deadline - time.monotonic()
-                    item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            # validated right now: otherwise calls alternate between one row and the rest. About as
+            # long as a call takes (the fast path's calls are short), never more than GATHER_S.
+            time.sleep(self._gather_s)
+        with self._cond:
+            items: list[tuple[list[dict[str, Any]], Any]] = []
+            total = 0
+            while self._queue and (not items or total < self.MAX_ROWS):
+                item = self._queue.popleft()
                 items.append(item)
                 total += len(item[0])
-            busy = len(items) > 1
+        started = time.perf_counter()
+        try:
             self._run(items)
+        except BaseException:  # interrupted: no request may be left waiting for an answer
+            for _, future in items:
+                if not future.done():
+                    future.set_exception(ModelFailedError("The prediction was interrupted."))
+            raise
+        self._gather_s = min(self.GATHER_S, time.perf_counter() - started) if len(items) > 1 else 0.0
 
     def _run(self, items: list[tuple[list[dict[str, Any]], Any]]) -> None:
         model = self._model

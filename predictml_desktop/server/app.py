@@ -96,7 +96,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = ModelRegistry(home, allow_version_drift=allow_version_drift, keep_serving_while_loading=True)
+        registry = ModelRegistry(home, allow_version_drift=allow_version_drift, keep_serving_while_loading=True,
+                                 fast_path_in_background=True)
         state = ServiceState(home, registry, max_body_bytes=max_body_bytes, max_batch_rows=max_batch_rows,
                              predict_timeout_s=predict_timeout_s, max_in_flight=max_in_flight, threads=threads,
                              api_key_required=key.required)

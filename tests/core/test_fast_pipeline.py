@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -383,7 +384,17 @@ def test_the_engines_deployed_models_use_the_fast_path_and_models_says_so(deploy
         for job in deployed_home.jobs.values():
             r = client.post(f"/predict/{job.dataset_id}", json={"inputData": valid_rows(job, 5)})
             assert r.status_code == 200, r.text
-        listed = client.get("/models").json()["models"]
+        # The service answers with the pipeline at once and checks the compiled form in the background.
+        deadline = time.monotonic() + 60
+        while True:
+            listed = client.get("/models").json()["models"]
+            if all(m["fastPathReason"] != prediction.FAST_PATH_PENDING for m in listed):
+                break
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.05)
+        for job in deployed_home.jobs.values():
+            r = client.post(f"/predict/{job.dataset_id}", json={"inputData": valid_rows(job, 5)})
+            assert r.status_code == 200, r.text
     assert [m["fastPath"] for m in listed] == [True, True]
     assert all(m["fastPathReason"].startswith("matched the pipeline") for m in listed)
     registry = ModelRegistry(deployed_home.paths)
