@@ -458,6 +458,10 @@ def _stack(cols: Columns, names: list[str]) -> np.ndarray:
     return matrix
 
 
+def _plain(name: Any) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", str(name))
+
+
 def _is_nan(value: Any) -> bool:
     return isinstance(value, (float, np.floating)) and math.isnan(value)
 
@@ -541,7 +545,9 @@ def _compile(pipeline: Any, schema: InputSchema) -> FastPipeline:
         order = _wrapper_order(order, include, kernel.outputs)
         described.append(f"{name}: {type(inner).__name__}")
     fitted = getattr(estimator, "feature_names_in_", None)
-    if fitted is not None and [str(c) for c in fitted] != order:
+    # LightGBM reports its feature names with special characters replaced ("paid search" →
+    # "paid_search") while it is given the frame's names, as here.
+    if fitted is not None and [_plain(c) for c in fitted] != [_plain(c) for c in order]:
         raise _CannotCompile("the estimator was fitted on other columns than the preprocessing gives")
     return FastPipeline(inputs=inputs, kernels=kernels, columns=order, estimator=estimator, decoders=decoders,
                         steps=described)
@@ -576,6 +582,7 @@ def _probe_value(spec: FeatureSpec, rng: np.random.Generator, mode: str) -> Any:
             value = float(rng.choice([lo, hi, lo - 10 * span, hi + 10 * span, 0.0, -1.0, hi * 1000 + 7]))
         else:
             value = float(rng.uniform(lo, hi))
+        value = min(max(value, -1e21), 1e21)  # requests refuse numbers beyond ±1e22
         return float(round(value)) if spec.integer else value
     if spec.kind == "datetime":
         if mode in ("edge", "unseen"):

@@ -384,14 +384,15 @@ def attach_fast_path(model: LoadedModel, *, probe_rows_count: int = FAST_PATH_PR
     started = time.perf_counter()
     fast, reason = try_compile(model.pipeline, model.schema)
     if fast is not None:
+        checked = 0
         try:
-            mismatch = _fast_path_mismatch(model, fast, probe_rows_count)
+            mismatch, checked = _fast_path_mismatch(model, fast, probe_rows_count)
         except Exception as exc:  # a check that cannot run proves nothing: keep the pipeline
             mismatch = f"the check could not run ({type(exc).__name__}: {exc})"
         if mismatch:
             fast, reason = None, f"differs from the pipeline: {mismatch}"
         else:
-            reason = (f"matched the pipeline on {probe_rows_count} generated rows "
+            reason = (f"matched the pipeline on {checked} generated rows "
                       f"({len(fast.kernels)} preprocessing steps compiled)")
     model.fast_path_reason = reason
     model.fast = fast  # last: a request reads it once, and uses the compiled form only once it is proven
@@ -403,14 +404,20 @@ def attach_fast_path(model: LoadedModel, *, probe_rows_count: int = FAST_PATH_PR
     return fast is not None
 
 
-def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> str | None:
+def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> tuple[str | None, int]:
     schema = model.schema
-    validated = validate_rows(schema, probe_rows(schema, n), strict=False, max_rows=n)
+    accepted: list[dict[str, Any]] = []
+    for row in probe_rows(schema, n):
+        # Row by row: a generated value the validation refuses costs that row, not the check.
+        with contextlib.suppress(InputValidationError):
+            accepted += validate_rows(schema, [row], strict=False).rows
+    if len(accepted) < n // 2:
+        raise ValueError(f"only {len(accepted)} of {n} generated rows were valid input")
     want_proba = _wants_proba(model)
     regression = model.problem_type != "classification"
     # The batch, and the first rows alone (typical, all missing, all unseen): a lone row gets other
     # column dtypes (a missing value makes its column float or object).
-    batches = [validated.rows] + [validated.rows[i:i + 1] for i in range(min(4, len(validated.rows)))]
+    batches = [accepted] + [accepted[i:i + 1] for i in range(min(4, len(accepted)))]
     for rows in batches:
         try:
             # Under the model's lock: the service checks while the pipeline already serves requests.
@@ -425,13 +432,13 @@ def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> str |
         except Exception as exc:
             if expected is None:
                 continue
-            return f"it failed on {len(rows)} row(s) the pipeline accepts ({type(exc).__name__}: {exc})"
+            return f"it failed on {len(rows)} row(s) the pipeline accepts ({type(exc).__name__}: {exc})", 0
         if expected is None:
-            return f"it answered {len(rows)} row(s) the pipeline refuses"
+            return f"it answered {len(rows)} row(s) the pipeline refuses", 0
         problem = compare_predictions(expected, got, regression=regression)
         if problem:
-            return f"{problem} (in a batch of {len(rows)})"
-    return None
+            return f"{problem} (in a batch of {len(rows)})", 0
+    return None, len(accepted)
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:

@@ -64,7 +64,8 @@ def rich_table(n: int = RICH_ROWS, seed: int = 3) -> pd.DataFrame:
     size = rng.normal(50, 15, n).round(2)
     size[rng.random(n) < 0.08] = np.nan
     rooms = rng.integers(1, 9, n)
-    colour = rng.choice(["red", "green", "blue", "black"], n).astype(object)
+    # Spaces and dashes in categories: LightGBM reports such one-hot column names altered.
+    colour = rng.choice(["red", "green", "sky blue", "jet-black"], n).astype(object)
     colour[rng.random(n) < 0.05] = None
     member = rng.choice(["yes", "no"], n)
     town = rng.choice([f"town_{i:02d}" for i in range(40)], n)
