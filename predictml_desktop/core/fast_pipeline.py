@@ -430,12 +430,15 @@ class FastPipeline:
 
     def predict_transformed(self, X: pd.DataFrame, want_proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (decoded predictions, class probabilities or None) for `transform`'s output."""
-        y = np.asarray(self.estimator.predict(X))
+        proba = self.estimator.predict_proba(X) if want_proba else None
+        labels = _labels_from_proba(self.estimator)
+        # Forests and LightGBM compute predict() as the argmax of predict_proba(): once is enough.
+        y = np.asarray(labels(proba) if labels is not None and proba is not None else self.estimator.predict(X))
         for decoder in self.decoders:
             # The wrapper's inverse_transform flattens the answer into a Series for its LabelEncoder
             # (CatBoost answers an (n, 1) column); the LabelEncoder alone gives the same labels.
             y = np.asarray(decoder.transformer.inverse_transform(y.flatten() if y.ndim > 1 else y))
-        return y, (self.estimator.predict_proba(X) if want_proba else None)
+        return y, proba
 
     def predict(self, features: ColumnBatch | pd.DataFrame,
                 want_proba: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -447,6 +450,21 @@ class FastPipeline:
             If the rows need the full pipeline.
         """
         return self.predict_transformed(self.transform(features), want_proba)
+
+
+def _labels_from_proba(estimator: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """For an estimator whose own ``predict`` is the argmax of its ``predict_proba``: that argmax.
+
+    Only for the exact classes whose code says so (scikit-learn 1.4's ``ForestClassifier.predict``,
+    LightGBM 4's ``LGBMClassifier.predict``), so the labels are the ones ``predict`` would give.
+    """
+    kind, module = type(estimator).__name__, type(estimator).__module__
+    if (module == "sklearn.ensemble._forest" and kind in ("RandomForestClassifier", "ExtraTreesClassifier")
+            and getattr(estimator, "n_outputs_", 0) == 1):
+        return lambda proba: estimator.classes_.take(np.argmax(proba, axis=1), axis=0)
+    if module == "lightgbm.sklearn" and kind == "LGBMClassifier" and not callable(getattr(estimator, "_objective", 0)):
+        return lambda proba: estimator._le.inverse_transform(np.argmax(proba, axis=1))
+    return None
 
 
 def _stack(cols: Columns, names: list[str]) -> np.ndarray:
