@@ -2,7 +2,7 @@
 
 A fitted PyCaret 3.3.2 pipeline costs 30-55 ms per call even for one row, nearly all of it in its
 preprocessing wrappers (``TransformerWrapper`` rebuilds and merges DataFrames at every step, and
-category_encoders' transforms are pandas-heavy); the estimator itself takes well under a
+category_encoders' transforms are pandas-heavy); a linear or boosted estimator takes about a
 millisecond. `compile_pipeline` reads the fitted state of each step (by class name and attributes,
 without importing PyCaret) and rebuilds it as a few numpy operations on one array per column:
 
