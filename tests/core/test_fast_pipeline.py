@@ -136,6 +136,13 @@ def _refit(case: Case, name: str, estimator: Any) -> Case:
     return Case(name, model, case.X, case.y)
 
 
+def case_with(case: Case, pipeline: Any) -> Case:
+    """``case`` with another fitted pipeline (same schema and training rows)."""
+    model = LoadedModel(dataset_id="rich", job_id="variant", model_name="variant", schema=case.schema,
+                        pipeline=pipeline, sha256="", path=Path("variant"))
+    return Case(case.name, model, case.X, case.y)
+
+
 @pytest.fixture(scope="session")
 def rich_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     """Two engine jobs (LightGBM on the 3-class target, extra trees on the quantity) and refitted variants."""
@@ -258,6 +265,54 @@ def test_parity_on_hypothesis_rows(rich_cases: dict[str, Case], name: str) -> No
         assert compare_predictions(_pipeline_answer(case, rows), got, regression=not case.classification) is None
 
     check()
+
+
+def _variant(case: Case, change: str) -> Any:
+    """The engine's fitted set-up with a step PyCaret's set-up offers but the engine does not use."""
+    from pycaret.internal.preprocess.transformers import ExtractDateTimeFeatures, RemoveMulticollinearity
+    from sklearn.base import clone
+    from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler
+
+    pipeline = clone(case.pipeline)
+    steps = dict(pipeline.steps)
+    wrapper = type(steps["normalize"])
+    before_estimator = len(pipeline.steps) - 1
+    if change in ("minmax", "robust", "maxabs"):
+        scaler = {"minmax": MinMaxScaler(clip=True), "robust": RobustScaler(), "maxabs": MaxAbsScaler()}[change]
+        steps["normalize"].set_params(transformer=scaler)
+    elif change == "date-fields":
+        steps["date_feature_extractor"].set_params(
+            transformer=ExtractDateTimeFeatures(["year", "quarter", "dayofweek", "dayofyear"]))
+    elif change == "selection":
+        pipeline.steps.insert(before_estimator, ("low_variance", wrapper(VarianceThreshold(0.01))))
+        pipeline.steps.insert(before_estimator + 1, ("feature_selection", wrapper(SelectKBest(f_classif, k=7))))
+    elif change == "multicollinearity":
+        pipeline.steps.insert(before_estimator, ("remove_multicollinearity",
+                                                 wrapper(RemoveMulticollinearity(threshold=0.05))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline.fit(case.X, case.y)
+    return pipeline
+
+
+@pytest.mark.parametrize("change", ["minmax", "robust", "maxabs", "date-fields", "selection", "multicollinearity"])
+def test_other_scalers_date_fields_and_column_selection(rich_cases: dict[str, Case], change: str) -> None:
+    base = rich_cases["classification:lr"]
+    case = case_with(base, _variant(base, change))
+    fast, reason = try_compile(case.pipeline, case.schema)
+    assert fast is not None, reason
+    if change == "selection":
+        assert len(fast.columns) == 7
+    if change == "multicollinearity":
+        assert dict(case.pipeline.steps)["remove_multicollinearity"].transformer.drop_  # it dropped something
+    rows = _validated(case, probe_rows(case.schema, 300, seed=3))
+    assert compare_predictions(_pipeline_answer(case, rows), fast.predict(rows_to_batch(case.schema, rows), True),
+                               regression=False) is None
+    for i in range(5):
+        assert compare_predictions(_pipeline_answer(case, rows[i:i + 1]),
+                                   fast.predict(rows_to_batch(case.schema, rows[i:i + 1]), True),
+                                   regression=False) is None
 
 
 # --------------------------------------------------------------------------- the prediction path
