@@ -152,6 +152,7 @@ def rich_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.tree import DecisionTreeClassifier
+    from xgboost import XGBClassifier
 
     root = tmp_path_factory.mktemp("rich")
     with pytest.MonkeyPatch.context() as env:
@@ -167,6 +168,7 @@ def rich_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
              _refit(clf, "classification:rf", RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1)),
              _refit(clf, "classification:knn", KNeighborsClassifier()),
              _refit(clf, "classification:dt", DecisionTreeClassifier(random_state=0)),
+             _refit(clf, "classification:xgboost", XGBClassifier(n_estimators=30, n_jobs=1, random_state=0)),
              _refit(clf, "classification:catboost",
                     CatBoostClassifier(iterations=40, verbose=False, thread_count=1, random_seed=0,
                                        allow_writing_files=False)),
@@ -178,8 +180,8 @@ def rich_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
 
 
 CASE_NAMES = ["classification:lightgbm", "classification:lr", "classification:rf", "classification:knn",
-              "classification:dt", "classification:catboost", "regression:et", "regression:lr",
-              "regression:ridge", "regression:lightgbm", "regression:knn"]
+              "classification:dt", "classification:xgboost", "classification:catboost",
+              "regression:et", "regression:lr", "regression:ridge", "regression:lightgbm", "regression:knn"]
 
 
 def _pipeline_answer(case: Case, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
