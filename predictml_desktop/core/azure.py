@@ -315,8 +315,6 @@ def _frame(rows):
         elif ct == "int":
             data[name] = (np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
                           if has_none else np.array(values, dtype="int64"))
-        elif kind == "boolean":
-            data[name] = np.array(values, dtype=object) if has_none else np.array(values, dtype=bool)
         elif kind == "datetime":
             data[name] = pd.Series([pd.NaT if v is None else v for v in values], dtype="datetime64[ns]")
         else:

@@ -790,7 +790,7 @@ class _Checker:
         if value is None or (isinstance(value, float) and math.isnan(value) and not self.strict):
             if spec.nullable:
                 if self.kind == "datetime":
-                    return self._default_date(where, "is missing")
+                    return self._default_date(where, " is missing")
                 return None, None, None
             return None, None, FieldProblem(
                 where, f"{where} is required: it had no missing values in training.", "missing_value")
@@ -1058,7 +1058,8 @@ def frame_dtypes(schema: InputSchema) -> dict[str, str]:
         if f.kind == "numeric":
             out[f.name] = "float64"
         elif f.kind == "boolean":
-            out[f.name] = "bool"
+            # As in training (core.training.dataprep): the pipeline's imputer refuses a bool column.
+            out[f.name] = "object"
         elif f.kind == "datetime":
             out[f.name] = "datetime64[ns]"
         elif f.kind == "categorical" and _category_type(f) in ("int", "float"):
@@ -1093,8 +1094,6 @@ def rows_to_batch(schema: InputSchema, rows: list[dict[str, Any]]) -> ColumnBatc
         elif want == "int64":
             data[f.name] = (np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
                             if has_none else np.array(values, dtype="int64"))
-        elif want == "bool":
-            data[f.name] = np.array(values, dtype=object) if has_none else np.array(values, dtype=bool)
         elif want == "datetime64[ns]":
             # Values are naive datetimes already (see parse_date): numpy converts them exactly, and
             # faster than pandas; anything else keeps pandas' conversion (and its errors).
@@ -1472,7 +1471,8 @@ def _convert_column(spec: FeatureSpec, raw: pd.Series) -> tuple[pd.Series, list[
         note(bad, lambda i: f"{spec.name}={_describe(raw.iat[i])} is not true or false; it is treated as missing.")
         missing = blank.to_numpy() | bad
         values = pd.Series(np.where(truth, True, False), index=raw.index, dtype=object)
-        values = values.where(~missing, None) if missing.any() else values.astype(bool)
+        if missing.any():
+            values = values.where(~missing, None)
     elif spec.kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(raw.dtype):
             values = raw if getattr(raw.dt, "tz", None) is None else raw.dt.tz_convert("UTC").dt.tz_localize(None)

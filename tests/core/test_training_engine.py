@@ -260,3 +260,52 @@ def test_saved_model_answers_rows_built_by_the_prediction_path(tmp_path: Path) -
         proba = pipeline.predict_proba(features)
     assert set(labels) <= {"buy", "skip"} and proba.shape == (3, 2)
     assert list(np.asarray(schema.classes)[proba.argmax(axis=1)]) == labels
+
+
+def test_boolean_columns_and_dates_with_gaps_train_and_predict(tmp_path: Path) -> None:
+    """True/False columns read from a CSV (bool dtype) and a date column missing in 30% of rows.
+
+    Both once failed the set-up (scikit-learn's imputer refuses bool and datetime columns), and PyCaret
+    drops the features of a date more than 10% missing, so a model trained on such gaps failed when a
+    prediction filled them. The same file must train, and its rows predict, through the form and the
+    batch path alike.
+    """
+    from predictml_desktop.core.ingest import import_dataset
+    from predictml_desktop.core.paths import Paths
+    from predictml_desktop.core.prediction import load_verified, predict_frame, predict_rows
+    from predictml_desktop.core.status import JobStatus
+    from predictml_desktop.core.store import Store
+    from predictml_desktop.core.training import TrainingRunner, create_job
+
+    rng = np.random.default_rng(5)
+    n = 240
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({
+        "x1": x,
+        "member": rng.random(n) > 0.5,
+        "seen": pd.Series(pd.date_range("2024-01-01", periods=60, freq="D")[rng.integers(0, 60, n)])
+        .dt.strftime("%Y-%m-%d"),
+        "target": np.where(x + rng.normal(scale=0.5, size=n) > 0, "yes", "no"),
+    })
+    frame.loc[rng.random(n) < 0.3, "seen"] = None
+    csv = tmp_path / "gaps.csv"
+    frame.to_csv(csv, index=False)
+    paths = Paths(tmp_path / "home", tmp_path / "config").ensure()
+    store = Store(paths)
+    dataset = import_dataset(store, csv, target="target")
+    job = create_job(store, dataset.id, "target", TrainingOptions(preset="fast", models=["lr", "dt"]))
+    job = TrainingRunner(store, job.id).run()
+    assert job.status == JobStatus.PENDING_REVIEW, job.error
+
+    model = load_verified(paths, job, expected_sha256=job.model_sha256)
+    kinds = {f.name: f.kind for f in model.schema.features}
+    assert kinds == {"x1": "numeric", "member": "boolean", "seen": "datetime"}
+    seen = model.schema.feature("seen")
+    assert seen.nullable and seen.default is not None
+    result = predict_rows(model, [{"x1": 1.5, "member": True, "seen": "2024-01-20"},
+                                  {"x1": -1.5, "member": "false", "seen": None}])
+    assert result.predictions == ["yes", "no"]
+    assert result.warnings[0] == [] and "seen is missing; the training's median date" in result.warnings[1][0]
+    scored = predict_frame(model, frame.drop(columns=["target"]))
+    assert len(scored) == n and scored["prediction"].isin(["yes", "no"]).all()
+    assert (scored["prediction"] == frame["target"]).mean() > 0.75

@@ -46,6 +46,8 @@ class PreparedData:
         Feature columns by role (together: every feature, in the frame's order).
     ignored
         Column → why it is not a feature.
+    filled_dates
+        Date column → the middle date its missing values were filled with (prediction does the same).
     class_counts
         Rows per class (classification), most frequent first.
     warnings
@@ -62,6 +64,7 @@ class PreparedData:
     categorical: list[str]
     dates: list[str]
     ignored: dict[str, str]
+    filled_dates: dict[str, pd.Timestamp] = field(default_factory=dict)
     class_counts: dict[Any, int] = field(default_factory=dict)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -222,6 +225,7 @@ def prepare(
     numeric: list[str] = []
     categorical: list[str] = []
     dates: list[str] = []
+    filled_dates: dict[str, pd.Timestamp] = {}
     for col in data.columns:
         if col == target or col in ignored:
             continue
@@ -236,6 +240,16 @@ def prepare(
         if kind == "datetime":
             converted = _to_dates(series)
             if converted is not None:
+                missing = int(converted.isna().sum())
+                if missing:
+                    # PyCaret neither imputes dates nor makes features of a date column that is more
+                    # than 10% missing, so the model would fail on gaps (or lose the column). The
+                    # middle date fills them here, exactly as prediction fills a missing date.
+                    middle = converted.dropna().sort_values().iloc[int(converted.notna().sum()) // 2]
+                    converted = converted.fillna(middle)
+                    filled_dates[col] = middle
+                    notes.append(f"{missing:,} missing date{'s' if missing != 1 else ''} of '{col}' filled with "
+                                 f"the middle date {middle.date().isoformat()}.")
                 data[col] = converted
                 dates.append(col)
                 continue
@@ -255,7 +269,9 @@ def prepare(
             # Profiled as a number but read as text (mixed values): a category is the safe reading.
             categorical.append(col)
         elif kind in _CATEGORICAL_KINDS or kind not in ("numeric",):
-            if isinstance(series.dtype, pd.CategoricalDtype):
+            if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series.dtype):
+                # scikit-learn's imputer refuses a bool column; as objects, True and False are two
+                # categories like any other (and prediction builds them the same way).
                 data[col] = series.astype(object)
             categorical.append(col)
         if series.nunique(dropna=True) <= 1:
@@ -279,6 +295,7 @@ def prepare(
         numeric=[c for c in features if c in numeric],
         categorical=[c for c in features if c in categorical],
         dates=[c for c in features if c in dates],
+        filled_dates={c: v for c, v in filled_dates.items() if c in features},
         ignored=ignored,
         class_counts=class_counts,
         warnings=warns,

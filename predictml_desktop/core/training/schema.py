@@ -42,7 +42,9 @@ def _numeric_spec(name: str, series: pd.Series) -> FeatureSpec:
 def _categorical_spec(name: str, series: pd.Series) -> FeatureSpec:
     counts = series.dropna().value_counts()
     categories = [python_value(v) for v in counts.index[:MAX_CATEGORIES]]
-    boolean = pd.api.types.is_bool_dtype(series.dtype)
+    # Booleans reach the pipeline as objects (see dataprep), so their dtype alone does not tell.
+    boolean = pd.api.types.is_bool_dtype(series.dtype) or (
+        bool(categories) and all(isinstance(c, bool) for c in categories))
     integer = pd.api.types.is_integer_dtype(series.dtype)
     return FeatureSpec(
         name=name, kind="boolean" if boolean else "categorical", dtype=str(series.dtype), integer=integer,
@@ -50,11 +52,13 @@ def _categorical_spec(name: str, series: pd.Series) -> FeatureSpec:
     )
 
 
-def _date_spec(name: str, series: pd.Series) -> FeatureSpec:
+def _date_spec(name: str, series: pd.Series, filled: pd.Timestamp | None) -> FeatureSpec:
     values = series.dropna()
     median = values.sort_values().iloc[len(values) // 2] if len(values) else None
+    if filled is not None:
+        median = filled  # the gaps were filled with it, and prediction fills them the same way
     return FeatureSpec(
-        name=name, kind="datetime", dtype=str(series.dtype), nullable=bool(series.isna().any()),
+        name=name, kind="datetime", dtype=str(series.dtype), nullable=filled is not None or bool(series.isna().any()),
         default=python_value(median) if median is not None else None,
     )
 
@@ -74,7 +78,7 @@ def build_schema(data: PreparedData, classes: list[Any]) -> InputSchema:
     for name in data.features:
         series = frame[name]
         if name in data.dates:
-            features.append(_date_spec(name, series))
+            features.append(_date_spec(name, series, data.filled_dates.get(name)))
         elif name in data.numeric:
             features.append(_numeric_spec(name, series))
         else:
