@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,7 +34,7 @@ from predictml_desktop.ui.formatting import (
     status_label,
 )
 from predictml_desktop.ui.leaderboard import LeaderboardModel
-from predictml_desktop.ui.table_models import Column, RecordTableModel
+from predictml_desktop.ui.table_models import Column, RecordTableModel, StatusFilter
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_panel import retry
 from predictml_desktop.ui.widgets import Banner, button, heading, table_view
@@ -71,25 +71,6 @@ def cancel_elsewhere(store: Any, job_id: str) -> TrainingJob:
     from predictml_desktop.core.training import request_cancel
 
     return request_cancel(store, job_id)
-
-
-class _StatusFilter(QSortFilterProxyModel):
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.status: str | None = None
-
-    def set_status(self, status: str | None) -> None:
-        # Qt 6.10+ replaced invalidateRowsFilter() (deprecated, warns) by this begin/end pair.
-        self.beginFilterChange()
-        self.status = status
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        if self.status is None:
-            return True
-        model = self.sourceModel()
-        assert isinstance(model, RecordTableModel)
-        return str(model.row_object(source_row).status) == self.status
 
 
 class JobsView(QWidget):
@@ -152,7 +133,7 @@ class JobsView(QWidget):
             ],
             parent=self,
         )
-        self.proxy = _StatusFilter(self)
+        self.proxy = StatusFilter(self)
         self.proxy.setSourceModel(self.model)
         self.table = table_view(self.proxy, "Training jobs")
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -65,7 +65,7 @@ from predictml_desktop.ui.formatting import (
 from predictml_desktop.ui.leaderboard import LeaderboardModel
 from predictml_desktop.ui.metric_reading import metric_readings
 from predictml_desktop.ui.plots import PlotsPanel, load_plots
-from predictml_desktop.ui.table_models import Column, RecordTableModel
+from predictml_desktop.ui.table_models import Column, RecordTableModel, StatusFilter
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Banner, Card, heading
 
@@ -270,24 +270,6 @@ class ComparisonDialog(QDialog):
 # --------------------------------------------------------------------------- the view
 
 
-class _StatusFilter(QSortFilterProxyModel):
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.status: str | None = JobStatus.PENDING_REVIEW.value
-
-    def set_status(self, status: str | None) -> None:
-        self.beginFilterChange()
-        self.status = status
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        if self.status is None:
-            return True
-        model = self.sourceModel()
-        assert isinstance(model, RecordTableModel)
-        return str(model.row_object(source_row).status) == self.status
-
-
 class ReviewView(QWidget):
     """Jobs to review on the left; the chosen job's details, gates and decisions on the right.
 
@@ -374,7 +356,7 @@ class ReviewView(QWidget):
             Column("Status", lambda j: status_label(j.status)),
             Column("Finished", lambda j: format_timestamp(j.finished_at)),
         ], parent=self)
-        self.proxy = _StatusFilter(self)
+        self.proxy = StatusFilter(self, JobStatus.PENDING_REVIEW.value)
         self.proxy.setSourceModel(self.model)
         self.table = QTableView()
         self.table.setAccessibleName("Jobs to review")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,3 +176,26 @@ class RecordTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             return self._columns[section].header
         return str(section + 1)
+
+
+class StatusFilter(QSortFilterProxyModel):
+    """Shows the rows of a `RecordTableModel` whose record has one status (None: every row)."""
+
+    def __init__(self, parent: QObject, status: str | None = None) -> None:
+        super().__init__(parent)
+        self.status = status
+
+    def set_status(self, status: str | None) -> None:
+        """Show only the rows with ``status`` (None: all of them)."""
+        # Qt 6.10+ replaced invalidateRowsFilter() (deprecated, warns) by this begin/end pair.
+        self.beginFilterChange()
+        self.status = status
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        """Qt's filter hook: keep a row whose record has the chosen status."""
+        if self.status is None:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, RecordTableModel)
+        return str(model.row_object(source_row).status) == self.status
