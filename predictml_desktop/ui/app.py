@@ -5,13 +5,48 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from predictml_desktop.core.paths import Paths
 
 STARTUP_PROBE_ENV = "PREDICTML_STARTUP_PROBE"
+
+_X11_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-image": "libxcb-image0",
+    "xcb-keysyms": "libxcb-keysyms1", "xcb-randr": "libxcb-randr0", "xcb-render-util": "libxcb-render-util0",
+    "xcb-shape": "libxcb-shape0", "xcb-util": "libxcb-util1", "xcb-xkb": "libxcb-xkb1",
+    "xkbcommon-x11": "libxkbcommon-x11-0", "EGL": "libegl1", "fontconfig": "libfontconfig1",
+}
+"""Libraries Qt's X11 plugin loads that a minimal Linux may lack (library → Debian/Ubuntu package)."""
 """When set to a file path, the app writes the wall-clock time of its first painted window there and
 quits (bench/startup.py measures cold start through the real entry point this way)."""
+
+
+def display_problem(env: Mapping[str, str] | None = None,
+                    find_library: Callable[[str], str | None] | None = None) -> str | None:
+    """Return why Qt cannot open a window here (one sentence with the fix), or None.
+
+    Without this check Qt aborts the process with a message about "platform plugins" that tells a
+    user nothing about what to install.
+    """
+    env = os.environ if env is None else env
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM", "xcb") not in ("xcb", "wayland"):
+        return None
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return ("No graphical display was found (DISPLAY and WAYLAND_DISPLAY are not set): start PredictML from a "
+                "desktop session, or use the command line (predictml --help).")
+    if env.get("WAYLAND_DISPLAY"):
+        return None  # Qt falls back on its own between Wayland and XWayland
+    if find_library is None:
+        import ctypes.util
+
+        find_library = ctypes.util.find_library
+    missing = [package for lib, package in _X11_LIBRARIES.items() if find_library(lib) is None]
+    if missing:
+        return (f"Qt needs system libraries that are not installed: {', '.join(missing)}. "
+                f"Install them (Debian/Ubuntu: sudo apt install {' '.join(missing)}) and start PredictML again.")
+    return None
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -23,6 +58,11 @@ def run_app(argv: list[str] | None = None) -> int:
         Qt's command-line arguments (the program name first).
     """
     from PySide6.QtWidgets import QApplication
+
+    problem = None if QApplication.instance() is not None else display_problem()
+    if problem:
+        print(f"predictml: {problem}", file=sys.stderr)
+        return 2
 
     from predictml_desktop import APP_NAME
     from predictml_desktop.ui.main_window import MainWindow

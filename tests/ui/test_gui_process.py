@@ -49,3 +49,31 @@ def test_the_gui_process_never_imports_pycaret(predictml_home: Path) -> None:
     found = json.loads(done.stdout.strip().splitlines()[-1])
     # The wizard really ran (pandas was needed to read the sample), yet no PyCaret module was loaded.
     assert found == {"pycaret": [], "pandas": True}
+
+
+def test_no_display_is_one_sentence_and_exit_code_2_not_a_qt_abort(predictml_home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "predictml_desktop"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    if not sys.platform.startswith("linux"):
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("predictml: No graphical display was found (DISPLAY and WAYLAND_DISPLAY are not "
+                                   "set): start PredictML from a desktop session, or use the command line "
+                                   "(predictml --help).")
+
+
+def test_missing_x11_libraries_are_named_with_their_packages() -> None:
+    from predictml_desktop.ui.app import display_problem
+
+    present = {"xcb-cursor": None, "xkbcommon-x11": None}
+    message = display_problem({"DISPLAY": ":0"}, lambda lib: present.get(lib, f"lib{lib}.so"))
+    if not sys.platform.startswith("linux"):
+        assert message is None
+        return
+    assert message is not None
+    assert "libxcb-cursor0, libxkbcommon-x11-0" in message
+    assert "sudo apt install libxcb-cursor0 libxkbcommon-x11-0" in message
+    assert display_problem({"DISPLAY": ":0"}, lambda lib: f"lib{lib}.so") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, lambda lib: None) is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, lambda lib: None) is None
