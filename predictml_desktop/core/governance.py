@@ -22,7 +22,8 @@ Identity (NIST SP 800-63B-4, OWASP Password Storage):
 
 Accepted risk: someone who can write the user's files can delete ``admin.json`` and create a new
 admin. The deployment signatures (`core.deployment`) still stop hand-edited records from being
-served; the audit trail records the new admin's creation.
+served; the Admin view warns that the audit trail records an earlier admin (`previous_admin`), and
+the new admin's creation is recorded as replacing it.
 """
 
 from __future__ import annotations
@@ -734,6 +735,13 @@ class Governance:
         account = self._read_account()
         return account.name if account else None
 
+    def previous_admin(self) -> str | None:
+        """Return the last admin the audit trail records while no account exists (``admin.json`` gone), or None."""
+        if self._read_account() is not None:
+            return None
+        created = [e for e in self.audit.events() if e.action == AuditAction.ADMIN_CREATED]
+        return created[-1].actor if created else None
+
     def create_admin(self, name: str, password: str) -> AdminSession:
         """Create the one admin account and return an unlocked session.
 
@@ -749,9 +757,14 @@ class Governance:
         with self.store.locked():
             if self._read_account() is not None:
                 raise AdminExistsError("An admin account already exists; change its password from the Admin view.")
+            previous = self.previous_admin()
             account = AdminAccount(name=clean_name, password_hash=self.hasher.hash(normal))
             self._write_account(account)
-        self._log(AuditAction.ADMIN_CREATED, clean_name)
+        if previous is None:
+            self._log(AuditAction.ADMIN_CREATED, clean_name)
+        else:
+            self._log(AuditAction.ADMIN_CREATED, clean_name, details={"replaces": previous},
+                      reason=f"admin.json was missing; the audit trail recorded the admin {previous!r}")
         return AdminSession(clean_name, self.clock)
 
     def lockout_state(self) -> LockoutState:

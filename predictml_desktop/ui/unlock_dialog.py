@@ -112,6 +112,10 @@ class CreateAdminPage(QWidget):
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
+        self.previous_label = message_label("Earlier admin account")
+        self.previous_label.setStyleSheet(ERROR_STYLE)
+        self.previous_label.hide()
+        layout.addWidget(self.previous_label)
         form = QFormLayout()
         self.name_edit = QLineEdit()
         self.name_edit.setAccessibleName("Admin name or e-mail")
@@ -140,7 +144,16 @@ class CreateAdminPage(QWidget):
         self._busy = False
         # The list of 30,000 common passwords takes a noticeable moment to read the first time.
         self.tasks.start(load_blocklist, on_result=self._on_blocklist_loaded, on_error=self._on_blocklist_failed)
+        self.tasks.start(governance.previous_admin, on_result=self._on_previous_admin)
         self._update()
+
+    def _on_previous_admin(self, previous: str | None) -> None:
+        if previous:
+            self.previous_label.setText(
+                f"The audit trail records an earlier admin account ({previous}), but its file (admin.json) is "
+                "missing from the data folder. If you did not remove it, someone else may have: restore it from "
+                "a backup instead. A new account is recorded in the audit trail as replacing it.")
+            self.previous_label.show()
 
     def _on_blocklist_loaded(self, _blocklist: object) -> None:
         self._blocklist_ready = True

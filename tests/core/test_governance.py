@@ -359,6 +359,18 @@ def test_damaged_admin_file_is_never_taken_for_no_admin(gov: Governance, session
     assert gov.paths.admin_file.read_text("utf-8") == "{not json"
 
 
+def test_a_deleted_admin_file_is_named_and_its_replacement_audited(gov: Governance, session: AdminSession) -> None:
+    assert gov.previous_admin() is None  # the account exists
+    gov.paths.admin_file.unlink()
+    assert gov.previous_admin() == "ada@example.org"
+    gov.create_admin("mallory", OTHER_PASSWORD)
+    created = [e for e in _audit(gov) if e["action"] == "admin_created"]
+    assert [e["actor"] for e in created] == ["ada@example.org", "mallory"]
+    assert created[1]["details"] == {"replaces": "ada@example.org"}
+    assert "admin.json was missing" in created[1]["reason"]
+    assert gov.previous_admin() is None
+
+
 # --------------------------------------------------------------------------- decisions
 
 

@@ -183,3 +183,14 @@ def test_a_damaged_admin_file_is_reported_and_never_taken_for_no_admin(qtbot) ->
     assert "is damaged" in tab.loading_label.text() and "has not been changed" in tab.loading_label.text()
     assert tab.retry_button.isVisibleTo(tab)
     assert admin_file.read_text() == '{"name": "ada", "passwordHash": "plain text"}'
+
+
+def test_a_missing_admin_file_is_pointed_out_before_a_new_account_replaces_it(qtbot, make_admin_tab) -> None:
+    first = make_admin_tab()
+    first.paths.admin_file.unlink()
+    admin = make_admin_tab(create_admin=False)
+    page = admin.tab.create_page
+    assert admin.tab.pages.currentIndex() == PAGE_CREATE
+    qtbot.waitUntil(page.previous_label.isVisible, timeout=TIMEOUT)
+    assert f"earlier admin account ({ADMIN_NAME})" in page.previous_label.text()
+    assert "admin.json" in page.previous_label.text()
