@@ -11,6 +11,8 @@ from pathlib import Path
 from predictml_desktop.core.paths import Paths
 
 STARTUP_PROBE_ENV = "PREDICTML_STARTUP_PROBE"
+"""When set to a file path, the app writes the wall-clock time of its first painted window there and
+quits (bench/startup.py measures cold start through the real entry point this way)."""
 
 _X11_LIBRARIES = {
     "xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4", "xcb-image": "libxcb-image0",
@@ -19,8 +21,6 @@ _X11_LIBRARIES = {
     "xkbcommon-x11": "libxkbcommon-x11-0", "EGL": "libegl1", "fontconfig": "libfontconfig1",
 }
 """Libraries Qt's X11 plugin loads that a minimal Linux may lack (library → Debian/Ubuntu package)."""
-"""When set to a file path, the app writes the wall-clock time of its first painted window there and
-quits (bench/startup.py measures cold start through the real entry point this way)."""
 
 
 def display_problem(env: Mapping[str, str] | None = None,
