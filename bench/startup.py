@@ -135,9 +135,9 @@ def training_stalls(home: Path, preset: str, idle_s: float) -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
     from predictml_desktop.core.paths import Paths
+    from predictml_desktop.core.resources import sample_dataset_path
     from predictml_desktop.ui.main_window import MainWindow
     from predictml_desktop.ui.tasks import wait_for_background_jobs
-    from predictml_desktop.ui.wizard import sample_dataset_path
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(Paths.default())

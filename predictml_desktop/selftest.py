@@ -34,12 +34,6 @@ class SelfTestError(Exception):
     """A check of the self-test did not hold."""
 
 
-def _sample_path() -> Path:
-    from predictml_desktop.core.resources import resource_path
-
-    return resource_path("sample_data", "customer_purchases.csv")
-
-
 def _post_json(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
@@ -126,11 +120,12 @@ def _window(state: dict[str, Any], out: Path | None) -> dict[str, Any]:
 
 def _ingest(state: dict[str, Any]) -> dict[str, Any]:
     from predictml_desktop.core.ingest import import_dataset
+    from predictml_desktop.core.resources import sample_dataset_path
     from predictml_desktop.core.store import Store
 
     store = Store()
     store.startup()
-    dataset = import_dataset(store, _sample_path(), target=SAMPLE_TARGET)
+    dataset = import_dataset(store, sample_dataset_path(), target=SAMPLE_TARGET)
     if dataset.problem_type != "classification" or dataset.target_column != SAMPLE_TARGET:
         raise SelfTestError(f"the sample dataset was profiled as {dataset.problem_type} of {dataset.target_column}")
     state["store"], state["dataset"] = store, dataset

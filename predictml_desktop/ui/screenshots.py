@@ -56,11 +56,12 @@ def render(out_dir: Path, home: Path) -> list[Path]:
 
     from predictml_desktop.core.governance import Governance
     from predictml_desktop.core.paths import Paths
+    from predictml_desktop.core.resources import sample_dataset_path
     from predictml_desktop.ui.jobs_view import JobsView
     from predictml_desktop.ui.main_window import MainWindow
     from predictml_desktop.ui.predict_view import PredictView
     from predictml_desktop.ui.training_panel import TrainingPanel
-    from predictml_desktop.ui.wizard import STEP_REVIEW, UploadWizard, sample_dataset_path
+    from predictml_desktop.ui.wizard import STEP_REVIEW, UploadWizard
 
     _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive while rendering
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,12 +111,28 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     jobs.select_job(jobs.model.row_object(0).id)
     shot("07-jobs")
 
-    # The Admin view belongs to another issue: approve through the core API, as an admin would.
+    # The account is made through the core (a cheap hash, for speed); the review is the real view,
+    # unlocked with the password as an admin would, and its plots drawn before the shot.
     from predictml_desktop.core.governance import cheap_hasher_for_tests
+    from predictml_desktop.ui.admin_tab import PAGE_UNLOCK, AdminTab
 
+    password = secrets.token_urlsafe(24)
     governance = Governance(Paths.default(), hasher=cheap_hasher_for_tests())
-    session = governance.create_admin("screenshots", secrets.token_urlsafe(24))
+    governance.create_admin("screenshots", password)
     job_id = panel.job.id if panel.job else jobs.model.row_object(0).id
+    admin = cast(AdminTab, window.show_view("admin"))
+    _wait(lambda: admin.pages.currentIndex() == PAGE_UNLOCK, 30, "the locked Admin view")
+    admin.unlock_page.password_edit.setText(password)
+    admin.unlock_page.submit()
+    _wait(lambda: admin.session is not None, 60, "unlocking the Admin view")
+    plotted: list[str] = []
+    admin.review.plots_loaded.connect(plotted.append)
+    _wait(lambda: admin.review.select_job(job_id), 30, "the job in the review list")
+    _wait(lambda: job_id in plotted, 120, "the review's plots")
+    _settle(1000)  # the plot renders on a worker thread after plots_loaded
+    shot("10-admin")
+    session = admin.session
+    assert session is not None
     governance.approve(session, job_id, "local", reason="Screenshots of the workflow", override=True)
     window.context.notify_records_changed()
 
@@ -132,8 +149,6 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     predict.score_file(batch_input)
     _wait(lambda: predict.batch_result is not None, 120, "the batch predictions")
     shot("09-predict-batch")
-    window.show_view("admin")
-    shot("10-admin")
     window.show_view("server")
     shot("11-server")
     window.close()
