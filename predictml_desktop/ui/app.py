@@ -39,13 +39,31 @@ def display_problem(env: Mapping[str, str] | None = None,
     if env.get("WAYLAND_DISPLAY"):
         return None  # Qt falls back on its own between Wayland and XWayland
     if find_library is None:
-        import ctypes.util
-
-        find_library = ctypes.util.find_library
+        find_library = _ldconfig_finder()
+        if find_library is None:
+            return None  # no library cache to ask: let Qt try
     missing = [package for lib, package in _X11_LIBRARIES.items() if find_library(lib) is None]
     if missing:
         return (f"Qt needs system libraries that are not installed: {', '.join(missing)}. "
                 f"Install them (Debian/Ubuntu: sudo apt install {' '.join(missing)}) and start PredictML again.")
+    return None
+
+
+def _ldconfig_finder() -> Callable[[str], str | None] | None:
+    """Return a lookup in the system's library cache, or None when there is no usable one.
+
+    The cache is read once (~5 ms); ctypes.util.find_library runs ldconfig again for every name.
+    """
+    import subprocess
+
+    for ldconfig in ("/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"):
+        try:
+            listing = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        names = {line.split()[0] for line in listing.splitlines()[1:] if line.strip()}
+        if names:  # an empty cache proves nothing missing: a false alarm would keep the app from starting
+            return lambda lib: next((n for n in names if n.startswith(f"lib{lib}.so")), None)
     return None
 
 

@@ -77,3 +77,13 @@ def test_missing_x11_libraries_are_named_with_their_packages() -> None:
     assert display_problem({"DISPLAY": ":0"}, lambda lib: f"lib{lib}.so") is None
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, lambda lib: None) is None
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, lambda lib: None) is None
+
+
+def test_the_library_cache_lookup_finds_what_is_installed() -> None:
+    from predictml_desktop.ui.app import _ldconfig_finder
+
+    finder = _ldconfig_finder()
+    if finder is None:  # no ldconfig here (not Linux): the check is skipped, never a false alarm
+        return
+    assert (finder("c") or "").startswith("libc.so")
+    assert finder("no-such-library-anywhere") is None
