@@ -171,13 +171,16 @@ class _Codes:
 
     def __init__(self, mapping: pd.Series, handle_unknown: str, handle_missing: str) -> None:
         keys = [k for k in mapping.index if not _is_nan(k)]
-        if all(isinstance(k, str) for k in keys):
-            self.numeric = False
+        self.numeric = self.boolean = False
+        if all(isinstance(k, (bool, np.bool_)) for k in keys):
+            # True/False columns (core.training.dataprep keeps them as objects): only booleans may
+            # look them up, since 1 and 1.0 hash like True.
+            self.boolean = True
         elif all(isinstance(k, (int, float, np.integer, np.floating)) and not isinstance(k, (bool, np.bool_))
                  for k in keys):
             self.numeric = True
-        else:
-            raise _CannotCompile("categories of mixed or boolean types")
+        elif not all(isinstance(k, str) for k in keys):
+            raise _CannotCompile("categories of mixed types")
         self.codes = {k: float(v) for k, v in mapping.items() if not _is_nan(k)}
         nan_codes = [float(v) for k, v in mapping.items() if _is_nan(k)]
         self.nan_code = nan_codes[0] if nan_codes else math.nan
@@ -194,6 +197,8 @@ class _Codes:
                 continue
             if self.numeric and isinstance(value, bool):
                 raise FastPathUnsupported(f"{col} holds a boolean where numeric categories were fitted")
+            if self.boolean and not isinstance(value, bool):
+                raise FastPathUnsupported(f"{col} holds a non-boolean where True/False were fitted")
             try:
                 codes[i] = get(value, math.nan)
             except TypeError:  # an unhashable value: let the real encoder decide

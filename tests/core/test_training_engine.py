@@ -298,6 +298,8 @@ def test_boolean_columns_and_dates_with_gaps_train_and_predict(tmp_path: Path) -
     assert job.status == JobStatus.PENDING_REVIEW, job.error
 
     model = load_verified(paths, job, expected_sha256=job.model_sha256)
+    # The compiled path answers for it (checked against the pipeline at load), not the slow fallback.
+    assert model.fast_path, model.fast_path_reason
     kinds = {f.name: f.kind for f in model.schema.features}
     assert kinds == {"x1": "numeric", "member": "boolean", "seen": "datetime"}
     seen = model.schema.feature("seen")
