@@ -737,8 +737,9 @@ class Governance:
 
     def previous_admin(self) -> str | None:
         """Return the last admin the audit trail records while no account exists (``admin.json`` gone), or None."""
-        if self._read_account() is not None:
-            return None
+        return None if self._read_account() is not None else self._last_recorded_admin()
+
+    def _last_recorded_admin(self) -> str | None:
         created = [e for e in self.audit.events() if e.action == AuditAction.ADMIN_CREATED]
         return created[-1].actor if created else None
 
@@ -757,7 +758,7 @@ class Governance:
         with self.store.locked():
             if self._read_account() is not None:
                 raise AdminExistsError("An admin account already exists; change its password from the Admin view.")
-            previous = self.previous_admin()
+            previous = self._last_recorded_admin()  # no account exists here (checked just above)
             account = AdminAccount(name=clean_name, password_hash=self.hasher.hash(normal))
             self._write_account(account)
         if previous is None:
