@@ -107,6 +107,38 @@ def test_same_data_and_options_give_the_same_model_and_metrics(tmp_path: Path) -
     assert boards[0] == boards[1]
 
 
+def test_the_process_lane_changes_the_time_not_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIL-bound candidates fitted in the forked lane score exactly as in a thread; the lane ends with the run."""
+    import psutil
+
+    from predictml_desktop.core.training import engine, folds
+
+    if not folds.lane_supported():
+        pytest.skip("the process lane forks (Linux only)")
+    frame = binary_frame(150, seed=3)
+    models = ["lr", "dt", "rf", "mlp", "ada"]
+    pids: list[int] = []
+
+    class Recorded(folds.ProcessLane):
+        def __init__(self, fold_sets: list[folds.FoldSet]) -> None:
+            super().__init__(fold_sets)
+            assert self.pid is not None
+            pids.append(self.pid)
+
+    monkeypatch.setattr(engine, "ProcessLane", Recorded)
+    in_lane, _ = train(frame, tmp_path / "lane", models=models, preset="balanced", n_jobs=2)
+    assert len(pids) == 1
+    assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
+    monkeypatch.setattr(engine, "LANE", False)
+    in_thread, _ = train(frame, tmp_path / "thread", models=models, preset="balanced", n_jobs=2)
+    assert len(pids) == 1
+    assert in_lane["model_name"] == in_thread["model_name"] and in_lane["metrics"] == in_thread["metrics"]
+    boards = [{e["model"]: (e["status"], e["stage"], e.get("scores")) for e in r["leaderboard"]}
+              for r in (in_lane, in_thread)]
+    assert boards[0] == boards[1]
+    assert boards[0]["mlp"][0] == "done" and boards[0]["ada"][0] == "done"
+
+
 def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(150, 2))

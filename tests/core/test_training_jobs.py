@@ -258,6 +258,88 @@ def test_scores_handle_decision_functions_missing_classes_and_direction() -> Non
     assert sorted([None, 0.5, 0.9], key=M.sort_key("auc")) == [0.9, 0.5, None]
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_scores_equal_scikit_learns(n_classes: int) -> None:
+    """The confusion-matrix metrics give scikit-learn's values, missing and unseen classes included."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    from predictml_desktop.core.training import metrics as M
+
+    rng = np.random.default_rng(n_classes)
+    average = "binary" if n_classes == 2 else "weighted"
+    for case in range(60):
+        n = int(rng.integers(3, 40))
+        # Some cases leave classes out of y_true or out of y_pred, or predict one class for all.
+        y = rng.integers(0, n_classes if case % 3 else max(2, n_classes - 1), n)
+        pred = rng.integers(0, n_classes, n) if case % 5 else np.full(n, n_classes - 1)
+        proba = rng.random((n, n_classes)) + (np.eye(n_classes)[y] if case % 2 else 0)
+        proba /= proba.sum(axis=1, keepdims=True)
+        ours = M.classification_scores(y, pred, n_classes, proba=proba)
+        expected = {
+            "accuracy": m.accuracy_score(y, pred),
+            "recall": m.recall_score(y, pred, average=average, zero_division=0),
+            "precision": m.precision_score(y, pred, average=average, zero_division=0),
+            "f1": m.f1_score(y, pred, average=average, zero_division=0),
+            "mcc": m.matthews_corrcoef(y, pred),
+            "balanced_accuracy": m.balanced_accuracy_score(y, pred),
+            "f1_macro": m.f1_score(y, pred, average="macro", zero_division=0),
+            "log_loss": m.log_loss(y, proba, labels=list(range(n_classes))),
+        }
+        with np.errstate(all="ignore"):
+            kappa = m.cohen_kappa_score(y, pred)
+        expected["kappa"] = float(kappa) if np.isfinite(kappa) else None
+        present = np.unique(y)
+        if len(present) > 1:
+            if n_classes == 2:
+                expected["auc"] = m.roc_auc_score(y, proba[:, 1])
+            else:
+                weights = [np.sum(y == c) for c in present]
+                expected["auc"] = np.average([m.roc_auc_score(y == c, proba[:, c]) for c in present], weights=weights)
+        else:
+            expected["auc"] = None
+        for key, value in expected.items():
+            if value is None:
+                assert ours[key] is None, (case, key)
+            else:
+                assert ours[key] == pytest.approx(value, abs=1e-12), (case, key)
+    # Codes outside 0..n-1 are left to scikit-learn's own rules.
+    fallback = M.classification_scores(np.array([0, 1, 1]), np.array([0, 1, 7]), 2)
+    assert fallback["accuracy"] == pytest.approx(2 / 3) and fallback["recall"] is None
+
+
+def test_permutation_importance_ranks_the_column_the_model_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shuffled copies are scored in stacked batches; the batch size does not change the result."""
+    import numpy as np
+    import pandas as pd
+
+    from predictml_desktop.core.training import plots
+
+    rng = np.random.default_rng(0)
+    Xt = pd.DataFrame({"a": rng.normal(size=200), "b_x": rng.normal(size=200), "b_y": rng.normal(size=200),
+                       "c": rng.normal(size=200)})
+    truth = 3 * Xt["a"].to_numpy() + Xt["b_x"].to_numpy() - Xt["b_y"].to_numpy()
+    calls: list[int] = []
+
+    def score_blocks(rows: pd.DataFrame, blocks: int) -> list[float | None]:
+        calls.append(blocks)
+        pred = 3 * rows["a"].to_numpy() + rows["b_x"].to_numpy() - rows["b_y"].to_numpy()
+        n = len(rows) // blocks
+        return [-float(np.mean((pred[i * n:(i + 1) * n] - truth) ** 2)) for i in range(blocks)]
+
+    groups = {"a": [0], "b": [1, 2], "c": [3]}
+    doc = plots.permutation_importance(score_blocks, Xt, groups, seed=1)
+    assert calls == [1, 3]  # the base score, then every column in one call
+    ranked = [f["name"] for f in doc["features"]]
+    assert ranked[0] == "a" and ranked[-1] == "c" and doc["complete"]
+    assert doc["features"][-1]["importance"] == pytest.approx(0.0)
+    calls.clear()
+    monkeypatch.setattr(plots, "STACK_CELLS", 1)
+    again = plots.permutation_importance(score_blocks, Xt, groups, seed=1)
+    assert calls == [1, 1, 1, 1] and again["features"] == doc["features"]
+
+
 def test_model_columns_map_back_to_input_columns() -> None:
     from predictml_desktop.core.training.plots import column_groups
 

@@ -68,6 +68,15 @@ from predictml_desktop.core.training import metrics as M
 from predictml_desktop.core.training.catalog import BASELINE_ID, BLEND_ID, TUNED_SUFFIX, ModelInfo, models_for
 from predictml_desktop.core.training.dataprep import PreparedData, prepare
 from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, TrainingEvent
+from predictml_desktop.core.training.folds import (
+    Fold,
+    FoldOutput,
+    FoldSet,
+    LaneError,
+    ProcessLane,
+    fit_fold,
+    lane_supported,
+)
 from predictml_desktop.core.training.jobs import TrainingError
 from predictml_desktop.core.training.options import TrainingOptions
 from predictml_desktop.core.training.plots import (
@@ -105,6 +114,9 @@ MAX_CACHE_BYTES: Final = 1_500_000_000
 OHE_MAX_CATEGORIES: Final = 25
 TWO_LANES: Final = True
 """Screen Python-bound candidates in a second lane (see `_Engine._screen`)."""
+LANE: Final = os.environ.get("PREDICTML_PROCESS_LANE", "1") != "0"
+"""Fit Python-bound candidates in a forked process (`folds.ProcessLane`); ``0`` keeps them in a
+thread (to measure what the lane brings)."""
 THREADED_MIN_CELLS: Final = 200_000
 """Fold size (training rows × columns) from which a model's own threads beat running folds in parallel."""
 _SLOW_LAST: Final = ("ada", "gbc", "gbr", "mlp", "rbfsvm", "svm", "tr", "kr", "ard", "gpc", "catboost")
@@ -209,63 +221,6 @@ def run_training(
         return _Engine(request, emit, should_stop or (lambda: False)).run()
 
 
-# --------------------------------------------------------------------------- folds
-
-
-@dataclass
-class _Fold:
-    X_tr: np.ndarray
-    y_tr: np.ndarray
-    X_va: np.ndarray
-    codes_va: np.ndarray
-    va_pos: np.ndarray
-
-
-@dataclass
-class _FoldSet:
-    name: str
-    folds: list[_Fold]
-    rows: int
-    codes: np.ndarray
-    """Class codes (or target values) of every row of the set, for out-of-fold scoring."""
-    prep_seconds: float
-
-    @property
-    def train_rows(self) -> int:
-        return int(np.mean([len(f.y_tr) for f in self.folds]))
-
-    @property
-    def cells(self) -> int:
-        return self.train_rows * (self.folds[0].X_tr.shape[1] if self.folds else 0)
-
-
-_FoldOutput = tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]
-
-
-def _fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
-              classification: bool) -> _FoldOutput:
-    """Fit one fold; module-level so joblib's process backend can pickle it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        estimator.fit(X_tr, y_tr)
-        seconds = time.perf_counter() - start
-        pred = np.asarray(estimator.predict(X_va))
-        if pred.ndim == 2 and pred.shape[1] == 1:  # CatBoost's multiclass predict answers a column
-            pred = pred.ravel()
-        proba = decision = classes = None
-        if classification:
-            classes = np.asarray(getattr(estimator, "classes_", np.unique(y_tr)))
-            if hasattr(estimator, "predict_proba"):
-                try:
-                    proba = np.asarray(estimator.predict_proba(X_va), dtype=float)
-                except (AttributeError, NotImplementedError):
-                    proba = None
-            if proba is None and hasattr(estimator, "decision_function"):
-                decision = np.asarray(estimator.decision_function(X_va), dtype=float)
-    return seconds, pred, proba, decision, classes
-
-
 def _inject_fault(model_id: str) -> None:
     spec = os.environ.get(FAULTS_ENV, "")
     for item in filter(None, (s.strip() for s in spec.split(","))):
@@ -343,6 +298,7 @@ class _Engine:
         self._lock = threading.RLock()
         self.running: dict[str, float] = {}
         self._concurrent = False
+        self._lane: ProcessLane | None = None
 
     # ------------------------------------------------------------------ reporting
 
@@ -419,16 +375,18 @@ class _Engine:
         self.search_started = time.monotonic()
         try:
             self._search(candidates)
+            if self.budget_hit:
+                self.warnings.append({"code": "budget_reached", "level": "info", "message": (
+                    f"The time budget of {self.budget:.0f} s ran out; the best model finished by then was kept.")})
+            self.stage(Stage.EVALUATE)
+            result = self._evaluate_and_save(time.monotonic() - t0)
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
-        if self.budget_hit:
-            self.warnings.append({"code": "budget_reached", "level": "info", "message": (
-                f"The time budget of {self.budget:.0f} s ran out; the best model finished by then was kept.")})
-
-        self.stage(Stage.EVALUATE)
-        result = self._evaluate_and_save(time.monotonic() - t0)
+            if self._lane is not None:
+                self._lane.close()
+                self._lane = None
         self.stage(Stage.SAVED)
         return result
 
@@ -582,13 +540,45 @@ class _Engine:
         if self.backend == "loky":
             return 1, min(self.n_jobs, n_folds)
         if info is not None and info.python_bound:
-            return 1, 1
+            if not self._lane_usable():
+                return 1, 1
+            # One fold in the process lane and, outside screening's second lane (which the
+            # process lane then is), one more here meanwhile.
+            return 1, 1 if self._concurrent else min(2, n_folds)
         if self._concurrent:
             # A Python-bound candidate runs on the other core (see `_search`): one fold at a time here.
             return 1, 1
         if info is not None and info.threads_param and cells >= THREADED_MIN_CELLS:
             return self.n_jobs, 1
         return 1, min(self.n_jobs, n_folds)
+
+    def _lane_usable(self) -> bool:
+        return self._lane is not None and not self._lane.broken
+
+    def _start_lane(self, candidates: list[ModelInfo], fold_sets: list[FoldSet]) -> None:
+        """Fork the process lane for the Python-bound candidates, where it helps and can run."""
+        if self.n_jobs < 2 or self.backend != "threading" or not LANE or not lane_supported() \
+                or not any(c.python_bound for c in candidates):
+            return
+        try:
+            self._lane = ProcessLane(fold_sets)
+        except OSError as exc:  # out of processes or memory: the thread lane still works
+            self.log(f"Python-bound models stay in this process ({exc}).")
+            return
+        log.debug("process lane started (pid %s)", self._lane.pid)
+
+    def _lane_fits(self, base: Any, fs: FoldSet, batch: list[int]) -> list[FoldOutput]:
+        """Fit a Python-bound model's folds: the first in the lane, any other here meanwhile."""
+        from sklearn.base import clone
+
+        lane = self._lane
+        assert lane is not None
+        if len(batch) == 1:
+            return [lane.fit(clone(base), fs.name, batch[0], self.classification)]
+        remote = self._pool().submit(lane.fit, clone(base), fs.name, batch[0], self.classification)
+        local = [fit_fold(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification)
+                 for f in (fs.folds[i] for i in batch[1:])]
+        return [remote.result(), *local]
 
     def make_estimator(self, model_id: str, threads: int = 1, params: dict[str, Any] | None = None) -> Any:
         """Return an unfitted estimator from PyCaret's container of ``model_id``."""
@@ -613,7 +603,7 @@ class _Engine:
 
     # ------------------------------------------------------------------ folds
 
-    def _fold_set(self, name: str, max_rows: int, n_folds: int, keep: int | None = None) -> _FoldSet:
+    def _fold_set(self, name: str, max_rows: int, n_folds: int, keep: int | None = None) -> FoldSet:
         """Preprocess the folds of a K-fold split of (a sample of) the training rows.
 
         ``keep`` prepares only the first folds of the split (screening uses two of four folds:
@@ -635,7 +625,7 @@ class _Engine:
             splitter: Any = StratifiedKFold(n_folds, shuffle=True, random_state=self.seed)
         else:
             splitter = KFold(n_folds, shuffle=True, random_state=self.seed)
-        folds: list[_Fold] = []
+        folds: list[Fold] = []
         codes = np.zeros(len(X)) if not self.classification else np.zeros(len(X), dtype=int)
         for number, (tr, va) in enumerate(splitter.split(X, y)):
             if keep is not None and number >= keep:
@@ -648,11 +638,11 @@ class _Engine:
                 Xv, yv = pipe.transform(X.iloc[va], y.iloc[va])
             fold_codes = self._codes(yv)
             codes[va] = fold_codes
-            folds.append(_Fold(np.asarray(Xt, dtype=float), np.asarray(yt), np.asarray(Xv, dtype=float),
+            folds.append(Fold(np.asarray(Xt, dtype=float), np.asarray(yt), np.asarray(Xv, dtype=float),
                                fold_codes, va))
-        return _FoldSet(name, folds, len(X), codes, time.monotonic() - t)
+        return FoldSet(name, folds, len(X), codes, time.monotonic() - t)
 
-    def _evaluate(self, model_id: str, fs: _FoldSet, *, estimator: Any = None, params: dict[str, Any] | None = None,
+    def _evaluate(self, model_id: str, fs: FoldSet, *, estimator: Any = None, params: dict[str, Any] | None = None,
                   timeout: float, prune: list[dict[str, Any]] | None = None, fold_ids: list[int] | None = None,
                   prior: tuple[dict[str, Any], np.ndarray | None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """Cross-validate one model on a fold set; return its scores and out-of-fold predictions.
@@ -691,15 +681,17 @@ class _Engine:
                 raise _Overrun(f"stopped: exceeded its time share ({timeout:.0f} s) after {done} "
                                f"of {len(ids)} folds")
             batch = [fs.folds[i] for i in ids[done:done + workers]]
-            if len(batch) > 1 and self.backend == "loky":
+            if info is not None and info.python_bound and self._lane_usable():
+                outs = self._lane_fits(base, fs, ids[done:done + workers])
+            elif len(batch) > 1 and self.backend == "loky":
                 from joblib import Parallel, delayed
 
                 outs = Parallel(n_jobs=len(batch), backend="loky")(
-                    delayed(_fit_fold)(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch)
+                    delayed(fit_fold)(clone(base), f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch)
             elif len(batch) > 1:
                 # A pool kept for the whole run: on tiny folds, starting threads per call cost more
                 # than the fits (joblib's threading backend did, for ridge's 30 tuning fits).
-                futures = [self._pool().submit(_fit_fold, clone(base), f.X_tr, f.y_tr, f.X_va, self.classification)
+                futures = [self._pool().submit(fit_fold, clone(base), f.X_tr, f.y_tr, f.X_va, self.classification)
                            for f in batch]
                 outs = [future.result() for future in futures]
             else:
@@ -707,7 +699,7 @@ class _Engine:
                 if workers > 1 and info is not None and info.threads_param and estimator is None:
                     # A lone fold in a parallel run would leave cores idle: give them to the model.
                     single = self.make_estimator(model_id, self.n_jobs, params)
-                outs = [_fit_fold(single, f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch]
+                outs = [fit_fold(single, f.X_tr, f.y_tr, f.X_va, self.classification) for f in batch]
             for f, (seconds, pred, proba, decision, classes) in zip(batch, outs, strict=True):
                 fit_seconds += seconds
                 if self.classification:
@@ -810,7 +802,7 @@ class _Engine:
             self.entries[entry["model"]] = public
             self._emit(TrainingEvent.candidate(public))
 
-    def _run_unit(self, unit: str, model_id: str, name: str, stage: str, fs: _FoldSet, timeout: float,
+    def _run_unit(self, unit: str, model_id: str, name: str, stage: str, fs: FoldSet, timeout: float,
                   *, estimator: Any = None, params: dict[str, Any] | None = None,
                   extra: dict[str, Any] | None = None, fold_ids: list[int] | None = None,
                   prior_unit: str | None = None, prune: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -846,7 +838,11 @@ class _Engine:
             return entry
         except Exception as exc:  # one candidate's crash never ends the run
             detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            reason = f"failed: {type(exc).__name__}{': ' + detail if detail else ''}"
+            kind = exc.kind if isinstance(exc, LaneError) else type(exc).__name__
+            if kind == LaneError.STOPPED:
+                reason = f"failed: {detail}"
+            else:
+                reason = f"failed: {kind}{': ' + detail if detail else ''}"
             entry = self._entry(model_id, name, unit, stage, "failed", reason)
             self.log(f"{name} {reason}; skipped.")
             log.debug("candidate %s failed", unit, exc_info=True)
@@ -874,6 +870,7 @@ class _Engine:
         else:
             screen = self._fold_set("screen", spec.screen_rows, spec.cv_folds, keep=n_screen)
             screen_ids = None
+        self._start_lane(candidates, [cv] if shared else [cv, screen])
         prep = screen.prep_seconds + (0 if shared else cv.prep_seconds)
         self.log(f"Screening {len(candidates)} models on {screen.rows:,} rows with {n_screen} folds of "
                  f"{len(cv.folds)} (folds prepared in {prep:.1f} s).")
@@ -924,7 +921,7 @@ class _Engine:
             self._blend(cv)
         self.cv = cv
 
-    def _screen(self, candidates: list[ModelInfo], screen: _FoldSet, screen_ids: list[int] | None) -> None:
+    def _screen(self, candidates: list[ModelInfo], screen: FoldSet, screen_ids: list[int] | None) -> None:
         """Screen every candidate, in two lanes when some are Python-bound.
 
         Quick models (linear, neighbours, naive Bayes, single trees) run first; the best of them is
@@ -968,7 +965,7 @@ class _Engine:
         if failure:
             raise failure[0]
 
-    def _screen_one(self, info: ModelInfo, screen: _FoldSet, screen_ids: list[int] | None,
+    def _screen_one(self, info: ModelInfo, screen: FoldSet, screen_ids: list[int] | None,
                     reference: list[dict[str, Any]] | None) -> None:
         unit = f"screen:{info.id}"
         train_rows = len(self.X_train)
@@ -1006,7 +1003,7 @@ class _Engine:
         key = M.sort_key(self.metric)
         return sorted(entries, key=lambda e: (key(e["scores"].get(self.metric)), e.get("fitSeconds") or 0.0))
 
-    def _estimate(self, screened: dict[str, Any], cv: _FoldSet, folds: int) -> float:
+    def _estimate(self, screened: dict[str, Any], cv: FoldSet, folds: int) -> float:
         info = self.infos[screened["model"]]
         per_fold = float(screened.get("foldSeconds") or 0.0)
         ratio = cv.train_rows / max(1, int(screened.get("rowsPerFold") or 1))
@@ -1022,7 +1019,7 @@ class _Engine:
 
     # ------------------------------------------------------------------ tuning and blending
 
-    def _tune(self, best: dict[str, Any], cv: _FoldSet) -> None:
+    def _tune(self, best: dict[str, Any], cv: FoldSet) -> None:
         info = self.infos[best["model"]]
         unit = f"tune:{info.id}"
         model_key = info.id + TUNED_SUFFIX
@@ -1097,7 +1094,7 @@ class _Engine:
                  f"{entry['scores'].get(self.metric) or float('nan'):.4f} "
                  f"({'kept' if reason is None else 'not kept: ' + reason}).")
 
-    def _blend(self, cv: _FoldSet) -> None:
+    def _blend(self, cv: FoldSet) -> None:
         unit = "blend"
         pool = [e for e in self.entries.values() if e["status"] == "done" and e["unit"] in self.oofs
                 and e["stage"] in (STAGE_CV, STAGE_TUNE) and e["model"] != BASELINE_ID
@@ -1361,37 +1358,41 @@ class _Engine:
         groups = column_groups([str(c) for c in Xt.columns], list(self.data.features))
         native = _native_importance(estimator, Xt.shape[1])
         if native is not None:
-            # The model's own importances cost nothing; shuffling columns costs one model call each.
+            # The model's own importances cost nothing; shuffling columns costs model calls on every column.
             return model_importance(native, groups)
         sign = 1.0 if M.higher_is_better(self.metric) else -1.0
         metric = self.metric
         needs_proba = metric in ("auc", "log_loss") and hasattr(estimator, "predict_proba")
 
-        def score(rows: pd.DataFrame) -> float | None:
-            truth = y_true[: len(rows)] if len(rows) == len(y_true) else None
-            if truth is None:
-                return None
-            # One model call per shuffle: probabilities for AUC and log loss, labels otherwise.
+        def score_blocks(rows: pd.DataFrame, blocks: int) -> list[float | None]:
+            n = len(rows) // blocks
+            if n != len(y_true):
+                return [None] * blocks
+            # One model call for every block: probabilities for AUC and log loss, labels otherwise.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if self.classification:
-                    if needs_proba:
-                        proba = self._expand(estimator.predict_proba(rows), np.asarray(estimator.classes_))
-                        assert proba is not None
-                        s = M.classification_scores(truth, proba.argmax(axis=1), self.n_classes, proba=proba)
-                    else:
-                        labels = np.asarray(estimator.predict(rows)).ravel()
-                        s = M.classification_scores(truth, self._codes(labels), self.n_classes)
+                if self.classification and needs_proba:
+                    out = self._expand(estimator.predict_proba(rows), np.asarray(estimator.classes_))
                 else:
-                    s = M.regression_scores(truth, np.asarray(estimator.predict(rows)).ravel())
-            value = s.get(metric)
-            return None if value is None else sign * value
+                    out = np.asarray(estimator.predict(rows)).ravel()
+            values: list[float | None] = []
+            for b in range(blocks):
+                part = out[b * n:(b + 1) * n]  # type: ignore[index]
+                if not self.classification:
+                    s = M.regression_scores(y_true, part)
+                elif needs_proba:
+                    s = M.classification_scores(y_true, part.argmax(axis=1), self.n_classes, proba=part)
+                else:
+                    s = M.classification_scores(y_true, self._codes(part), self.n_classes)
+                value = s.get(metric)
+                values.append(None if value is None else sign * value)
+            return values
 
         if len(Xt) > IMPORTANCE_ROWS:
             # Score the same rows the importance keeps (it samples with this seed and sorts).
             keep = np.sort(np.random.default_rng(self.seed).choice(len(Xt), IMPORTANCE_ROWS, replace=False))
             Xt, y_true = Xt.iloc[keep], y_true[keep]
-        return permutation_importance(score, Xt, groups, seed=self.seed)
+        return permutation_importance(score_blocks, Xt, groups, seed=self.seed)
 
     def _leaderboard(self, winner: dict[str, Any]) -> list[dict[str, Any]]:
         key = M.sort_key(self.metric)

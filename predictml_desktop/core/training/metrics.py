@@ -129,28 +129,45 @@ def _safe(fn: Callable[[], float]) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _auc(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> float | None:
-    from sklearn.metrics import roc_auc_score
+def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC as the Mann-Whitney statistic (ties count one half): exactly roc_auc_score's value."""
+    from scipy.stats import rankdata
 
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0 or not np.all(np.isfinite(scores)):
+        return None  # roc_auc_score refuses these too
+    ranks = rankdata(scores)
+    value = (float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return value if math.isfinite(value) else None
+
+
+def _auc(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> float | None:
+    scores = np.asarray(scores, dtype=float)
     if n_classes == 2:
         column = scores[:, 1] if scores.ndim == 2 else scores
-        return _safe(lambda: roc_auc_score(y_true, column))
+        return _binary_auc(y_true == 1, column)
     if scores.ndim != 2 or scores.shape[1] != n_classes:
         return None
     # One-vs-rest AUC weighted by prevalence (PyCaret's definition), computed class by class so it
     # also works on decision scores and on folds where a rare class is absent.
     total, weight = 0.0, 0
     for c in range(n_classes):
-        positives = int(np.sum(y_true == c))
-        if positives == 0 or positives == len(y_true):
-            continue
-        column = scores[:, c]
-        value = _safe(lambda: roc_auc_score(y_true == c, column))  # noqa: B023 - called at once
+        positive = y_true == c
+        value = _binary_auc(positive, scores[:, c])
         if value is None:
             continue
+        positives = int(np.count_nonzero(positive))
         total += value * positives
         weight += positives
     return total / weight if weight else None
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Return num / den with 0 where den is 0 (scikit-learn's ``zero_division=0``)."""
+    out = np.zeros(len(num), dtype=float)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
 
 
 def classification_scores(
@@ -161,6 +178,11 @@ def classification_scores(
     decision: np.ndarray | None = None,
 ) -> dict[str, float | None]:
     """Return every classification metric for one set of predictions.
+
+    Every label metric comes from one confusion matrix: scikit-learn's functions validate and
+    recount the labels once per metric, which cost 10-20 ms per call, paid for every fold of every
+    candidate (about a second of a small table's run). The values are scikit-learn's, with its
+    ``zero_division=0`` conventions; `tests/core/test_training_jobs.py` checks them against it.
 
     Parameters
     ----------
@@ -178,10 +200,68 @@ def classification_scores(
     dict
         Metric key → value (None where it cannot be computed, e.g. log loss without probabilities).
     """
-    from sklearn import metrics as m
-
     y_true = np.asarray(y_true).astype(int)
     y_pred = np.asarray(y_pred).astype(int)
+    k = int(n_classes)
+    if len(y_true) == 0 or len(y_true) != len(y_pred) or k < 2 or \
+            min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= k:
+        return _sklearn_classification_scores(y_true, y_pred, n_classes, proba, decision)
+    n = len(y_true)
+    cm = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k).astype(float)
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)  # true rows per class
+    predicted = cm.sum(axis=0)
+    recall = _ratio(tp, support)
+    precision = _ratio(tp, predicted)
+    f1 = _ratio(2 * tp, support + predicted)
+    present = (support + predicted) > 0  # scikit-learn's labels: those seen in y_true or y_pred
+    if k == 2:
+        rec, prec, f1_avg = recall[1], precision[1], f1[1]
+    else:
+        w = support / n
+        rec, prec, f1_avg = float(recall @ w), float(precision @ w), float(f1 @ w)
+    expected = np.outer(support, predicted) / n
+    off = 1.0 - np.eye(k)
+    kappa_den = float((off * expected).sum())
+    cov_tp = float(tp.sum()) * n - float(support @ predicted)
+    cov_pp = n * n - float(predicted @ predicted)
+    cov_tt = n * n - float(support @ support)
+    scores: np.ndarray | None = proba if proba is not None else decision
+
+    def finite(value: float) -> float | None:
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+    out: dict[str, float | None] = {
+        "accuracy": finite(tp.sum() / n),
+        "auc": _auc(y_true, np.asarray(scores), k) if scores is not None else None,
+        "recall": finite(rec),
+        "precision": finite(prec),
+        "f1": finite(f1_avg),
+        "kappa": finite(1.0 - float((off * cm).sum()) / kappa_den) if kappa_den else None,
+        "mcc": finite(cov_tp / math.sqrt(cov_tt * cov_pp)) if cov_tt * cov_pp else 0.0,
+        "log_loss": None,
+        "balanced_accuracy": finite(float(np.mean(tp[support > 0] / support[support > 0]))),
+        "f1_macro": finite(float(np.mean(f1[present]))),
+    }
+    if proba is not None:
+        p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
+        if p.ndim == 2 and p.shape[1] == k:
+            p = p / p.sum(axis=1, keepdims=True)
+            out["log_loss"] = finite(-float(np.mean(np.log(p[np.arange(n), y_true]))))
+    return out
+
+
+def _sklearn_classification_scores(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_classes: int,
+    proba: np.ndarray | None = None,
+    decision: np.ndarray | None = None,
+) -> dict[str, float | None]:
+    """scikit-learn's own metrics: for codes outside 0..n_classes-1, where its rules decide."""
+    from sklearn import metrics as m
+
     binary = n_classes == 2
     average = "binary" if binary else "weighted"
     scores: np.ndarray | None = proba if proba is not None else decision

@@ -26,6 +26,8 @@ MAX_CURVE_CLASSES: Final = 10
 TOP_FEATURES: Final = 20
 IMPORTANCE_TIME_S: Final = 6.0
 IMPORTANCE_ROWS: Final = 2_000
+STACK_CELLS: Final = 4_000_000
+"""Cells of shuffled copies stacked into one model call (about 32 MB of floats)."""
 
 
 def _thin(n: int, limit: int) -> np.ndarray:
@@ -103,24 +105,29 @@ def regression_plots(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, dict[s
 
 
 def permutation_importance(
-    score: Callable[[pd.DataFrame], float | None],
+    score_blocks: Callable[[pd.DataFrame, int], list[float | None]],
     Xt: pd.DataFrame,
     groups: dict[str, list[int]],
     *,
     seed: int,
     time_limit_s: float = IMPORTANCE_TIME_S,
 ) -> dict[str, Any]:
-    """Return the drop of ``score`` when each input column is shuffled (model-agnostic importance).
+    """Return the drop of the score when each input column is shuffled (model-agnostic importance).
 
-    Works on the preprocessed holdout, so the model is called once per input column without
-    repeating the preprocessing: every model column derived from one input column (its one-hot
-    columns, its date parts) is shuffled with the same permutation, which is exactly shuffling the
-    input column itself, as every preprocessing step works row by row.
+    Works on the preprocessed holdout, so the preprocessing is not repeated: every model column
+    derived from one input column (its one-hot columns, its date parts) is shuffled with the same
+    permutation, which is exactly shuffling the input column itself, as every preprocessing step
+    works row by row.
+
+    The shuffled copies are stacked, so the model is called once per batch of columns rather than
+    once per column: a forest's or a blend's fixed cost per call (one pass over every tree) was
+    most of the time on a 60-column table.
 
     Parameters
     ----------
-    score
-        Scores the model on preprocessed rows (higher is better).
+    score_blocks
+        ``score_blocks(rows, m)`` scores ``m`` stacked blocks of ``len(Xt)`` preprocessed rows each
+        and returns one score per block (higher is better; None where it cannot be computed).
     Xt
         The preprocessed holdout rows (at most `IMPORTANCE_ROWS` are used).
     groups
@@ -135,22 +142,29 @@ def permutation_importance(
         keep = np.sort(rng.choice(len(Xt), IMPORTANCE_ROWS, replace=False))
         Xt = Xt.iloc[keep]
     Xt = Xt.reset_index(drop=True)
-    base = score(Xt)
+    base = score_blocks(Xt, 1)[0] if len(Xt) else None
     out: list[dict[str, Any]] = []
     started = time.monotonic()
     complete = True
-    if base is not None:
-        for name, positions in groups.items():
-            if time.monotonic() - started > time_limit_s:
-                complete = False
-                break
+    names = list(groups)
+    per_call = max(1, STACK_CELLS // max(1, Xt.shape[0] * Xt.shape[1]))
+    values = Xt.to_numpy(copy=True)
+    for first in range(0, len(names) if base is not None else 0, per_call):
+        if time.monotonic() - started > time_limit_s:
+            complete = False
+            break
+        batch = names[first:first + per_call]
+        blocks = []
+        for name in batch:
             order = rng.permutation(len(Xt))
-            shuffled = Xt.copy()
-            for pos in positions:
-                shuffled.iloc[:, pos] = Xt.iloc[:, pos].to_numpy()[order]
-            value = score(shuffled)
+            shuffled = values.copy()
+            for pos in groups[name]:
+                shuffled[:, pos] = values[order, pos]
+            blocks.append(shuffled)
+        stacked = pd.DataFrame(np.vstack(blocks), columns=Xt.columns).astype(Xt.dtypes.to_dict())
+        for name, value in zip(batch, score_blocks(stacked, len(batch)), strict=True):
             if value is not None:
-                out.append({"name": str(name), "importance": float(base - value)})
+                out.append({"name": str(name), "importance": float(base - value)})  # type: ignore[operator]
     out.sort(key=lambda d: d["importance"], reverse=True)
     return {
         "kind": "feature_importance",

@@ -1,0 +1,225 @@
+"""Preprocessed cross-validation folds, the fit of one fold, and a process lane for GIL-bound fits.
+
+No PyCaret here: the estimators arrive ready-made from the engine. The lane exists because some
+models' fits are Python code holding the GIL (a network's mini-batches, Theil-Sen's subsets, the
+stage loop of AdaBoost): in a second thread they only slow the other thread down, and a model
+whose native code takes the GIL back often (CatBoost, once per boosting round) waits for it each
+time. Measured on this machine: 200 CatBoost rounds took 0.19 s alone and 16.5 s next to a thread
+running Python code. In a process of their own, both run at full speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Fold:
+    """One fold's preprocessed rows (the preprocessing fitted on its training rows only)."""
+
+    X_tr: np.ndarray
+    y_tr: np.ndarray
+    X_va: np.ndarray
+    codes_va: np.ndarray
+    va_pos: np.ndarray
+
+
+@dataclass
+class FoldSet:
+    """The folds of one K-fold split of (a sample of) the training rows."""
+
+    name: str
+    folds: list[Fold]
+    rows: int
+    codes: np.ndarray
+    """Class codes (or target values) of every row of the set, for out-of-fold scoring."""
+    prep_seconds: float
+
+    @property
+    def train_rows(self) -> int:
+        """Mean training rows of a fold."""
+        return int(np.mean([len(f.y_tr) for f in self.folds]))
+
+    @property
+    def cells(self) -> int:
+        """Training rows × model columns of a fold (what decides whether a model's threads pay off)."""
+        return self.train_rows * (self.folds[0].X_tr.shape[1] if self.folds else 0)
+
+
+FoldOutput = tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]
+"""Fit seconds, predictions, probabilities, decision scores and classes of one fold."""
+
+
+def fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
+             classification: bool) -> FoldOutput:
+    """Fit one fold and predict its validation rows; module-level so a process can run it."""
+    from sklearn import config_context
+
+    # The estimators come from PyCaret's containers and tune grids, so re-validating their
+    # parameters on every fit is pure overhead; and it is paid per tree by the ensembles that fit
+    # sklearn trees one by one (gradient boosting's 100 stages × classes).
+    with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        estimator.fit(X_tr, y_tr)
+        seconds = time.perf_counter() - start
+        pred = np.asarray(estimator.predict(X_va))
+        if pred.ndim == 2 and pred.shape[1] == 1:  # CatBoost's multiclass predict answers a column
+            pred = pred.ravel()
+        proba = decision = classes = None
+        if classification:
+            classes = np.asarray(getattr(estimator, "classes_", np.unique(y_tr)))
+            if hasattr(estimator, "predict_proba"):
+                try:
+                    proba = np.asarray(estimator.predict_proba(X_va), dtype=float)
+                except (AttributeError, NotImplementedError):
+                    proba = None
+            if proba is None and hasattr(estimator, "decision_function"):
+                decision = np.asarray(estimator.decision_function(X_va), dtype=float)
+    return seconds, pred, proba, decision, classes
+
+
+# --------------------------------------------------------------------------- the process lane
+
+_INHERITED: dict[str, FoldSet] = {}
+"""Fold sets handed to the lane's process: set just before the fork, so it inherits them in memory."""
+
+
+class LaneError(Exception):
+    """A fit in the lane failed; ``kind`` is the exception's type name there."""
+
+    STOPPED = "LaneStopped"
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def lane_supported() -> bool:
+    """Whether this platform can fork the lane (Linux only).
+
+    Forking shares the prepared folds with no copy and starts in milliseconds, where a spawned
+    process would re-import the whole stack (seconds, more than the lane saves on a small table).
+    macOS's system libraries are not safe to fork, and Windows cannot: there the Python-bound
+    models stay in a thread.
+    """
+    return sys.platform.startswith("linux")
+
+
+class ProcessLane:
+    """One forked process that fits folds of the sets it inherited, one request at a time.
+
+    The process belongs to the worker's process group, so cancelling the job or the watchdog's
+    stop ends it with the worker. It also dies with the thread that forked it
+    (``PR_SET_PDEATHSIG``), and leaves when its pipe closes.
+
+    Parameters
+    ----------
+    fold_sets
+        The fold sets requests may name; they must all be prepared before the lane starts.
+    """
+
+    def __init__(self, fold_sets: list[FoldSet]) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        here, there = context.Pipe(duplex=True)
+        _INHERITED.clear()
+        _INHERITED.update({fs.name: fs for fs in fold_sets})
+        try:
+            self._process = context.Process(target=_lane_main, args=(there, here, os.getpid()),
+                                            name="predictml-lane", daemon=True)
+            self._process.start()
+        finally:
+            _INHERITED.clear()
+            there.close()
+        self._conn = here
+        self._lock = threading.Lock()
+        self.broken: str | None = None
+        """Why the lane can no longer be used (its process died), or None."""
+
+    @property
+    def pid(self) -> int | None:
+        """The lane process's id."""
+        return self._process.pid
+
+    def fit(self, estimator: Any, fold_set: str, index: int, classification: bool) -> FoldOutput:
+        """Fit fold ``index`` of ``fold_set`` in the lane; block until it is done.
+
+        Raises
+        ------
+        LaneError
+            With the fit's own exception type and message when the fit failed there, or kind
+            ``LaneStopped`` when the lane's process died during the fit (a native crash).
+        """
+        with self._lock:
+            if self.broken:
+                raise LaneError(LaneError.STOPPED, self.broken)
+            try:
+                self._conn.send((estimator, fold_set, index, classification))
+                ok, payload = self._conn.recv()
+            except (EOFError, OSError):
+                self._process.join(timeout=1.0)
+                self.broken = f"its process stopped unexpectedly (exit code {self._process.exitcode})"
+                raise LaneError(LaneError.STOPPED, self.broken) from None
+        if not ok:
+            raise LaneError(*payload)
+        return payload  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """End the lane's process (at once: nothing it holds is needed any more)."""
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(timeout=5.0)
+
+
+def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int) -> None:
+    parent_end.close()  # else this process's own copy would keep the pipe open after the parent's death
+    # The worker's SIGTERM handler ends the whole group; the lane only ends itself.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    from threadpoolctl import threadpool_limits
+
+    sets = dict(_INHERITED)
+    with threadpool_limits(limits=1, user_api="blas"):
+        while True:
+            try:
+                estimator, name, index, classification = conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # a request that cannot be unpickled here
+                reply: tuple[bool, Any] = (False, (type(exc).__name__, str(exc)))
+            else:
+                try:
+                    fold = sets[name].folds[index]
+                    reply = (True, fit_fold(estimator, fold.X_tr, fold.y_tr, fold.X_va, classification))
+                except Exception as exc:
+                    reply = (False, (type(exc).__name__, str(exc)))
+            try:
+                conn.send(reply)
+            except (OSError, ValueError):
+                break
+            except Exception as exc:  # an answer that cannot be pickled
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send((False, (type(exc).__name__, str(exc))))
+    os._exit(0)
