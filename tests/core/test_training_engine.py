@@ -120,8 +120,8 @@ def test_the_process_lane_changes_the_time_not_the_model(tmp_path: Path, monkeyp
     pids: list[int] = []
 
     class Recorded(folds.ProcessLane):
-        def __init__(self, fold_sets: list[folds.FoldSet]) -> None:
-            super().__init__(fold_sets)
+        def __init__(self, fold_sets: list[folds.FoldSet], data: dict[str, Any] | None = None) -> None:
+            super().__init__(fold_sets, data)
             assert self.pid is not None
             pids.append(self.pid)
 
@@ -137,6 +137,10 @@ def test_the_process_lane_changes_the_time_not_the_model(tmp_path: Path, monkeyp
               for r in (in_lane, in_thread)]
     assert boards[0] == boards[1]
     assert boards[0]["mlp"][0] == "done" and boards[0]["ada"][0] == "done"
+    # The final model, refitted on every row in the lane, is the one refitted here.
+    (refitted, _), (local, _) = load_model(tmp_path / "lane"), load_model(tmp_path / "thread")
+    features = frame.drop(columns=["target"])
+    np.testing.assert_array_equal(refitted.predict_proba(features), local.predict_proba(features))
 
 
 def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:

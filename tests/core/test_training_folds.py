@@ -17,14 +17,14 @@ pytestmark = pytest.mark.skipif(not lane_supported(), reason="the process lane f
 class Exploding(LogisticRegression):
     """Raises from fit, like a model that refuses its data."""
 
-    def fit(self, X, y, sample_weight=None):  # noqa: ANN001, ANN201, D102
+    def fit(self, X, y, sample_weight=None):
         raise ValueError("cannot fit these rows")
 
 
 class Crashing(LogisticRegression):
     """Ends its process from fit, like a native crash."""
 
-    def fit(self, X, y, sample_weight=None):  # noqa: ANN001, ANN201, D102
+    def fit(self, X, y, sample_weight=None):
         os._exit(139)
 
 

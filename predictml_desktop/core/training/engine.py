@@ -35,6 +35,7 @@ model runs its folds in parallel instead. Nothing ever asks for ``n_jobs=-1``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import io
@@ -299,6 +300,8 @@ class _Engine:
         self.running: dict[str, float] = {}
         self._concurrent = False
         self._lane: ProcessLane | None = None
+        self._here = threading.local()
+        """``active`` while this thread fits Python-bound models itself rather than in the lane."""
 
     # ------------------------------------------------------------------ reporting
 
@@ -540,7 +543,7 @@ class _Engine:
         if self.backend == "loky":
             return 1, min(self.n_jobs, n_folds)
         if info is not None and info.python_bound:
-            if not self._lane_usable():
+            if not self._in_lane(info):
                 return 1, 1
             # One fold in the process lane and, outside screening's second lane (which the
             # process lane then is), one more here meanwhile.
@@ -555,13 +558,18 @@ class _Engine:
     def _lane_usable(self) -> bool:
         return self._lane is not None and not self._lane.broken
 
+    def _in_lane(self, info: ModelInfo | None) -> bool:
+        return info is not None and info.python_bound and self._lane_usable() and \
+            not getattr(self._here, "active", False)
+
     def _start_lane(self, candidates: list[ModelInfo], fold_sets: list[FoldSet]) -> None:
         """Fork the process lane for the Python-bound candidates, where it helps and can run."""
         if self.n_jobs < 2 or self.backend != "threading" or not LANE or not lane_supported() \
                 or not any(c.python_bound for c in candidates):
             return
         try:
-            self._lane = ProcessLane(fold_sets)
+            # The training and holdout rows too: the final model is refitted there (`_evaluate_and_save`).
+            self._lane = ProcessLane(fold_sets, {"rows": (self.X_train, self.y_train, self.X_test, self.y_test)})
         except OSError as exc:  # out of processes or memory: the thread lane still works
             self.log(f"Python-bound models stay in this process ({exc}).")
             return
@@ -681,7 +689,7 @@ class _Engine:
                 raise _Overrun(f"stopped: exceeded its time share ({timeout:.0f} s) after {done} "
                                f"of {len(ids)} folds")
             batch = [fs.folds[i] for i in ids[done:done + workers]]
-            if info is not None and info.python_bound and self._lane_usable():
+            if self._in_lane(info):
                 outs = self._lane_fits(base, fs, ids[done:done + workers])
             elif len(batch) > 1 and self.backend == "loky":
                 from joblib import Parallel, delayed
@@ -928,8 +936,11 @@ class _Engine:
         the fixed reference a Python-bound model is compared with after its first fold. Then the
         Python-bound models (a network, Theil-Sen, gradient boosting's Python loop...) run one after
         the other on one core, in a second thread, while the other models run on the other core:
-        one holds the GIL, the others mostly release it, so both lanes progress. Each lane decides
-        from the reference and its own results only, so the outcome does not depend on timing.
+        one holds the GIL, the others mostly release it, so both lanes progress. With the process
+        lane (`folds.ProcessLane`) the second lane's fits run in another process, and this thread
+        takes the Python-bound models still waiting once its own are done. A Python-bound model is
+        compared with the fixed reference only, so the outcome does not depend on which lane ran it
+        or on timing.
         """
         quick = [c for c in candidates if c.id == BASELINE_ID or (c.quick_tune and not c.python_bound)]
         slow = [c for c in candidates if c.python_bound and c not in quick]
@@ -944,12 +955,17 @@ class _Engine:
                 self._screen_one(info, screen, screen_ids, own if info.python_bound else None)
             return
         failure: list[BaseException] = []
+        # The costliest first: whatever is left when the other lane is done can move over to it.
+        queue = collections.deque(reversed(slow))
+
+        def take() -> ModelInfo | None:
+            with self._lock:
+                return queue.popleft() if queue and not failure else None
 
         def lane() -> None:
-            own = list(reference)
             try:
-                for info in slow:
-                    self._screen_one(info, screen, screen_ids, own)
+                while (info := take()) is not None:
+                    self._screen_one(info, screen, screen_ids, list(reference))
             except BaseException as exc:  # surfaced in the main thread
                 failure.append(exc)
 
@@ -959,7 +975,14 @@ class _Engine:
         try:
             for info in rest:
                 self._screen_one(info, screen, screen_ids, None)
+            if self._lane_usable():
+                # With the process lane, this thread is free once its own list is done: it takes
+                # Python-bound models too, fitting them here while the lane fits its own.
+                self._here.active = True
+                while (waiting := take()) is not None:
+                    self._screen_one(waiting, screen, screen_ids, list(reference))
         finally:
+            self._here.active = False
             second.join()
             self._concurrent = False
         if failure:
@@ -1185,6 +1208,12 @@ class _Engine:
             name += " (calibrated)"
         return est, name, notes
 
+    def _single_threaded(self, entry: dict[str, Any]) -> bool:
+        """Whether the final fit of ``entry`` (each member of a blend) uses one thread."""
+        keys = [self.entries[k].get("base") or k for k in entry["members"]] if entry["model"] == BLEND_ID \
+            else [entry.get("base") or entry["model"]]
+        return all(self._final_threads(self.infos[k]) == 1 for k in keys)
+
     def _final_threads(self, info: ModelInfo) -> int:
         cells = len(self.X_train) * len(self.data.features)
         threads, _ = self._parallelism(info, 1, cells)
@@ -1241,6 +1270,15 @@ class _Engine:
         fold_seconds = float(winner.get("foldSeconds") or winner.get("fitSeconds") or 1.0)
         estimate = fold_seconds * max(1.0, len(self.X_train) / max(1, int(winner.get("rowsPerFold") or 1)))
         t = time.monotonic()
+        req.model_dir.mkdir(parents=True, exist_ok=True)
+        finalize = f"finalize:{winner['model']}"
+        refit = None
+        if self._lane_usable() and self._single_threaded(winner):
+            # The model refitted on every row does not depend on the holdout evaluation: the lane
+            # fits and saves it meanwhile, on the other core.
+            self.unit_started(finalize, max(FINAL_TIMEOUT_MIN_S, 13 * estimate), name, Stage.EVALUATE)
+            refit = self._pool().submit(self._lane.call, _refit_and_save,  # type: ignore[union-attr]
+                                        self._pipeline(clone(estimator)), req.model_dir / MODEL_FILE)
         pipe_train = self._fit(f"final:{winner['model']}", name, clone(estimator), self.X_train, self.y_train, estimate)
         self.classes = self._pipeline_classes(pipe_train)
         holdout, y_true, proba, pred = self._holdout(pipe_train)
@@ -1263,18 +1301,24 @@ class _Engine:
             self.log(message)
             self.warnings.append({"code": "no_better_than_baseline", "level": "warning", "message": message})
 
-        req.model_dir.mkdir(parents=True, exist_ok=True)
         # The review plots need only the holdout model; they are drawn while the final model is
         # refitted on every row (matplotlib's Agg canvas, one figure per plot, nothing shared).
         from concurrent.futures import ThreadPoolExecutor
 
+        model_path = req.model_dir / MODEL_FILE
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots") as drawer:
             drawn = drawer.submit(self._plots, pipe_train, y_true, proba, pred)
-            pipe_final = self._fit(f"finalize:{winner['model']}", name, clone(estimator),
-                                   pd.concat([self.X_train, self.X_test]), pd.concat([self.y_train, self.y_test]),
-                                   estimate * 1.3)
-            model_path = req.model_dir / MODEL_FILE
-            digest = _save_model(pipe_final, model_path)
+            digest = None
+            if refit is not None:
+                try:
+                    digest = refit.result()
+                except LaneError as exc:
+                    self.log(f"Refitting in the second process failed ({exc}); refitting here.")
+                self.unit_finished(finalize, Stage.EVALUATE)
+            if digest is None:
+                pipe_final = self._fit(finalize, name, clone(estimator), pd.concat([self.X_train, self.X_test]),
+                                       pd.concat([self.y_train, self.y_test]), estimate * 1.3)
+                digest = _save_model(pipe_final, model_path)
             plots = drawn.result()
         del pipe_train
         final_seconds = time.monotonic() - t
@@ -1472,6 +1516,15 @@ def _replace_file(path: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _refit_and_save(inherited: dict[str, Any], pipe: Any, path: Path) -> str:
+    """In the process lane: fit ``pipe`` on every row (training + holdout), save it, return its SHA-256."""
+    X_train, y_train, X_test, y_test = inherited["rows"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(pd.concat([X_train, X_test]), pd.concat([y_train, y_test]))
+    return _save_model(pipe, path)
 
 
 def _save_model(pipe: Any, path: Path) -> str:

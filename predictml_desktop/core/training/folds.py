@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -92,8 +93,9 @@ def fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarra
 
 # --------------------------------------------------------------------------- the process lane
 
-_INHERITED: dict[str, FoldSet] = {}
-"""Fold sets handed to the lane's process: set just before the fork, so it inherits them in memory."""
+_INHERITED: dict[str, Any] = {}
+"""What the lane's process works on (fold sets by name, training rows): set just before the fork, so
+it inherits them in memory instead of receiving copies."""
 
 
 class LaneError(Exception):
@@ -118,7 +120,7 @@ def lane_supported() -> bool:
 
 
 class ProcessLane:
-    """One forked process that fits folds of the sets it inherited, one request at a time.
+    """One forked process that fits folds (or runs other functions) on what it inherited, one at a time.
 
     The process belongs to the worker's process group, so cancelling the job or the watchdog's
     stop ends it with the worker. It also dies with the thread that forked it
@@ -128,14 +130,17 @@ class ProcessLane:
     ----------
     fold_sets
         The fold sets requests may name; they must all be prepared before the lane starts.
+    data
+        Anything else `call` functions will need, by name (shared, not copied).
     """
 
-    def __init__(self, fold_sets: list[FoldSet]) -> None:
+    def __init__(self, fold_sets: list[FoldSet], data: dict[str, Any] | None = None) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         here, there = context.Pipe(duplex=True)
         _INHERITED.clear()
+        _INHERITED.update(data or {})
         _INHERITED.update({fs.name: fs for fs in fold_sets})
         try:
             self._process = context.Process(target=_lane_main, args=(there, here, os.getpid()),
@@ -160,14 +165,27 @@ class ProcessLane:
         Raises
         ------
         LaneError
-            With the fit's own exception type and message when the fit failed there, or kind
-            ``LaneStopped`` when the lane's process died during the fit (a native crash).
+            As `call`.
+        """
+        return self.call(_fit_inherited_fold, estimator, fold_set, index, classification)
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Return ``function(inherited, *args)`` computed in the lane; block until it is done.
+
+        ``function`` must be importable by name (module level); ``inherited`` is the dictionary of
+        what the lane inherited (fold sets and ``data``).
+
+        Raises
+        ------
+        LaneError
+            With the function's own exception type and message when it failed there, or kind
+            ``LaneStopped`` when the lane's process died meanwhile (a native crash).
         """
         with self._lock:
             if self.broken:
                 raise LaneError(LaneError.STOPPED, self.broken)
             try:
-                self._conn.send((estimator, fold_set, index, classification))
+                self._conn.send((function, args))
                 ok, payload = self._conn.recv()
             except (EOFError, OSError):
                 self._process.join(timeout=1.0)
@@ -175,7 +193,7 @@ class ProcessLane:
                 raise LaneError(LaneError.STOPPED, self.broken) from None
         if not ok:
             raise LaneError(*payload)
-        return payload  # type: ignore[no-any-return]
+        return payload
 
     def close(self) -> None:
         """End the lane's process (at once: nothing it holds is needed any more)."""
@@ -184,6 +202,12 @@ class ProcessLane:
         if self._process.is_alive():
             self._process.kill()
         self._process.join(timeout=5.0)
+
+
+def _fit_inherited_fold(inherited: dict[str, Any], estimator: Any, name: str, index: int,
+                        classification: bool) -> FoldOutput:
+    fold = inherited[name].folds[index]
+    return fit_fold(estimator, fold.X_tr, fold.y_tr, fold.X_va, classification)
 
 
 def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int) -> None:
@@ -200,19 +224,18 @@ def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int) -> Non
         os._exit(0)
     from threadpoolctl import threadpool_limits
 
-    sets = dict(_INHERITED)
+    inherited = dict(_INHERITED)
     with threadpool_limits(limits=1, user_api="blas"):
         while True:
             try:
-                estimator, name, index, classification = conn.recv()
+                function, args = conn.recv()
             except (EOFError, OSError):
                 break
             except Exception as exc:  # a request that cannot be unpickled here
                 reply: tuple[bool, Any] = (False, (type(exc).__name__, str(exc)))
             else:
                 try:
-                    fold = sets[name].folds[index]
-                    reply = (True, fit_fold(estimator, fold.X_tr, fold.y_tr, fold.X_va, classification))
+                    reply = (True, function(inherited, *args))
                 except Exception as exc:
                     reply = (False, (type(exc).__name__, str(exc)))
             try:
