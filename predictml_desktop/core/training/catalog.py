@@ -40,8 +40,9 @@ class ModelInfo:
         naive Bayes, single trees, linear SVMs).
     python_bound
         Its fit is mostly Python code holding the GIL (a network's mini-batches, Theil-Sen's
-        subsamples): threads cannot run two folds of it at once, so its folds run one after the
-        other, which also lets a clearly losing model stop after its first fold.
+        subsamples): threads cannot run two folds of it at once, so it fits in the engine's
+        process lane where there is one (one fold there, one in the engine), else one fold after
+        the other, which also lets a clearly losing model stop after its first fold.
     """
 
     id: str

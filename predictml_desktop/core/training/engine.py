@@ -30,7 +30,10 @@ skips them. Each candidate is announced before it starts with its time share (``
 
 Only one level of parallelism is used: a model with threads of its own (random forests, the
 boosting libraries, k-NN) gets every core and its folds run one after the other; a single-threaded
-model runs its folds in parallel instead. Nothing ever asks for ``n_jobs=-1``.
+model runs its folds in parallel instead. Nothing ever asks for ``n_jobs=-1``. Models whose fit
+holds Python's GIL (a network, Theil-Sen, AdaBoost...) would only slow a second thread down, so on
+Linux they fit in a forked process (`folds.ProcessLane`), which also refits the final model on
+every row while the holdout evaluation runs here.
 """
 
 from __future__ import annotations
