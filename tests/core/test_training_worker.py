@@ -39,10 +39,13 @@ def test_real_training_end_to_end_through_the_worker(store: Store, tmp_path: Pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     ds = import_frame(store, binary_frame(140, labels=("stay", "leave")), tmp_path)
-    job = create_job(store, ds.id, "target", TrainingOptions(preset="fast", models=["lr", "dt"]))
+    # MLP holds the GIL, so on Linux it fits in the engine's forked process lane: a fork of this
+    # worker, whose cancel watcher is blocked reading stdin (a lock the lane must never need).
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="fast", models=["lr", "dt", "mlp"], n_jobs=2))
     recorder = Recorder()
     final = TrainingRunner(store, job.id).run(recorder)
     assert final.status == JobStatus.PENDING_REVIEW, final.error
+    assert {e["model"]: e["status"] for e in final.leaderboard}["mlp"] == "done"
     assert final.model_name and final.model_path == f"models/{job.id}/model.pkl"
     assert sha256_file(store.paths.resolve(final.model_path)) == final.model_sha256
     assert final.metrics["auc"] > 0.6 and "cv" in final.metrics and "baseline" in final.metrics
@@ -116,6 +119,27 @@ def test_cancel_of_a_real_training_ends_joblibs_worker_processes_too(store: Stor
     assert store.read().datasets.get(ds.id).status == DatasetStatus.UPLOADED
 
 
+def test_cancel_ends_the_process_lane_too(store: Store, tmp_path: Path) -> None:
+    from predictml_desktop.core.training.folds import lane_supported
+
+    if not lane_supported():
+        pytest.skip("the process lane forks (Linux only)")
+    ds = import_frame(store, _larger_frame(), tmp_path)
+    options = TrainingOptions(preset="balanced", models=["lr", "gbc", "mlp", "ada"], n_jobs=2)
+    job = create_job(store, ds.id, "target", options)
+    runner = TrainingRunner(store, job.id)
+    recorder = Recorder()
+    bg = Background(runner, recorder)
+    pid = wait_until(lambda: runner.worker_pid, 60)
+    procs = wait_until(lambda: len(alive(tree(pid))) >= 2 and tree(pid), 120, interval=0.05)  # worker + lane
+    start = time.monotonic()
+    runner.cancel()
+    final = bg.join(30)
+    wait_until(lambda: not alive(procs), 5.0, interval=0.05)
+    assert time.monotonic() - start < 5.0
+    assert final.status == JobStatus.CANCELLED
+
+
 def test_app_killed_during_a_real_training_leaves_no_orphan(store: Store, tmp_path: Path) -> None:
     ds = import_frame(store, _larger_frame(), tmp_path)
     options = TrainingOptions(preset="balanced", models=["rf", "gbc", "et"], n_jobs=2, parallel_backend="loky")
@@ -126,3 +150,17 @@ def test_app_killed_during_a_real_training_leaves_no_orphan(store: Store, tmp_pa
 
     parent_killed_leaves_no_orphan(store, job.id, None, training_with_children, timeout=120)
     assert os.environ.get(FAULTS_ENV) is None
+
+
+def test_app_killed_while_the_process_lane_fits_leaves_no_orphan(store: Store, tmp_path: Path) -> None:
+    from predictml_desktop.core.training.folds import lane_supported
+
+    if not lane_supported():
+        pytest.skip("the process lane forks (Linux only)")
+    ds = import_frame(store, _larger_frame(), tmp_path)
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=["lr", "gbc", "mlp"], n_jobs=2))
+
+    def lane_running(record: object, procs: list) -> bool:
+        return getattr(record, "progress", 0) >= 30 and len(alive(procs)) >= 2
+
+    parent_killed_leaves_no_orphan(store, job.id, None, lane_running, timeout=120)

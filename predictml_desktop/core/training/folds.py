@@ -126,6 +126,11 @@ class ProcessLane:
     stop ends it with the worker. It also dies with the thread that forked it
     (``PR_SET_PDEATHSIG``), and leaves when its pipe closes.
 
+    It is a bare ``os.fork()``, not a ``multiprocessing.Process``: that one closes ``sys.stdin``
+    in the child, whose lock the worker's cancel watcher holds while it waits for a line, so the
+    child hung there for good (seen in the packaged app's self-test). The child touches nothing
+    but its pipe and what it inherited, and leaves with ``os._exit``.
+
     Parameters
     ----------
     fold_sets
@@ -135,29 +140,50 @@ class ProcessLane:
     """
 
     def __init__(self, fold_sets: list[FoldSet], data: dict[str, Any] | None = None) -> None:
-        import multiprocessing
+        from multiprocessing import Pipe
 
-        context = multiprocessing.get_context("fork")
-        here, there = context.Pipe(duplex=True)
+        here, there = Pipe(duplex=True)
+        parent = os.getpid()
         _INHERITED.clear()
         _INHERITED.update(data or {})
         _INHERITED.update({fs.name: fs for fs in fold_sets})
         try:
-            self._process = context.Process(target=_lane_main, args=(there, here, os.getpid()),
-                                            name="predictml-lane", daemon=True)
-            self._process.start()
+            pid = os.fork()
+            if pid == 0:  # the lane
+                try:
+                    _lane_main(there, here, parent)
+                finally:
+                    os._exit(0)
         finally:
             _INHERITED.clear()
             there.close()
+        self._pid = pid
         self._conn = here
         self._lock = threading.Lock()
+        self._exit_code: int | None = None
         self.broken: str | None = None
         """Why the lane can no longer be used (its process died), or None."""
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         """The lane process's id."""
-        return self._process.pid
+        return self._pid
+
+    def _reap(self, timeout: float) -> int | None:
+        """Collect the lane's exit code (waiting up to ``timeout``); None while it runs."""
+        deadline = time.monotonic() + timeout
+        while self._exit_code is None:
+            try:
+                done, status = os.waitpid(self._pid, os.WNOHANG)
+            except ChildProcessError:  # already collected elsewhere
+                return None
+            if done:
+                self._exit_code = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() >= deadline:
+                return None
+            else:
+                time.sleep(0.01)
+        return self._exit_code
 
     def fit(self, estimator: Any, fold_set: str, index: int, classification: bool) -> FoldOutput:
         """Fit fold ``index`` of ``fold_set`` in the lane; block until it is done.
@@ -188,8 +214,7 @@ class ProcessLane:
                 self._conn.send((function, args))
                 ok, payload = self._conn.recv()
             except (EOFError, OSError):
-                self._process.join(timeout=1.0)
-                self.broken = f"its process stopped unexpectedly (exit code {self._process.exitcode})"
+                self.broken = f"its process stopped unexpectedly (exit code {self._reap(1.0)})"
                 raise LaneError(LaneError.STOPPED, self.broken) from None
         if not ok:
             raise LaneError(*payload)
@@ -199,9 +224,10 @@ class ProcessLane:
         """End the lane's process (at once: nothing it holds is needed any more)."""
         with contextlib.suppress(OSError):
             self._conn.close()
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join(timeout=5.0)
+        if self._exit_code is None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._reap(5.0)
 
 
 def _fit_inherited_fold(inherited: dict[str, Any], estimator: Any, name: str, index: int,
@@ -221,28 +247,25 @@ def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int) -> Non
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent_pid:
-        os._exit(0)
-    from threadpoolctl import threadpool_limits
-
+        return
+    # BLAS's thread count (one, see engine.run_training) is inherited with the memory.
     inherited = dict(_INHERITED)
-    with threadpool_limits(limits=1, user_api="blas"):
-        while True:
+    while True:
+        try:
+            function, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # a request that cannot be unpickled here
+            reply: tuple[bool, Any] = (False, (type(exc).__name__, str(exc)))
+        else:
             try:
-                function, args = conn.recv()
-            except (EOFError, OSError):
-                break
-            except Exception as exc:  # a request that cannot be unpickled here
-                reply: tuple[bool, Any] = (False, (type(exc).__name__, str(exc)))
-            else:
-                try:
-                    reply = (True, function(inherited, *args))
-                except Exception as exc:
-                    reply = (False, (type(exc).__name__, str(exc)))
-            try:
-                conn.send(reply)
-            except (OSError, ValueError):
-                break
-            except Exception as exc:  # an answer that cannot be pickled
-                with contextlib.suppress(OSError, ValueError):
-                    conn.send((False, (type(exc).__name__, str(exc))))
-    os._exit(0)
+                reply = (True, function(inherited, *args))
+            except Exception as exc:
+                reply = (False, (type(exc).__name__, str(exc)))
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            return
+        except Exception as exc:  # an answer that cannot be pickled
+            with contextlib.suppress(OSError, ValueError):
+                conn.send((False, (type(exc).__name__, str(exc))))
