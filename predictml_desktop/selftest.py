@@ -147,7 +147,12 @@ def _train(state: dict[str, Any]) -> dict[str, Any]:
         raise SelfTestError(f"training ended {final.status}: {final.error}")
     if "candidate" not in events or "result" not in events:
         raise SelfTestError(f"the worker sent no candidate or result event ({sorted(set(events))})")
-    failed = [row for row in final.leaderboard if row.get("error")]
+    # A candidate that failed or was stopped (a hang the watchdog ended) points at a broken
+    # bundle: a missing library, or a worker process that cannot start in the frozen app.
+    failed = [f"{row.get('model')}: {row.get('reason')}" for row in final.leaderboard
+              if row.get("status") in ("failed", "stopped")]
+    if failed:
+        raise SelfTestError(f"{len(failed)} candidate(s) failed or were stopped: {'; '.join(failed)}")
     state["job"] = final
     return {"jobId": final.id, "model": final.model_name, "candidates": len(final.leaderboard),
             "candidateErrors": len(failed)}
