@@ -144,6 +144,7 @@ class ProcessLane:
 
         here, there = Pipe(duplex=True)
         parent = os.getpid()
+        prctl = _prctl()
         _INHERITED.clear()
         _INHERITED.update(data or {})
         _INHERITED.update({fs.name: fs for fs in fold_sets})
@@ -151,7 +152,7 @@ class ProcessLane:
             pid = os.fork()
             if pid == 0:  # the lane
                 try:
-                    _lane_main(there, here, parent)
+                    _lane_main(there, here, parent, prctl)
                 finally:
                     os._exit(0)
         finally:
@@ -236,16 +237,25 @@ def _fit_inherited_fold(inherited: dict[str, Any], estimator: Any, name: str, in
     return fit_fold(estimator, fold.X_tr, fold.y_tr, fold.X_va, classification)
 
 
-def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int) -> None:
+def _prctl() -> Callable[..., int] | None:
+    # Looked up before the fork: loading a library in the child could wait forever on a loader
+    # lock that another thread of the parent held at the fork.
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int, prctl: Callable[..., int] | None) -> None:
     parent_end.close()  # else this process's own copy would keep the pipe open after the parent's death
     # The worker's SIGTERM handler ends the whole group; the lane only ends itself.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
+    if prctl is not None:
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent_pid:
         return
     # BLAS's thread count (one, see engine.run_training) is inherited with the memory.
