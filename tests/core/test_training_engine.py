@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -141,6 +142,45 @@ def test_the_process_lane_changes_the_time_not_the_model(tmp_path: Path, monkeyp
     (refitted, _), (local, _) = load_model(tmp_path / "lane"), load_model(tmp_path / "thread")
     features = frame.drop(columns=["target"])
     np.testing.assert_array_equal(refitted.predict_proba(features), local.predict_proba(features))
+
+
+def crash_in_the_lane(*_args: Any) -> None:
+    """Stands in for a fit in the lane that crashes natively (module level: the lane gets it by name)."""
+    os._exit(139)
+
+
+def test_a_crash_in_the_process_lane_fails_one_candidate_and_the_run_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from predictml_desktop.core.training import folds
+
+    if not folds.lane_supported():
+        pytest.skip("the process lane forks (Linux only)")
+    monkeypatch.setattr(folds, "_fit_inherited_fold", crash_in_the_lane)
+    result, events = train(binary_frame(150, seed=3), tmp_path, models=["lr", "dt", "mlp", "ada"],
+                           preset="balanced", n_jobs=2)
+    board = {e["model"]: e for e in result["leaderboard"]}
+    # The costliest Python-bound model goes to the lane first and dies there; the next one and the
+    # final refit run in this process instead.
+    assert board["mlp"]["status"] == "failed"
+    assert board["mlp"]["reason"] == "failed: its process stopped unexpectedly (exit code 139)"
+    assert board["ada"]["status"] == "done" and result["success"]
+    assert any(e.message.startswith("MLP Classifier failed: its process stopped") for e in events if e.type == "log")
+    model, _ = load_model(tmp_path)
+    assert sha256_file(tmp_path / "models" / "training_1" / "model.pkl") == result["modelSha256"]
+    assert len(model.predict(binary_frame(150, seed=3).drop(columns=["target"]))) == 150
+
+
+def test_a_crash_of_the_final_refit_in_the_lane_is_refitted_here(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from predictml_desktop.core.training import engine, folds
+
+    if not folds.lane_supported():
+        pytest.skip("the process lane forks (Linux only)")
+    monkeypatch.setattr(engine, "_refit_and_save", crash_in_the_lane)
+    result, events = train(binary_frame(150, seed=3), tmp_path, models=["lr", "mlp"], preset="balanced", n_jobs=2)
+    assert result["success"] and all(e["status"] == "done" for e in result["leaderboard"] if e["model"] != "blend")
+    assert any("Refitting in the second process failed" in e.message for e in events if e.type == "log")
+    assert sha256_file(tmp_path / "models" / "training_1" / "model.pkl") == result["modelSha256"]
 
 
 def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:
