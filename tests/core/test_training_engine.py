@@ -183,6 +183,20 @@ def test_a_crash_of_the_final_refit_in_the_lane_is_refitted_here(tmp_path: Path,
     assert sha256_file(tmp_path / "models" / "training_1" / "model.pkl") == result["modelSha256"]
 
 
+def test_permutation_importance_on_a_sampled_holdout_ranks_the_signal(tmp_path: Path) -> None:
+    """Naive Bayes has no importances of its own: the holdout (over IMPORTANCE_ROWS) is sampled and shuffled."""
+    from predictml_desktop.core.training.plots import IMPORTANCE_ROWS
+
+    frame = binary_frame(12_000, seed=5)
+    frame["noise"] = np.random.default_rng(99).normal(size=len(frame))
+    result, _ = train(frame, tmp_path, models=["nb"])
+    assert result["holdoutRows"] > IMPORTANCE_ROWS
+    doc = json.loads((tmp_path / "models" / "training_1" / "plots" / "feature_importance.json").read_text())
+    assert doc["method"] == "permutation" and doc["complete"]
+    ranked = [f["name"] for f in doc["features"]]
+    assert ranked == ["x1", "x2", "color", "noise"] and doc["features"][0]["importance"] > 0.1
+
+
 def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(150, 2))

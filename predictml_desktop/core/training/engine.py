@@ -1436,7 +1436,7 @@ class _Engine:
             return values
 
         if len(Xt) > IMPORTANCE_ROWS:
-            # Score the same rows the importance keeps (it samples with this seed and sorts).
+            # The importance shuffles only the rows it can score: a sample, in their order.
             keep = np.sort(np.random.default_rng(self.seed).choice(len(Xt), IMPORTANCE_ROWS, replace=False))
             Xt, y_true = Xt.iloc[keep], y_true[keep]
         return permutation_importance(score_blocks, Xt, groups, seed=self.seed)

@@ -129,7 +129,8 @@ def permutation_importance(
         ``score_blocks(rows, m)`` scores ``m`` stacked blocks of ``len(Xt)`` preprocessed rows each
         and returns one score per block (higher is better; None where it cannot be computed).
     Xt
-        The preprocessed holdout rows (at most `IMPORTANCE_ROWS` are used).
+        The preprocessed holdout rows. The caller keeps at most `IMPORTANCE_ROWS` of them, as
+        ``score_blocks`` must know the true values of exactly these rows.
     groups
         Input column → positions of the model columns made from it.
     seed
@@ -138,9 +139,6 @@ def permutation_importance(
         Columns not reached within this time are left out (and the document says so).
     """
     rng = np.random.default_rng(seed)
-    if len(Xt) > IMPORTANCE_ROWS:
-        keep = np.sort(rng.choice(len(Xt), IMPORTANCE_ROWS, replace=False))
-        Xt = Xt.iloc[keep]
     Xt = Xt.reset_index(drop=True)
     base = score_blocks(Xt, 1)[0] if len(Xt) else None
     out: list[dict[str, Any]] = []
