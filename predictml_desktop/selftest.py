@@ -154,8 +154,7 @@ def _train(state: dict[str, Any]) -> dict[str, Any]:
     if failed:
         raise SelfTestError(f"{len(failed)} candidate(s) failed or were stopped: {'; '.join(failed)}")
     state["job"] = final
-    return {"jobId": final.id, "model": final.model_name, "candidates": len(final.leaderboard),
-            "candidateErrors": len(failed)}
+    return {"jobId": final.id, "model": final.model_name, "candidates": len(final.leaderboard)}
 
 
 def _approve(state: dict[str, Any]) -> dict[str, Any]:
