@@ -97,6 +97,9 @@ class InputSchema:
     positive_class: Any = None
     ignored_columns: list[str] = field(default_factory=list)
     """Columns of the training file that the model does not use (IDs, constants)."""
+    decision_threshold: float | None = None
+    """Yes/no models: the positive class is answered when its probability is at least this (chosen
+    on out-of-fold predictions at training); None means the most probable class."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the document stored as ``schema.json``."""
@@ -108,6 +111,7 @@ class InputSchema:
             "classes": self.classes,
             "positiveClass": self.positive_class,
             "ignoredColumns": self.ignored_columns,
+            "decisionThreshold": self.decision_threshold,
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class InputSchema:
                 classes=list(doc.get("classes") or []),
                 positive_class=doc.get("positiveClass"),
                 ignored_columns=list(doc.get("ignoredColumns") or []),
+                decision_threshold=_threshold(doc.get("decisionThreshold")),
             )
         except (KeyError, TypeError) as exc:
             raise ArtifactError(f"The model's input schema is malformed ({exc}).") from None
@@ -138,6 +143,14 @@ class InputSchema:
             if f.name == name:
                 return f
         raise KeyError(name)
+
+
+def _threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ArtifactError(f"The model's decision threshold {value!r} is not a probability.")
+    return float(value)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

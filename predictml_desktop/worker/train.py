@@ -8,8 +8,10 @@ that even native code (LightGBM, CatBoost) cannot corrupt the protocol.
 It never writes the record files (the runner is their single writer); it reads its job and dataset
 records, trains, and writes the job's artifacts under ``models/<jobId>/``.
 
-Ending: ``cancel`` on stdin, SIGTERM, or the death of the app that started it each end the
-worker's whole process group at once, joblib's worker processes included.
+Ending: ``stop`` on stdin ends the search at once and keeps the best model finished so far (it is
+fitted and saved, and the job waits for review marked as stopped early); ``cancel`` on stdin,
+SIGTERM, or the death of the app that started it each end the worker's whole process group at once,
+the fitting processes included.
 """
 
 from __future__ import annotations
@@ -75,15 +77,19 @@ def _exit_group() -> None:
     os._exit(1)
 
 
-def _watch_stdin(emit: Emitter) -> None:
+def _watch_stdin(emit: Emitter, stop: threading.Event) -> None:
     stream = sys.stdin.buffer if sys.stdin is not None else None
     if stream is None:
         return
     try:
         for raw in iter(stream.readline, b""):
-            if raw.strip().lower() == b"cancel":
+            command = raw.strip().lower()
+            if command == b"cancel":
                 emit(TrainingEvent.log("Cancel received; stopping."))
                 _exit_group()
+            elif command == b"stop" and not stop.is_set():
+                emit(TrainingEvent.log("Stop received: ending the search and keeping the best model so far."))
+                stop.set()
     except (OSError, ValueError):
         return
     # EOF: the runner closed our stdin or died; follow_parent handles the latter.
@@ -109,16 +115,22 @@ def main(argv: Sequence[str]) -> int:
     from predictml_desktop.core.processes import follow_parent
 
     follow_parent(kill_group_on_sigterm=True)
-    threading.Thread(target=_watch_stdin, args=(emit,), name="cancel-watch", daemon=True).start()
+    stop = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(emit, stop), name="cancel-watch", daemon=True).start()
     try:
         stopped = json.loads(args.stopped)
         if not isinstance(stopped, dict):
             raise ValueError("not an object")
     except ValueError:
         stopped = {}
+    from predictml_desktop.core.training.engine import TrainingCancelled
+
     try:
         result = _train(args.job_id, args.started_at, bool(args.resume), {str(k): str(v) for k, v in stopped.items()},
-                        emit)
+                        emit, stop)
+    except TrainingCancelled as exc:
+        emit(TrainingEvent.log(str(exc)))
+        _exit(CANCELLED_EXIT)
     except Exception as exc:
         emit(TrainingEvent.error(_user_message(exc)))
         traceback.print_exc(file=sys.stderr)
@@ -151,8 +163,12 @@ def _user_message(exc: BaseException) -> str:
     return f"Training failed: {type(exc).__name__}{': ' + detail if detail else ''} (details in the job's log)."
 
 
+CANCELLED_EXIT = 4
+"""Exit code of a worker stopped before any model finished (nothing to keep)."""
+
+
 def _train(job_id: str, started_at: float | None, resume: bool, stopped: dict[str, str],
-           emit: Emitter) -> dict[str, Any]:
+           emit: Emitter, stop: threading.Event) -> dict[str, Any]:
     from predictml_desktop.core.paths import Paths, safe_name
 
     paths = Paths.default().ensure()
@@ -197,5 +213,6 @@ def _train(job_id: str, started_at: float | None, resume: bool, stopped: dict[st
         stopped_units=stopped,
         problem_type_reason=(dataset.problem_type_reason or None)
         if job.problem_type and job.problem_type == dataset.problem_type else None,
+        work_dir=work,
     )
-    return run_training(request, emit)
+    return run_training(request, emit, stop.is_set)

@@ -1,8 +1,10 @@
-"""The candidate models: every PyCaret 3.3.2 model of each task, with what the search needs to know.
+"""The candidate models and what the search needs to know of them.
 
+Every PyCaret 3.3.2 model of each task, plus scikit-learn's histogram gradient boosting (both tasks)
+and imbalanced-learn's balanced random forest: 20 classifiers and 26 regressors besides the baseline.
 Kept free of PyCaret so the GUI and the command line can list and validate model ids without
-importing it (which costs seconds). The engine checks at run time that each id is still one of
-PyCaret's (`engine` builds the estimators from PyCaret's own model containers).
+importing it (which costs seconds). The engine checks at run time that each id can be built
+(`core.modeling.experiment.Experiment.make_estimator`, from PyCaret's own model containers).
 """
 
 from __future__ import annotations
@@ -13,106 +15,106 @@ from typing import Final
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the search knows about one PyCaret model before running it.
+    """What the search knows about one model before running it.
 
     Attributes
     ----------
     id
-        PyCaret's model id (``rf``).
+        PyCaret's model id (``rf``), or ours for a scikit-learn model PyCaret does not list (``hgb``).
     name
-        PyCaret's display name (``Random Forest Classifier``).
+        Its display name (``Random Forest Classifier``).
+    family
+        ``linear``, ``bayes``, ``neighbours``, ``kernel``, ``tree``, ``bagging``, ``boosting``,
+        ``network`` or ``baseline``: successive halving keeps the best of the tree ensembles
+        (``bagging``, ``boosting``) alive on small samples, where linear models lead but trees win
+        on the whole table.
+    cost
+        Relative fit cost, 1 (a linear model) to 4 (a network, a Gaussian process): screening queues
+        the cheapest first, so early results give the references pruning compares with.
     threads_param
         Parameter giving the model its own threads (``n_jobs``, ``thread_count``); None for models
-        that compute on one core, whose folds run in parallel instead (one level of parallelism).
+        that compute on one core, whose folds run side by side instead (one level of parallelism).
     max_rows
         Above this many training rows the model is skipped (with that reason): its time or memory
         grows too fast (kernel methods, Gaussian processes).
     cost_exponent
         How its fit time grows with rows (1 for most models, 2 for kernel SVMs, 3 for Gaussian
-        processes); used to extrapolate screening times to the full cross-validation.
+        processes); used to extrapolate screening times to more rows.
     probabilities
-        Whether it gives class probabilities (classification); a model without them is calibrated
-        if it wins, because predictions must come with probabilities.
-    tunable
-        Whether the tuning stage may search its PyCaret tune grid.
-    quick_tune
-        Cheap to refit, so worth tuning even in the balanced preset (linear models, neighbours,
-        naive Bayes, single trees, linear SVMs).
-    python_bound
-        Its fit is mostly Python code holding the GIL (a network's mini-batches, Theil-Sen's
-        subsamples): threads cannot run two folds of it at once, so it fits in the engine's
-        process lane where there is one (one fold there, one in the engine), else one fold after
-        the other, which also lets a clearly losing model stop after its first fold.
+        Whether it gives class probabilities (classification); one without them is wrapped in Platt
+        scaling, so every candidate is scored and ensembled on probabilities.
     """
 
     id: str
     name: str
+    family: str = "linear"
+    cost: int = 1
     threads_param: str | None = None
     max_rows: int | None = None
     cost_exponent: float = 1.0
     probabilities: bool = True
-    tunable: bool = True
-    python_bound: bool = False
-    quick_tune: bool = False
 
 
 CLASSIFIERS: Final[tuple[ModelInfo, ...]] = (
-    ModelInfo("dummy", "Dummy Classifier", tunable=False),
-    ModelInfo("lr", "Logistic Regression", quick_tune=True),
-    ModelInfo("knn", "K Neighbors Classifier", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5,
-              quick_tune=True),
-    ModelInfo("nb", "Naive Bayes", quick_tune=True),
-    ModelInfo("dt", "Decision Tree Classifier", quick_tune=True),
-    ModelInfo("svm", "SVM - Linear Kernel", probabilities=False, quick_tune=True),
-    ModelInfo("rbfsvm", "SVM - Radial Kernel", max_rows=10_000, cost_exponent=2.0),
-    ModelInfo("gpc", "Gaussian Process Classifier", max_rows=1_000, cost_exponent=3.0, tunable=False,
-              python_bound=True),
-    ModelInfo("mlp", "MLP Classifier", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
-    ModelInfo("ridge", "Ridge Classifier", probabilities=False, quick_tune=True),
-    ModelInfo("rf", "Random Forest Classifier", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("qda", "Quadratic Discriminant Analysis", quick_tune=True),
-    ModelInfo("ada", "Ada Boost Classifier", cost_exponent=1.1, python_bound=True),
-    ModelInfo("gbc", "Gradient Boosting Classifier", cost_exponent=1.1, python_bound=True),
-    ModelInfo("lda", "Linear Discriminant Analysis", quick_tune=True),
-    ModelInfo("et", "Extra Trees Classifier", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("xgboost", "Extreme Gradient Boosting", threads_param="n_jobs"),
-    ModelInfo("lightgbm", "Light Gradient Boosting Machine", threads_param="n_jobs"),
-    ModelInfo("catboost", "CatBoost Classifier", threads_param="thread_count"),
+    ModelInfo("dummy", "Dummy Classifier", "baseline"),
+    ModelInfo("lr", "Logistic Regression"),
+    ModelInfo("knn", "K Neighbors Classifier", "neighbours", threads_param="n_jobs", max_rows=200_000,
+              cost_exponent=1.5),
+    ModelInfo("nb", "Naive Bayes", "bayes"),
+    ModelInfo("dt", "Decision Tree Classifier", "tree"),
+    ModelInfo("svm", "SVM - Linear Kernel", probabilities=False),
+    ModelInfo("rbfsvm", "SVM - Radial Kernel", "kernel", 2, max_rows=10_000, cost_exponent=2.0),
+    ModelInfo("gpc", "Gaussian Process Classifier", "kernel", 4, max_rows=1_000, cost_exponent=3.0),
+    ModelInfo("mlp", "MLP Classifier", "network", 4, max_rows=100_000, cost_exponent=1.2),
+    ModelInfo("ridge", "Ridge Classifier", probabilities=False),
+    ModelInfo("rf", "Random Forest Classifier", "bagging", 2, threads_param="n_jobs", cost_exponent=1.1),
+    ModelInfo("qda", "Quadratic Discriminant Analysis", "bayes"),
+    ModelInfo("ada", "Ada Boost Classifier", "boosting", 3, cost_exponent=1.1),
+    ModelInfo("gbc", "Gradient Boosting Classifier", "boosting", 3, cost_exponent=1.1),
+    ModelInfo("lda", "Linear Discriminant Analysis"),
+    ModelInfo("et", "Extra Trees Classifier", "bagging", 2, threads_param="n_jobs", cost_exponent=1.1),
+    ModelInfo("xgboost", "Extreme Gradient Boosting", "boosting", 2, threads_param="n_jobs"),
+    ModelInfo("lightgbm", "Light Gradient Boosting Machine", "boosting", 2, threads_param="n_jobs"),
+    ModelInfo("catboost", "CatBoost Classifier", "boosting", 3, threads_param="thread_count"),
+    # Not in PyCaret 3.3.2's list; scikit-learn's histogram boosting handles missing values natively.
+    ModelInfo("hgb", "Histogram Gradient Boosting Classifier", "boosting", 2),
+    # imbalanced-learn's forest draws balanced bootstrap samples: a small class weighs in every tree.
+    ModelInfo("brf", "Balanced Random Forest Classifier", "bagging", 2, threads_param="n_jobs", cost_exponent=1.1),
 )
 
 REGRESSORS: Final[tuple[ModelInfo, ...]] = (
-    ModelInfo("dummy", "Dummy Regressor", tunable=False),
-    ModelInfo("lr", "Linear Regression", quick_tune=True),
-    ModelInfo("lasso", "Lasso Regression", quick_tune=True),
-    ModelInfo("ridge", "Ridge Regression", quick_tune=True),
-    ModelInfo("en", "Elastic Net", quick_tune=True),
-    ModelInfo("lar", "Least Angle Regression", quick_tune=True),
-    ModelInfo("llar", "Lasso Least Angle Regression", quick_tune=True),
-    ModelInfo("omp", "Orthogonal Matching Pursuit", quick_tune=True),
-    ModelInfo("br", "Bayesian Ridge", quick_tune=True),
-    ModelInfo("ard", "Automatic Relevance Determination", max_rows=50_000, cost_exponent=1.2),
-    ModelInfo("par", "Passive Aggressive Regressor", quick_tune=True),
-    ModelInfo("ransac", "Random Sample Consensus", python_bound=True),
-    ModelInfo("tr", "TheilSen Regressor", max_rows=10_000, cost_exponent=1.5, python_bound=True),
-    ModelInfo("huber", "Huber Regressor", quick_tune=True),
-    ModelInfo("kr", "Kernel Ridge", max_rows=3_000, cost_exponent=3.0),
-    ModelInfo("svm", "Support Vector Regression", max_rows=10_000, cost_exponent=2.0),
-    ModelInfo("knn", "K Neighbors Regressor", threads_param="n_jobs", max_rows=200_000, cost_exponent=1.5,
-              quick_tune=True),
-    ModelInfo("dt", "Decision Tree Regressor", quick_tune=True),
-    ModelInfo("rf", "Random Forest Regressor", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("et", "Extra Trees Regressor", threads_param="n_jobs", cost_exponent=1.1),
-    ModelInfo("ada", "AdaBoost Regressor", cost_exponent=1.1, python_bound=True),
-    ModelInfo("gbr", "Gradient Boosting Regressor", cost_exponent=1.1, python_bound=True),
-    ModelInfo("mlp", "MLP Regressor", max_rows=100_000, cost_exponent=1.2, tunable=False, python_bound=True),
-    ModelInfo("xgboost", "Extreme Gradient Boosting", threads_param="n_jobs"),
-    ModelInfo("lightgbm", "Light Gradient Boosting Machine", threads_param="n_jobs"),
-    ModelInfo("catboost", "CatBoost Regressor", threads_param="thread_count"),
+    ModelInfo("dummy", "Dummy Regressor", "baseline"),
+    ModelInfo("lr", "Linear Regression"),
+    ModelInfo("lasso", "Lasso Regression"),
+    ModelInfo("ridge", "Ridge Regression"),
+    ModelInfo("en", "Elastic Net"),
+    ModelInfo("lar", "Least Angle Regression"),
+    ModelInfo("llar", "Lasso Least Angle Regression"),
+    ModelInfo("omp", "Orthogonal Matching Pursuit"),
+    ModelInfo("br", "Bayesian Ridge"),
+    ModelInfo("ard", "Automatic Relevance Determination", cost=2, max_rows=50_000, cost_exponent=1.2),
+    ModelInfo("par", "Passive Aggressive Regressor"),
+    ModelInfo("ransac", "Random Sample Consensus", cost=2),
+    ModelInfo("tr", "TheilSen Regressor", cost=3, max_rows=10_000, cost_exponent=1.5),
+    ModelInfo("huber", "Huber Regressor"),
+    ModelInfo("kr", "Kernel Ridge", "kernel", 2, max_rows=3_000, cost_exponent=3.0),
+    ModelInfo("svm", "Support Vector Regression", "kernel", 2, max_rows=10_000, cost_exponent=2.0),
+    ModelInfo("knn", "K Neighbors Regressor", "neighbours", threads_param="n_jobs", max_rows=200_000,
+              cost_exponent=1.5),
+    ModelInfo("dt", "Decision Tree Regressor", "tree"),
+    ModelInfo("rf", "Random Forest Regressor", "bagging", 2, threads_param="n_jobs", cost_exponent=1.1),
+    ModelInfo("et", "Extra Trees Regressor", "bagging", 2, threads_param="n_jobs", cost_exponent=1.1),
+    ModelInfo("ada", "AdaBoost Regressor", "boosting", 3, cost_exponent=1.1),
+    ModelInfo("gbr", "Gradient Boosting Regressor", "boosting", 3, cost_exponent=1.1),
+    ModelInfo("mlp", "MLP Regressor", "network", 4, max_rows=100_000, cost_exponent=1.2),
+    ModelInfo("xgboost", "Extreme Gradient Boosting", "boosting", 2, threads_param="n_jobs"),
+    ModelInfo("lightgbm", "Light Gradient Boosting Machine", "boosting", 2, threads_param="n_jobs"),
+    ModelInfo("catboost", "CatBoost Regressor", "boosting", 3, threads_param="thread_count"),
+    ModelInfo("hgb", "Histogram Gradient Boosting Regressor", "boosting", 2),
 )
 
 BASELINE_ID: Final = "dummy"
-BLEND_ID: Final = "blend"
-TUNED_SUFFIX: Final = "_tuned"
+ENSEMBLE_ID: Final = "ensemble"
 
 
 def models_for(problem_type: str) -> tuple[ModelInfo, ...]:

@@ -1,73 +1,188 @@
-"""Preprocessed cross-validation folds, the fit of one fold, and a process lane for GIL-bound fits.
+"""Preprocessed cross-validation folds, shared with the fitting processes, and the fit of one fold.
 
-No PyCaret here: the estimators arrive ready-made from the engine. The lane exists because some
-models' fits are Python code holding the GIL (a network's mini-batches, Theil-Sen's subsets, the
-stage loop of AdaBoost): in a second thread they only slow the other thread down, and a model
-whose native code takes the GIL back often (CatBoost, once per boosting round) waits for it each
-time. Measured on this machine: 200 CatBoost rounds took 0.19 s alone and 16.5 s next to a thread
-running Python code. In a process of their own, both run at full speed.
+A fold set is a (repeated) K-fold split of (a sample of) the training rows. For each fold the
+preprocessing is fitted on the fold's training rows only (no leakage, as PyCaret's own
+cross-validation does), the transformed arrays are written once as ``.npy`` files, and every
+candidate's fit of that fold maps the same files (`pool.share_array`): preparing a fold costs one
+preprocessing fit, not one per model.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import sys
-import threading
+import shutil
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
+import pandas as pd
+
+from predictml_desktop.core.modeling.experiment import Experiment
+from predictml_desktop.core.training.pool import load_shared, share_array
+
+FAULTS_ENV: Final = "PREDICTML_TRAINING_FAULTS"
+"""Fault injection for tests: ``hang:dt,crash:nb,abort:qda,spin:mlp`` makes a model's fits sleep
+(a deadlock: no CPU used), raise, kill their process (a native crash), or compute for ever. Read in
+the fitting processes, which inherit the environment; never set by the application."""
+
+
+@dataclass(frozen=True)
+class FoldRef:
+    """Where a fitting process finds one fold's arrays (paths of memory-mappable ``.npy`` files)."""
+
+    X_tr: str
+    y_tr: str
+    X_va: str
 
 
 @dataclass
 class Fold:
-    """One fold's preprocessed rows (the preprocessing fitted on its training rows only)."""
+    """One fold: its shared arrays and, for scoring here, its validation rows' positions and targets."""
 
-    X_tr: np.ndarray
-    y_tr: np.ndarray
-    X_va: np.ndarray
-    codes_va: np.ndarray
+    ref: FoldRef
     va_pos: np.ndarray
+    """Positions of the validation rows within the fold set's rows."""
+    codes_va: np.ndarray
+    """Class codes (or target values) of the validation rows."""
+    repeat: int
+    train_rows: int
 
 
 @dataclass
 class FoldSet:
-    """The folds of one K-fold split of (a sample of) the training rows."""
+    """The folds of one (repeated) K-fold split of (a sample of) the training rows.
+
+    Attributes
+    ----------
+    name
+        ``cv`` or ``rung1``…: names the rows it covers (candidates' scores are comparable only on
+        the same set).
+    folds
+        Repeat 0's folds first, then repeat 1's…
+    rows
+        Rows of the set.
+    n_splits, repeats
+        K and how many times the K-fold split is drawn (with other shuffles).
+    codes
+        Target codes (classification) or values of every row of the set.
+    width
+        Model columns after preprocessing.
+    prep_seconds
+        Time the preprocessing of the folds took.
+    """
 
     name: str
     folds: list[Fold]
     rows: int
+    n_splits: int
+    repeats: int
     codes: np.ndarray
-    """Class codes (or target values) of every row of the set, for out-of-fold scoring."""
+    width: int
     prep_seconds: float
 
     @property
     def train_rows(self) -> int:
         """Mean training rows of a fold."""
-        return int(np.mean([len(f.y_tr) for f in self.folds]))
+        return int(np.mean([f.train_rows for f in self.folds])) if self.folds else 0
 
     @property
     def cells(self) -> int:
         """Training rows × model columns of a fold (what decides whether a model's threads pay off)."""
-        return self.train_rows * (self.folds[0].X_tr.shape[1] if self.folds else 0)
+        return self.train_rows * self.width
+
+    def fold_ids(self, repeat: int | None = None) -> list[int]:
+        """Indexes of the folds of one repeat (all folds when ``repeat`` is None)."""
+        return [i for i, f in enumerate(self.folds) if repeat is None or f.repeat == repeat]
+
+
+def prepare_fold_set(
+    exp: Experiment,
+    name: str,
+    *,
+    max_rows: int,
+    n_splits: int,
+    repeats: int = 1,
+    keep: int | None = None,
+    folder: Path,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> FoldSet:
+    """Preprocess the folds of a (repeated) K-fold split of at most ``max_rows`` training rows.
+
+    Parameters
+    ----------
+    exp
+        The set-up experiment (its training rows and preprocessing).
+    name
+        The set's name (its files go to ``folder/name``).
+    max_rows
+        A larger training set is sampled (stratified for classes) down to this.
+    n_splits
+        K. A class with fewer rows than K lowers it (a stratified split needs one per fold).
+    repeats
+        How many K-fold splits, each with another shuffle (small tables: more fits, less noise).
+    keep
+        Prepare only the first ``keep`` folds (a screening rung fits two folds of K).
+    folder
+        Where the shared arrays are written.
+    should_stop
+        Polled between folds.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    t = time.monotonic()
+    X, y = exp.X_train, exp.y_train
+    if len(X) > max_rows:
+        stratify = y if exp.classification else None
+        X, _, y, _ = train_test_split(X, y, train_size=max_rows, random_state=exp.seed, stratify=stratify)
+    if exp.classification:
+        smallest = int(pd.Series(y).value_counts().min())
+        n_splits = max(2, min(n_splits, smallest))
+    target = folder / name
+    shutil.rmtree(target, ignore_errors=True)
+    folds: list[Fold] = []
+    codes = np.zeros(len(X), dtype=int if exp.classification else float)
+    width = 0
+    for repeat in range(repeats):
+        seed = exp.seed + 7919 * repeat
+        splitter: Any = (StratifiedKFold(n_splits, shuffle=True, random_state=seed) if exp.classification
+                         else KFold(n_splits, shuffle=True, random_state=seed))
+        for number, (tr, va) in enumerate(splitter.split(X, y)):
+            if keep is not None and number >= keep:
+                break
+            if should_stop():
+                raise InterruptedError
+            _fitted, Xt, yt = exp.fit_transform(X.iloc[tr], y.iloc[tr])
+            Xv, yv = exp.transform(_fitted, X.iloc[va], y.iloc[va])
+            yv = np.asarray(yv)
+            codes[va] = yv
+            width = Xt.shape[1]
+            tag = f"r{repeat}f{number}"
+            ref = FoldRef(share_array(target, f"{tag}-Xtr", Xt), share_array(target, f"{tag}-ytr", yt),
+                          share_array(target, f"{tag}-Xva", Xv))
+            folds.append(Fold(ref, va, yv, repeat, len(tr)))
+    return FoldSet(name, folds, len(X), n_splits, repeats, codes, width, time.monotonic() - t)
 
 
 FoldOutput = tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]
 """Fit seconds, predictions, probabilities, decision scores and classes of one fold."""
 
 
-def fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
-             classification: bool) -> FoldOutput:
-    """Fit one fold and predict its validation rows; module-level so a process can run it."""
+def fit_fold(estimator: Any, ref: FoldRef, classification: bool, model_id: str = "") -> FoldOutput:
+    """Fit one fold and predict its validation rows (runs in a fitting process)."""
+    inject_fault(model_id)
+    return fit_arrays(estimator, load_shared(ref.X_tr), load_shared(ref.y_tr), load_shared(ref.X_va), classification)
+
+
+def fit_arrays(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
+               classification: bool) -> FoldOutput:
+    """Fit ``estimator`` on ``X_tr, y_tr`` and predict ``X_va``."""
     from sklearn import config_context
 
-    # The estimators come from PyCaret's containers and tune grids, so re-validating their
+    # The estimators come from PyCaret's containers and our variants, so re-validating their
     # parameters on every fit is pure overhead; and it is paid per tree by the ensembles that fit
     # sklearn trees one by one (gradient boosting's 100 stages × classes).
     with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
@@ -91,191 +206,41 @@ def fit_fold(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarra
     return seconds, pred, proba, decision, classes
 
 
-# --------------------------------------------------------------------------- the process lane
+def inject_fault(model_id: str) -> None:
+    """Act out the test fault `FAULTS_ENV` names for ``model_id``, if any."""
+    spec = os.environ.get(FAULTS_ENV, "")
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        kind, _, target = item.partition(":")
+        if target != model_id:
+            continue
+        if kind == "hang":
+            time.sleep(10**6)
+        elif kind == "spin":
+            while True:
+                pass
+        elif kind == "crash":
+            raise RuntimeError(f"injected failure of {model_id} (test fault)")
+        elif kind == "abort":
+            os._exit(134)
 
-_INHERITED: dict[str, Any] = {}
-"""What the lane's process works on (fold sets by name, training rows): set just before the fork, so
-it inherits them in memory instead of receiving copies."""
 
+def fit_estimator(estimator: Any, X_path: str, y_path: str, columns: list[str] | None = None,
+                  model_id: str = "") -> Any:
+    """Fit ``estimator`` on shared arrays and return it fitted (the final fits of the chosen members).
 
-class LaneError(Exception):
-    """A fit in the lane failed; ``kind`` is the exception's type name there."""
-
-    STOPPED = "LaneStopped"
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def lane_supported() -> bool:
-    """Whether this platform can fork the lane (Linux only).
-
-    Forking shares the prepared folds with no copy and starts in milliseconds, where a spawned
-    process would re-import the whole stack (seconds, more than the lane saves on a small table).
-    macOS's system libraries are not safe to fork, and Windows cannot: there the Python-bound
-    models stay in a thread.
+    With ``columns`` the rows are given as a DataFrame of those names: the saved pipeline hands its
+    estimator PyCaret's named columns, and a model fitted without names warns (or, for some
+    libraries, refuses) when it later predicts named ones.
     """
-    return sys.platform.startswith("linux")
+    from sklearn import config_context
 
-
-class ProcessLane:
-    """One forked process that fits folds (or runs other functions) on what it inherited, one at a time.
-
-    The process belongs to the worker's process group, so cancelling the job or the watchdog's
-    stop ends it with the worker. It also dies with the thread that forked it
-    (``PR_SET_PDEATHSIG``), and leaves when its pipe closes.
-
-    It is a bare ``os.fork()``, not a ``multiprocessing.Process``: that one closes ``sys.stdin``
-    in the child, whose lock the worker's cancel watcher holds while it waits for a line, so the
-    child hung there for good (seen in the packaged app's self-test). The child touches nothing
-    but its pipe and what it inherited, and leaves with ``os._exit``.
-
-    Parameters
-    ----------
-    fold_sets
-        The fold sets requests may name; they must all be prepared before the lane starts.
-    data
-        Anything else `call` functions will need, by name (shared, not copied).
-    """
-
-    def __init__(self, fold_sets: list[FoldSet], data: dict[str, Any] | None = None) -> None:
-        from multiprocessing import Pipe
-
-        here, there = Pipe(duplex=True)
-        parent = os.getpid()
-        prctl = _prctl()
-        _INHERITED.clear()
-        _INHERITED.update(data or {})
-        _INHERITED.update({fs.name: fs for fs in fold_sets})
-        try:
-            pid = os.fork()
-            if pid == 0:  # the lane
-                try:
-                    _lane_main(there, here, parent, prctl)
-                finally:
-                    os._exit(0)
-        finally:
-            _INHERITED.clear()
-            there.close()
-        self._pid = pid
-        self._conn = here
-        self._lock = threading.Lock()
-        self._exit_code: int | None = None
-        self.broken: str | None = None
-        """Why the lane can no longer be used (its process died), or None."""
-
-    @property
-    def pid(self) -> int:
-        """The lane process's id."""
-        return self._pid
-
-    def _reap(self, timeout: float) -> int | None:
-        """Collect the lane's exit code (waiting up to ``timeout``); None while it runs."""
-        deadline = time.monotonic() + timeout
-        while self._exit_code is None:
-            try:
-                done, status = os.waitpid(self._pid, os.WNOHANG)
-            except ChildProcessError:  # already collected elsewhere
-                return None
-            if done:
-                self._exit_code = os.waitstatus_to_exitcode(status)
-            elif time.monotonic() >= deadline:
-                return None
-            else:
-                time.sleep(0.01)
-        return self._exit_code
-
-    def fit(self, estimator: Any, fold_set: str, index: int, classification: bool) -> FoldOutput:
-        """Fit fold ``index`` of ``fold_set`` in the lane; block until it is done.
-
-        Raises
-        ------
-        LaneError
-            As `call`.
-        """
-        return self.call(_fit_inherited_fold, estimator, fold_set, index, classification)
-
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Return ``function(inherited, *args)`` computed in the lane; block until it is done.
-
-        ``function`` must be importable by name (module level); ``inherited`` is the dictionary of
-        what the lane inherited (fold sets and ``data``).
-
-        Raises
-        ------
-        LaneError
-            With the function's own exception type and message when it failed there, or kind
-            ``LaneStopped`` when the lane's process died meanwhile (a native crash).
-        """
-        with self._lock:
-            if self.broken:
-                raise LaneError(LaneError.STOPPED, self.broken)
-            try:
-                self._conn.send((function, args))
-                ok, payload = self._conn.recv()
-            except (EOFError, OSError):
-                self.broken = f"its process stopped unexpectedly (exit code {self._reap(1.0)})"
-                raise LaneError(LaneError.STOPPED, self.broken) from None
-        if not ok:
-            raise LaneError(*payload)
-        return payload
-
-    def close(self) -> None:
-        """End the lane's process (at once: nothing it holds is needed any more)."""
-        with contextlib.suppress(OSError):
-            self._conn.close()
-        if self._exit_code is None:
-            with contextlib.suppress(OSError):
-                os.kill(self._pid, signal.SIGKILL)
-            self._reap(5.0)
-
-
-def _fit_inherited_fold(inherited: dict[str, Any], estimator: Any, name: str, index: int,
-                        classification: bool) -> FoldOutput:
-    fold = inherited[name].folds[index]
-    return fit_fold(estimator, fold.X_tr, fold.y_tr, fold.X_va, classification)
-
-
-def _prctl() -> Callable[..., int] | None:
-    # Looked up before the fork: loading a library in the child could wait forever on a loader
-    # lock that another thread of the parent held at the fork.
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _lane_main(conn: Connection, parent_end: Connection, parent_pid: int, prctl: Callable[..., int] | None) -> None:
-    parent_end.close()  # else this process's own copy would keep the pipe open after the parent's death
-    # The worker's SIGTERM handler ends the whole group; the lane only ends itself.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if prctl is not None:
-        pr_set_pdeathsig = 1
-        prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent_pid:
-        return
-    # BLAS's thread count (one, see engine.run_training) is inherited with the memory.
-    inherited = dict(_INHERITED)
-    while True:
-        try:
-            function, args = conn.recv()
-        except (EOFError, OSError):
-            return
-        except Exception as exc:  # a request that cannot be unpickled here
-            reply: tuple[bool, Any] = (False, (type(exc).__name__, str(exc)))
-        else:
-            try:
-                reply = (True, function(inherited, *args))
-            except Exception as exc:
-                reply = (False, (type(exc).__name__, str(exc)))
-        try:
-            conn.send(reply)
-        except (OSError, ValueError):
-            return
-        except Exception as exc:  # an answer that cannot be pickled
-            with contextlib.suppress(OSError, ValueError):
-                conn.send((False, (type(exc).__name__, str(exc))))
+    inject_fault(f"final-{model_id}")
+    # Copies, not the read-only maps: this fitted model is kept, and some libraries write to the
+    # arrays they were fitted on (scikit-learn's checks flip a DataFrame's arrays to writable).
+    X: Any = np.array(load_shared(X_path))
+    if columns is not None:
+        X = pd.DataFrame(X, columns=columns)
+    with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
+        warnings.simplefilter("ignore")
+        estimator.fit(X, np.array(load_shared(y_path)))
+    return estimator

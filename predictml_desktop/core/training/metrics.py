@@ -16,16 +16,19 @@ import numpy as np
 
 CLASSIFICATION_METRICS: Final = (
     "accuracy", "auc", "recall", "precision", "f1", "kappa", "mcc", "log_loss", "balanced_accuracy", "f1_macro",
+    "average_precision",
 )
 REGRESSION_METRICS: Final = ("r2", "rmse", "mae", "mape")
 LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae", "mape"})
 METRIC_LABELS: Final = {
     "accuracy": "accuracy", "auc": "AUC", "recall": "recall", "precision": "precision", "f1": "F1",
     "kappa": "Cohen's kappa", "mcc": "MCC", "log_loss": "log loss", "balanced_accuracy": "balanced accuracy",
-    "f1_macro": "macro F1", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE",
+    "f1_macro": "macro F1", "average_precision": "average precision", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE",
 }
 IMBALANCE_RATIO: Final = 0.25
 """Classes are imbalanced when the smallest has fewer than this share of the largest one's rows."""
+RARE_POSITIVE_SHARE: Final = 0.02
+"""Below this share of the rows, a yes/no target's rare class ranks candidates by average precision."""
 
 
 def metrics_for(problem_type: str) -> tuple[str, ...]:
@@ -101,21 +104,26 @@ def choose_ranking_metric(
     if problem_type == "regression":
         return "r2", "R² (the share of the target's variation the model explains) is the usual measure for a quantity."
     counts = {k: int(v) for k, v in (class_counts or {}).items() if v > 0}
-    if is_imbalanced(list(counts.values())):
+    if len(counts) == 2:
         smallest = min(counts, key=lambda k: counts[k])
         share = counts[smallest] / sum(counts.values())
-        return "f1_macro", (
-            f"The classes are imbalanced (class {smallest!r} has only {share:.1%} of the rows), so candidates are "
-            "ranked by macro F1, which weighs every class equally: a model that ignores the small class cannot "
-            "win, as it could under accuracy."
-        )
-    if len(counts) == 2:
+        if share < RARE_POSITIVE_SHARE:
+            return "average_precision", (
+                f"Class {smallest!r} is rare ({share:.1%} of the rows), so candidates are ranked by average "
+                "precision: how well their highest scores pick out that class, which AUC overstates when almost "
+                "every row is the other class. The decision threshold is then chosen on out-of-fold predictions."
+            )
+        balance = (f"The classes are imbalanced (class {smallest!r} has {share:.1%} of the rows); "
+                   if is_imbalanced(list(counts.values())) else "")
         return "auc", (
-            "AUC measures how well the model separates the two classes at every threshold; it is the usual "
-            "measure for a yes/no target with balanced classes."
+            f"{balance}AUC measures how well the model orders the rows (every yes above every no scores 1), at "
+            "every threshold at once, so it does not reward a model for favouring the larger class. The decision "
+            "threshold is then chosen on out-of-fold predictions to balance both classes (macro F1)."
         )
-    return "accuracy", (
-        "The classes are balanced, so accuracy (the share of correct predictions) ranks candidates fairly."
+    return "log_loss", (
+        "Log loss scores the probability each model gives to the right class of every row, so it separates "
+        "confident correct models from lucky ones better than accuracy on a few folds; accuracy and macro F1 "
+        "are reported beside it."
     )
 
 
@@ -244,12 +252,33 @@ def classification_scores(
         "balanced_accuracy": finite(float(np.mean(tp[support > 0] / support[support > 0]))),
         "f1_macro": finite(float(np.mean(f1[present]))),
     }
+    if k == 2 and scores is not None:
+        column = np.asarray(scores, dtype=float)
+        out["average_precision"] = _average_precision(y_true == 1, column[:, 1] if column.ndim == 2 else column)
+    else:
+        out["average_precision"] = None
     if proba is not None:
         p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
         if p.ndim == 2 and p.shape[1] == k:
             p = p / p.sum(axis=1, keepdims=True)
             out["log_loss"] = finite(-float(np.mean(np.log(p[np.arange(n), y_true]))))
     return out
+
+
+def _average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision (the area under the precision-recall steps): scikit-learn's value."""
+    n_pos = int(np.count_nonzero(positive))
+    if n_pos == 0 or not np.all(np.isfinite(scores)):
+        return None
+    order = np.argsort(-scores, kind="mergesort")
+    s, hits = scores[order], positive[order].astype(float)
+    # One point per distinct score (ties are one step), as precision_recall_curve makes them.
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tp = np.cumsum(hits)[last]
+    precision = tp / (last + 1)
+    recall = tp / n_pos
+    value = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return value if math.isfinite(value) else None
 
 
 def _sklearn_classification_scores(
@@ -276,7 +305,11 @@ def _sklearn_classification_scores(
         "log_loss": None,
         "balanced_accuracy": _safe(lambda: m.balanced_accuracy_score(y_true, y_pred)),
         "f1_macro": _safe(lambda: m.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "average_precision": None,
     }
+    if binary and scores is not None:
+        column = np.asarray(scores, dtype=float)
+        out["average_precision"] = _average_precision(y_true == 1, column[:, 1] if column.ndim == 2 else column)
     if proba is not None:
         p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
         p = p / p.sum(axis=1, keepdims=True)

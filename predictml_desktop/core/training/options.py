@@ -11,7 +11,7 @@ from typing import Any, Final
 
 PRESETS: Final = ("fast", "balanced", "thorough")
 DEFAULT_PRESET: Final = "balanced"
-PARALLEL_BACKENDS: Final = ("threading", "loky")
+THRESHOLD_OBJECTIVES: Final = ("f1_macro", "balanced_accuracy", "cost")
 MIN_BUDGET_S: Final = 5.0
 MAX_BUDGET_S: Final = 24 * 3600.0
 DEFAULT_SESSION_ID: Final = 123
@@ -24,34 +24,37 @@ class OptionsError(ValueError):
 
 @dataclass(frozen=True)
 class PresetSpec:
-    """How much searching a preset does.
+    """How much searching a preset does (see `core.training.search` for the stages).
 
     Attributes
     ----------
     name
         ``fast``, ``balanced`` or ``thorough``.
     budget_s
-        The time budget when the user gives none (an upper bound: small tables finish far sooner).
+        The time budget when the user gives none: a cap on the whole job, set-up and final fits
+        included (small tables finish far sooner).
     screen_rows
-        Screening uses a stratified sample of at most this many training rows.
+        Screening starts on a sample of at most this many training rows; on a larger table the
+        survivors move on to samples four times larger at each rung (successive halving).
     screen_folds
-        How many folds of the ``cv_folds``-fold split screening fits (two: one round on two cores).
+        Folds of the K-fold split each screening rung fits (two: one round on two cores).
     cv_rows
-        Full cross-validation uses at most this many training rows (memory and time on huge tables).
+        The leaders' full cross-validation uses at most this many training rows.
     cv_folds
-        Folds of the full cross-validation of the leaders.
-    top_k
-        How many screening leaders get the full cross-validation.
-    tune_iterations
-        Random-search configurations tried for the best model (0: no tuning).
-    blend
-        Try a soft-voting / averaging blend of the best models.
+        K of the leaders' cross-validation.
+    leaders
+        How many screened candidates get the full cross-validation (and may join the ensemble).
+    repeat_below, repeats
+        On tables of fewer training rows than ``repeat_below``, the K-fold split is drawn
+        ``repeats`` times: folds of small tables are cheap and noisy, and more of them steady the
+        choice.
+    variants
+        Also cross-validate the leaders' variants (`candidates.VARIANTS`).
+    ensemble
+        Select a weighted ensemble of the leaders (`ensemble.select`).
     boosting_rounds
         Trees of CatBoost (its default of 1,000 costs minutes on two cores for a small gain); None
         keeps the library default.
-    quick_tune_only
-        Tune only models that are cheap to refit (linear models, neighbours, naive Bayes, single
-        trees, linear SVMs), where regularisation matters most; ensembles keep PyCaret's defaults.
     """
 
     name: str
@@ -60,22 +63,23 @@ class PresetSpec:
     screen_folds: int
     cv_rows: int
     cv_folds: int
-    top_k: int
-    tune_iterations: int
-    blend: bool
+    leaders: int
+    repeat_below: int
+    repeats: int
+    variants: bool
+    ensemble: bool
     boosting_rounds: int | None
-    quick_tune_only: bool = True
 
 
 PRESET_SPECS: Final[dict[str, PresetSpec]] = {
-    "fast": PresetSpec("fast", budget_s=60.0, screen_rows=2_000, screen_folds=2, cv_rows=20_000, cv_folds=3,
-                       top_k=2, tune_iterations=0, blend=False, boosting_rounds=200),
-    # Four folds: on two cores, screening takes two of them at once and the leaders the other two.
-    "balanced": PresetSpec("balanced", budget_s=300.0, screen_rows=2_000, screen_folds=2, cv_rows=50_000, cv_folds=4,
-                           top_k=3, tune_iterations=6, blend=True, boosting_rounds=200),
-    "thorough": PresetSpec("thorough", budget_s=1_800.0, screen_rows=10_000, screen_folds=4, cv_rows=200_000,
-                           cv_folds=10, top_k=5, tune_iterations=25, blend=True, boosting_rounds=None,
-                           quick_tune_only=False),
+    "fast": PresetSpec("fast", budget_s=60.0, screen_rows=2_000, screen_folds=2, cv_rows=20_000, cv_folds=4,
+                       leaders=3, repeat_below=0, repeats=1, variants=False, ensemble=True, boosting_rounds=200),
+    "balanced": PresetSpec("balanced", budget_s=300.0, screen_rows=2_000, screen_folds=2, cv_rows=50_000,
+                           cv_folds=5, leaders=6, repeat_below=1_000, repeats=2, variants=True, ensemble=True,
+                           boosting_rounds=200),
+    "thorough": PresetSpec("thorough", budget_s=1_800.0, screen_rows=10_000, screen_folds=3, cv_rows=200_000,
+                           cv_folds=10, leaders=10, repeat_below=5_000, repeats=3, variants=True, ensemble=True,
+                           boosting_rounds=None),
 }
 
 
@@ -99,10 +103,14 @@ class TrainingOptions:
         The metric that ranks candidates (``auc``, ``f1_macro``, ``r2``...); None chooses one suited
         to the data and records why.
     n_jobs
-        Cores to use (None: all, at most the machine's). One level of parallelism only.
-    parallel_backend
-        ``threading`` (default: folds in threads, no extra processes) or ``loky`` (folds in joblib
-        worker processes, as PyCaret does).
+        Cores to use (None: all, at most the machine's): the fitting processes. One level of
+        parallelism only.
+    threshold_objective
+        How a yes/no model's decision threshold is chosen on out-of-fold predictions:
+        ``f1_macro`` (default: both classes' F1 weigh the same), ``balanced_accuracy``, or ``cost``
+        (the lowest total cost of ``false_positive_cost`` and ``false_negative_cost``).
+    false_positive_cost, false_negative_cost
+        What a wrong "yes" and a wrong "no" cost (any unit), for ``threshold_objective="cost"``.
     session_id
         Seed of every split and model.
     """
@@ -113,7 +121,9 @@ class TrainingOptions:
     excluded_columns: list[str] = field(default_factory=list)
     ranking_metric: str | None = None
     n_jobs: int | None = None
-    parallel_backend: str = "threading"
+    threshold_objective: str = "f1_macro"
+    false_positive_cost: float = 1.0
+    false_negative_cost: float = 1.0
     session_id: int = DEFAULT_SESSION_ID
 
     @property
@@ -154,10 +164,12 @@ class TrainingOptions:
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int)
                                         or self.n_jobs < 1):
             raise OptionsError(f"n_jobs must be a whole number of cores (1 or more), not {self.n_jobs!r}.")
-        if self.parallel_backend not in PARALLEL_BACKENDS:
-            raise OptionsError(
-                f"Unknown parallel backend {self.parallel_backend!r}; choose {' or '.join(PARALLEL_BACKENDS)}."
-            )
+        if self.threshold_objective not in THRESHOLD_OBJECTIVES:
+            raise OptionsError(f"Unknown threshold objective {self.threshold_objective!r}; choose one of "
+                               f"{', '.join(THRESHOLD_OBJECTIVES)}.")
+        for label, cost in (("false positive", self.false_positive_cost), ("false negative", self.false_negative_cost)):
+            if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= float(cost) < float("inf"):
+                raise OptionsError(f"The cost of a {label} must be a number of 0 or more, not {cost!r}.")
         if isinstance(self.session_id, bool) or not isinstance(self.session_id, int):
             raise OptionsError(f"The session id must be a whole number, not {self.session_id!r}.")
         return self
@@ -171,7 +183,9 @@ class TrainingOptions:
             "excludedColumns": list(self.excluded_columns),
             "rankingMetric": self.ranking_metric,
             "nJobs": self.n_jobs,
-            "parallelBackend": self.parallel_backend,
+            "thresholdObjective": self.threshold_objective,
+            "falsePositiveCost": self.false_positive_cost,
+            "falseNegativeCost": self.false_negative_cost,
             "sessionId": self.session_id,
         }
 
@@ -195,7 +209,9 @@ class TrainingOptions:
             excluded_columns=list(data.get("excludedColumns") or data.get("excluded_columns") or []),
             ranking_metric=data.get("rankingMetric", data.get("ranking_metric")),
             n_jobs=data.get("nJobs", data.get("n_jobs")),
-            parallel_backend=data.get("parallelBackend") or "threading",
+            threshold_objective=data.get("thresholdObjective") or "f1_macro",
+            false_positive_cost=data.get("falsePositiveCost", 1.0),
+            false_negative_cost=data.get("falseNegativeCost", 1.0),
             session_id=data.get("sessionId", DEFAULT_SESSION_ID),
         )
         return options.validate()

@@ -63,7 +63,7 @@ def _date_spec(name: str, series: pd.Series, filled: pd.Timestamp | None) -> Fea
     )
 
 
-def build_schema(data: PreparedData, classes: list[Any]) -> InputSchema:
+def build_schema(data: PreparedData, classes: list[Any], decision_threshold: float | None = None) -> InputSchema:
     """Return the input schema of a model trained on ``data``.
 
     Parameters
@@ -72,6 +72,8 @@ def build_schema(data: PreparedData, classes: list[Any]) -> InputSchema:
         The prepared training table.
     classes
         Class labels in the order of the pipeline's probability columns (empty for regression).
+    decision_threshold
+        A yes/no model's threshold on the positive class's probability (`core.training.threshold`).
     """
     frame = data.frame
     features: list[FeatureSpec] = []
@@ -91,4 +93,5 @@ def build_schema(data: PreparedData, classes: list[Any]) -> InputSchema:
         classes=labels,
         positive_class=labels[1] if len(labels) == 2 else None,
         ignored_columns=list(data.ignored),
+        decision_threshold=decision_threshold,
     )

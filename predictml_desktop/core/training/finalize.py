@@ -1,0 +1,201 @@
+"""The final fits: the chosen model on the training rows (scored on the holdout) and on every row (saved).
+
+1. The preprocessing is fitted on the training rows here, and each member of the chosen model is
+   fitted on its output in the pool, side by side.
+2. Meanwhile the preprocessing is fitted on every row (training + holdout) here, and the members
+   again in the pool: that is the model the application saves and serves.
+3. The holdout model is assembled and scored on the holdout rows (never seen by the search), at the
+   chosen decision threshold, beside the baseline; the review plots are drawn from it.
+
+When the user stopped the training, or too little of the budget is left for step 2, the model fitted
+on the training rows is saved instead (and the result says so): the job always ends with a usable,
+reviewable model when any candidate finished.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from predictml_desktop.core.training import metrics as M
+from predictml_desktop.core.training.candidates import build_estimator
+from predictml_desktop.core.training.choice import FinalChoice
+from predictml_desktop.core.training.context import MIN_SHARE_S, Run
+from predictml_desktop.core.training.events import Stage
+from predictml_desktop.core.training.folds import fit_estimator
+from predictml_desktop.core.training.jobs import TrainingError
+from predictml_desktop.core.training.pool import TaskFailed, TaskStopped, share_array
+
+FINAL_SHARE_FACTOR: Final = 20.0
+"""A final fit's time share: this many times its estimate (a fold's fit scaled to all rows)."""
+
+
+@dataclass
+class Fitted:
+    """A fitted model: its preprocessing, its estimator, and what was dropped on the way."""
+
+    pipeline: Any
+    estimator: Any
+    members: list[str]
+    """The keys of the members that were fitted (a failed member is dropped)."""
+    weights: list[float]
+    dropped: list[str]
+    """Each dropped member with the reason."""
+
+
+def fit_final(run: Run, choice: FinalChoice, X: pd.DataFrame, y: pd.Series, *, tag: str,
+              start_only: bool = False) -> Any:
+    """Fit the preprocessing on ``X, y`` here and submit every member's fit to the pool.
+
+    Returns a handle for `collect` (the preprocessing, its output's columns and the members' futures).
+    """
+    unit = f"prepare:{tag}"
+    run.report.unit(unit, max(60.0, 0.5 * run.clock.budget_s), Stage.EVALUATE, f"preparing the {tag} rows")
+    try:
+        pre, Xt, yt = run.exp.fit_transform(X, y)
+        columns = run.exp.column_names(pre, X)
+    finally:
+        run.report.unit_done(unit)
+    folder = run.work / f"final-{tag}"
+    x_path, y_path = share_array(folder, "X", Xt), share_array(folder, "y", yt)
+    cells = Xt.shape[0] * Xt.shape[1]
+    futures: list[tuple[str, float, Future[Any]]] = []
+    for candidate, weight in choice.members:
+        threads = run.threads_for(candidate.info, cells)
+        estimator = build_estimator(run.exp, candidate, threads=threads, boosting_rounds=run.spec.boosting_rounds)
+        timeout = _share(run, choice, candidate.key, len(Xt))
+        future = run.pool.submit(fit_estimator, estimator, x_path, y_path, columns, candidate.model_id,
+                                 slots=threads, timeout=timeout,
+                                 label=f"{candidate.key} on {len(Xt):,} rows")
+        futures.append((candidate.key, weight, future))
+    return pre, columns, futures
+
+
+def collect(run: Run, handle: Any, *, tag: str, stoppable: bool = False) -> Fitted:
+    """Wait for the members' fits of `fit_final` and assemble the fitted pipeline.
+
+    A member whose fit failed is dropped from an ensemble (the weights of the others are scaled up);
+    when none is left, the training fails with one sentence.
+
+    Raises
+    ------
+    TrainingError
+        When no member could be fitted.
+    StopRequested
+        When ``stoppable`` and the user stops the training meanwhile.
+    """
+    pre, columns, futures = handle
+    fitted: list[tuple[str, Any]] = []
+    weights: list[float] = []
+    dropped: list[str] = []
+    for key, weight, future in futures:
+        while True:
+            try:
+                estimator = future.result(timeout=0.5)
+                break
+            except TimeoutError:
+                if stoppable:
+                    run.check_stop()
+            except (TaskFailed, TaskStopped) as exc:
+                estimator = None
+                dropped.append(f"{key} ({exc})")
+                break
+        if estimator is not None:
+            fitted.append((key, estimator))
+            weights.append(weight)
+    if not fitted:
+        raise TrainingError(f"The chosen model could not be fitted on the {tag} rows: {'; '.join(dropped)}.")
+    total = sum(weights)
+    weights = [w / total for w in weights]
+    estimator = fitted[0][1] if len(fitted) == 1 else assemble_ensemble(fitted, weights, run.classification,
+                                                                        run.n_classes)
+    pipeline = run.exp.assemble(pre, estimator)
+    return Fitted(pipeline, estimator, [key for key, _ in fitted], weights, dropped)
+
+
+def assemble_ensemble(members: list[tuple[str, Any]], weights: list[float], classification: bool,
+                      n_classes: int) -> Any:
+    """Join fitted members into a fitted scikit-learn voting ensemble with ``weights``.
+
+    Soft voting (the weighted mean of the members' probabilities) for classes, the weighted mean of
+    their predictions for quantities: exactly the blend the out-of-fold selection scored. A standard
+    scikit-learn class, so the saved model needs nothing of this application to load.
+    """
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
+
+    names = [_safe_name(key, i) for i, (key, _) in enumerate(members)]
+    estimators = [est for _, est in members]
+    pairs = list(zip(names, estimators, strict=True))
+    ensemble: Any
+    if classification:
+        ensemble = VotingClassifier(pairs, voting="soft", weights=weights)
+        ensemble.le_ = LabelEncoder().fit(np.arange(n_classes))
+        ensemble.classes_ = ensemble.le_.classes_
+    else:
+        ensemble = VotingRegressor(pairs, weights=weights)
+    ensemble.estimators_ = estimators
+    ensemble.named_estimators_ = Bunch(**dict(pairs))
+    return ensemble
+
+
+def holdout_predictions(run: Run, fitted: Fitted, threshold: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (class codes, or values) and probabilities of the holdout rows.
+
+    A yes/no model answers the positive class from the threshold on, as every prediction path does.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not run.classification:
+            return np.asarray(fitted.pipeline.predict(run.exp.X_test), dtype=float), None
+        proba = np.asarray(fitted.pipeline.predict_proba(run.exp.X_test), dtype=float)
+    if threshold is not None and proba.shape[1] == 2:
+        return (proba[:, 1] >= threshold).astype(int), proba
+    return proba.argmax(axis=1), proba
+
+
+def baseline_scores(run: Run, classes: list[Any]) -> dict[str, float | None]:
+    """The baseline's holdout scores (the most frequent class, or the mean)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    y_train, y_test = run.exp.y_train, run.exp.y_test
+    if not run.classification:
+        guess = DummyRegressor().fit(np.zeros((len(y_train), 1)), y_train).predict(np.zeros((len(y_test), 1)))
+        return M.regression_scores(np.asarray(y_test, dtype=float), guess)
+    codes_train, codes_test = label_codes(classes, y_train), label_codes(classes, y_test)
+    dummy = DummyClassifier().fit(np.zeros((len(codes_train), 1)), codes_train)
+    proba = _expand(dummy.predict_proba(np.zeros((len(codes_test), 1))), dummy.classes_, run.n_classes)
+    return M.classification_scores(codes_test, proba.argmax(axis=1), run.n_classes, proba=proba)
+
+
+def label_codes(classes: list[Any], labels: Any) -> np.ndarray:
+    """Original labels → class codes (positions in ``classes``, the order of ``predict_proba``'s columns)."""
+    from predictml_desktop.core.training.schema import python_value
+
+    lookup = {python_value(c): i for i, c in enumerate(classes)}
+    return np.array([lookup.get(python_value(v), -1) for v in np.asarray(labels)], dtype=int)
+
+
+def _expand(matrix: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((matrix.shape[0], k))
+    out[:, np.asarray(classes, dtype=int)] = matrix
+    return out
+
+
+def _share(run: Run, choice: FinalChoice, key: str, rows: int) -> float:
+    evaluation = run.state.evaluations.get(key)
+    if evaluation is None or not evaluation.ok or evaluation.rows_per_fold <= 0:
+        return max(MIN_SHARE_S, 0.5 * run.clock.budget_s)
+    estimate = evaluation.fold_seconds * max(1.0, rows / evaluation.rows_per_fold)
+    return max(MIN_SHARE_S * 2, FINAL_SHARE_FACTOR * estimate, 0.1 * run.clock.budget_s)
+
+
+def _safe_name(key: str, index: int) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "_" for ch in key).strip("_") or "member"
+    return f"{cleaned}_{index}" if "__" in cleaned else cleaned

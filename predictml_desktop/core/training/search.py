@@ -1,0 +1,268 @@
+"""The staged search: screen every candidate cheaply, cross-validate the leaders fully, within the budget.
+
+Small tables (up to the preset's ``screen_rows`` training rows):
+
+1. One (repeated) K-fold split of every training row is preprocessed once.
+2. **Screening**: every candidate fits the first two folds.
+3. **Cross-validation**: the leaders fit the remaining folds (and, below ``repeat_below`` rows, a
+   second K-fold split drawn with another shuffle): their scores cover every row, often twice.
+   Each leader's variants (`candidates.VARIANTS`) are cross-validated beside it.
+
+Larger tables, **successive halving** (as in Hyperband and FLAML's cost-frugal search): screening
+starts on a sample of ``screen_rows`` rows, and at each rung the better third (with the best tree
+ensembles, whose lead grows with rows) moves on to a sample four times larger, up to ``cv_rows``,
+where the leaders get the full cross-validation. Which model wins changes with the number of rows
+(linear models lead on 2,000 rows of a table where boosted trees win on 200,000), so no model is
+dropped on the smallest sample alone unless it trails far behind.
+
+Everything is fitted in the pool's processes; the search here only decides what to fit next and
+keeps within the time left (`search_deadline`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Final
+
+from predictml_desktop.core.training import metrics as M
+from predictml_desktop.core.training.candidates import Candidate, variants_of
+from predictml_desktop.core.training.catalog import BASELINE_ID
+from predictml_desktop.core.training.context import MIN_SHARE_S, Run, StopRequested
+from predictml_desktop.core.training.crossval import Job, evaluate, publish, skipped
+from predictml_desktop.core.training.events import Stage
+from predictml_desktop.core.training.folds import FoldSet, prepare_fold_set
+from predictml_desktop.core.training.state import STAGE_CV, STAGE_SCREEN, Evaluation
+
+HALVING_FACTOR: Final = 4
+"""Rows grow by this at each rung; about a third of the candidates move on."""
+KEEP_SHARE: Final = 1 / 3
+FINAL_RESERVE_SHARE: Final = 0.15
+"""Part of the budget kept for the final fits, the holdout evaluation and saving."""
+FINAL_RESERVE_MIN_S: Final = 3.0
+
+
+def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
+    """Screen ``candidates`` and cross-validate the leaders; return the fold set the leaders share.
+
+    Every evaluation is recorded in ``run.state`` (and published as it finishes).
+
+    Raises
+    ------
+    StopRequested
+        When the user stops the training (the finished evaluations stay recorded).
+    """
+    spec = run.spec
+    n = len(run.exp.X_train)
+    runnable = _drop_unsuited(run, candidates, n)
+    cv_rows = min(n, spec.cv_rows)
+    repeats = spec.repeats if n < spec.repeat_below else 1
+    started = time.monotonic()
+    if n <= spec.screen_rows:
+        cv = _prepare(run, "cv", cv_rows, repeats=repeats)
+        screen_ids = cv.fold_ids(repeat=0)[:spec.screen_folds]
+        run.report.log(f"Screening {len(runnable)} models on {cv.rows:,} rows ({len(screen_ids)} of {cv.n_splits} "
+                       f"folds; folds prepared in {cv.prep_seconds:.1f} s).")
+        screened = _evaluate_all(run, runnable, cv, STAGE_SCREEN, screen_ids, fraction=(0.0, 0.5))
+        leaders = _leaders(run, screened)
+        rest = [i for i in range(len(cv.folds)) if i not in screen_ids]
+    else:
+        screened, cv = _halving(run, runnable, n, cv_rows, repeats)
+        leaders = _leaders(run, screened)
+        rest = list(range(len(cv.folds)))
+    if not leaders:
+        raise _nothing_trained(run)
+    baseline = next((c for c in candidates if c.is_baseline), None)
+    jobs: list[Job] = []
+    if baseline is not None:
+        jobs.append(_cv_job(run, baseline, cv, rest, screened))
+    for candidate in leaders:
+        jobs.append(_cv_job(run, candidate, cv, rest, screened))
+    if spec.variants:
+        for candidate in leaders:
+            jobs.extend(_cv_job(run, v, cv, list(range(len(cv.folds))), []) for v in variants_of(candidate, n))
+    jobs = _affordable(run, jobs, screened, cv)
+    what = f"{len(cv.folds)} folds" + (f" ({cv.repeats} × {cv.n_splits}-fold)" if cv.repeats > 1 else "")
+    run.report.log(f"Cross-validating {len(jobs) - (baseline is not None)} leaders and variants on {cv.rows:,} rows "
+                   f"with {what}.")
+    _evaluate_jobs(run, jobs, fraction=(0.5, 1.0))
+    run.report.log(f"Search done in {time.monotonic() - started:.1f} s.")
+    return cv
+
+
+def search_deadline(run: Run) -> float:
+    """Epoch seconds by which the search must stop starting work (the rest is for the final fits)."""
+    reserve = max(FINAL_RESERVE_MIN_S, FINAL_RESERVE_SHARE * run.clock.budget_s)
+    return run.clock.started_at + run.clock.budget_s - reserve
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _drop_unsuited(run: Run, candidates: list[Candidate], n: int) -> list[Candidate]:
+    """Record the models too slow for this many rows as skipped; return the others, cheapest first."""
+    out = []
+    for candidate in candidates:
+        limit = candidate.info.max_rows
+        if limit is not None and n > limit:
+            skipped(run, candidate, STAGE_SCREEN, f"screen:{candidate.key}",
+                    f"skipped: too slow for {n:,} rows (used up to {limit:,})")
+        else:
+            out.append(candidate)
+    order = {c.key: i for i, c in enumerate(out)}
+    return sorted(out, key=lambda c: (not c.is_baseline, c.info.cost, order[c.key]))
+
+
+def _prepare(run: Run, name: str, rows: int, *, repeats: int = 1, keep: int | None = None) -> FoldSet:
+    unit = f"folds:{name}"
+    # Preprocessing runs here, in this process: the watchdog gives it a generous share.
+    run.report.unit(unit, max(60.0, 0.5 * run.clock.budget_s), Stage.TRAIN, f"preparing {rows:,} rows")
+    try:
+        return prepare_fold_set(run.exp, name, max_rows=rows, n_splits=run.spec.cv_folds, repeats=repeats, keep=keep,
+                                folder=run.work, should_stop=run.should_stop)
+    except InterruptedError:
+        raise StopRequested from None
+    finally:
+        run.report.unit_done(unit)
+
+
+def _evaluate_all(run: Run, candidates: list[Candidate], fs: FoldSet, stage: str, fold_ids: list[int],
+                  *, fraction: tuple[float, float], prefix: str = "screen") -> list[Evaluation]:
+    share = _first_share(run)
+    jobs = [Job(c, fs, stage, f"{prefix}:{c.key}", fold_ids, share, prunable=c.info.cost >= 3) for c in candidates]
+    return _evaluate_jobs(run, jobs, fraction=fraction)
+
+
+def _evaluate_jobs(run: Run, jobs: list[Job], *, fraction: tuple[float, float]) -> list[Evaluation]:
+    low, high = fraction
+    run.report.search_progress(low)
+    results = evaluate(run, jobs, deadline=search_deadline(run))
+    run.report.search_progress(high)
+    return results
+
+
+def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
+             repeats: int) -> tuple[list[Evaluation], FoldSet]:
+    """Successive halving on growing samples; return the last rung's evaluations and the CV fold set."""
+    spec = run.spec
+    rows = spec.screen_rows
+    alive = list(candidates)
+    rungs = max(1, math.ceil(math.log(max(1.0, cv_rows / rows), HALVING_FACTOR)))
+    last: dict[str, Evaluation] = {}
+    for rung in range(rungs):
+        fs = _prepare(run, f"rung{rung}", rows, keep=spec.screen_folds)
+        run.report.log(f"Screening {len(alive)} models on {fs.rows:,} rows ({spec.screen_folds} of {fs.n_splits} folds; "
+                       f"folds prepared in {fs.prep_seconds:.1f} s).")
+        span = 0.5 / rungs
+        results = _evaluate_all(run, alive, fs, STAGE_SCREEN, list(range(len(fs.folds))),
+                                fraction=(rung * span, (rung + 1) * span), prefix=f"rung{rung}")
+        last = {e.model: e for e in results if e.ok and e.reason is None}
+        if rung < rungs - 1:
+            alive = _keep(run, [c for c in alive if c.key in last or c.is_baseline], last)
+            rows = min(cv_rows, rows * HALVING_FACTOR)
+            run.report.log(f"{len(alive) - 1} models move on to {rows:,} rows: "
+                           f"{', '.join(c.key for c in alive if not c.is_baseline)}.")
+    cv = _prepare(run, "cv", cv_rows, repeats=repeats)
+    return list(last.values()), cv
+
+
+def _keep(run: Run, alive: list[Candidate], scored: dict[str, Evaluation]) -> list[Candidate]:
+    """The better third of a rung (at least the preset's leaders), plus the best bagging and boosting models."""
+    ranked = _ranked(run, [scored[c.key] for c in alive if c.key in scored and not c.is_baseline])
+    count = max(run.spec.leaders, math.ceil(len(ranked) * KEEP_SHARE))
+    keep = {e.model for e in ranked[:count]}
+    for family in ("boosting", "bagging"):
+        best = next((e for e in ranked if run.infos[_model_id(run, e)].family == family), None)
+        if best is not None:
+            keep.add(best.model)
+    return [c for c in alive if c.key in keep or c.is_baseline]
+
+
+def _leaders(run: Run, screened: list[Evaluation]) -> list[Candidate]:
+    """The screened candidates that get the full cross-validation, best first.
+
+    The preset's number of leaders, plus the best tree ensemble of each kind if they are not among
+    them: an ensemble gains most from members that err differently.
+    """
+    ranked = _ranked(run, [e for e in screened if e.ok and e.reason is None and e.model != BASELINE_ID])
+    chosen = ranked[:run.spec.leaders]
+    for family in ("boosting", "bagging"):
+        if not any(run.infos[_model_id(run, e)].family == family for e in chosen):
+            best = next((e for e in ranked if run.infos[_model_id(run, e)].family == family), None)
+            if best is not None:
+                chosen.append(best)
+    return [run.candidates[e.model] for e in chosen if e.model in run.candidates]
+
+
+def _cv_job(run: Run, candidate: Candidate, cv: FoldSet, fold_ids: list[int], screened: list[Evaluation]) -> Job:
+    prior = next((e for e in screened if e.model == candidate.key and e.fold_set == cv.name and e.ok), None)
+    ids = fold_ids if prior is not None else list(range(len(cv.folds)))
+    return Job(candidate, cv, STAGE_CV, f"cv:{candidate.key}", ids, _cv_share(run, candidate, cv, screened),
+               prior=prior)
+
+
+def _affordable(run: Run, jobs: list[Job], screened: list[Evaluation], cv: FoldSet) -> list[Job]:
+    """Drop the leaders whose cross-validation would not finish in the time left (never the best one)."""
+    left = search_deadline(run) - time.time()
+    budget = left * run.cores
+    out: list[Job] = []
+    for job in jobs:
+        cost = _estimate(run, job.candidate, cv, screened) * len(job.fold_ids)
+        if len(out) > 1 and not job.candidate.is_baseline and cost > budget:
+            run.state.budget_hit = True
+            reason = (f"not cross-validated: needs about {cost / run.cores:.0f} s, more than the "
+                      f"{max(0.0, left):.0f} s left")
+            seen = next((e for e in screened if e.model == job.candidate.key and e.ok), None)
+            if seen is not None:  # keep its screening scores on the leaderboard, with the reason
+                seen.reason = reason
+                publish(run, seen)
+            else:
+                skipped(run, job.candidate, STAGE_CV, job.unit, reason)
+            continue
+        budget -= cost
+        out.append(job)
+    return out
+
+
+# --------------------------------------------------------------------------- estimates and ranks
+
+
+def _first_share(run: Run) -> float:
+    """A fold's time share when nothing is known of the model yet."""
+    left = search_deadline(run) - time.time()
+    return max(MIN_SHARE_S, min(0.25 * run.clock.budget_s, left))
+
+
+def _estimate(run: Run, candidate: Candidate, cv: FoldSet, screened: list[Evaluation]) -> float:
+    """Seconds one fold of ``candidate`` should take on ``cv`` (from its screening, scaled to the rows)."""
+    seen = next((e for e in screened if e.model == candidate.key and e.ok), None)
+    if seen is None:
+        seen = next((e for e in screened if _model_id(run, e) == candidate.model_id and e.ok), None)
+    if seen is None or seen.rows_per_fold <= 0:
+        return 1.0
+    ratio = max(1.0, cv.train_rows / seen.rows_per_fold)
+    return seen.fold_seconds * ratio ** candidate.info.cost_exponent
+
+
+def _cv_share(run: Run, candidate: Candidate, cv: FoldSet, screened: list[Evaluation]) -> float:
+    estimate = _estimate(run, candidate, cv, screened)
+    left = search_deadline(run) - time.time()
+    return max(MIN_SHARE_S, min(max(left, MIN_SHARE_S), max(10 * estimate, 0.1 * run.clock.budget_s)))
+
+
+def _ranked(run: Run, evaluations: list[Evaluation]) -> list[Evaluation]:
+    key = M.sort_key(run.metric)
+    return sorted(evaluations, key=lambda e: (key(e.score(run.metric)), e.fit_seconds))
+
+
+def _model_id(run: Run, evaluation: Evaluation) -> str:
+    return str(evaluation.extra.get("modelId") or evaluation.model.split(":")[0])
+
+
+def _nothing_trained(run: Run) -> Exception:
+    from predictml_desktop.core.training.jobs import TrainingError
+
+    reasons = sorted({str(e.reason or "") for e in run.state.evaluations.values() if e.model != BASELINE_ID})
+    detail = f" ({'; '.join(r for r in reasons if r)[:300]})" if any(reasons) else ""
+    return TrainingError(f"No model could be trained on this data: every candidate failed or was stopped{detail}; "
+                         "see the job's log.")
