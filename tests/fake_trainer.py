@@ -15,6 +15,13 @@ the real worker). It speaks the same JSON-lines protocol, follows its parent lik
 - ``hang_unit``: announces candidate ``screen:slowmodel`` with a 1 s share and hangs; resumed with
   that unit in ``--stopped``, it records the candidate as stopped and finishes.
 - ``chatty``: prints 120 log lines, then succeeds (the record keeps only the last 50).
+- ``idle_unit``: announces the step ``prepare:all`` with a long time share and sleeps (alive but using
+  no CPU: a deadlock); resumed with it in ``--stopped``, it finishes.
+- ``keeps``: like slow, with one candidate finished; on ``stop`` it acknowledges, saves that model
+  and succeeds as stopped early (the real worker's "keep the best model so far").
+
+Like the real worker, ``stop`` on stdin with nothing finished ends the process group (the job is
+cancelled); ``stubborn`` ignores it.
 """
 
 from __future__ import annotations
@@ -56,10 +63,21 @@ def die_group() -> None:
     os._exit(1)
 
 
-def watch_stdin(ignore: bool) -> None:
+STOP = threading.Event()
+
+
+def watch_stdin(ignore: bool, keeps: bool) -> None:
     for line in iter(sys.stdin.buffer.readline, b""):
-        if line.strip() == b"cancel" and not ignore:
+        command = line.strip()
+        if ignore:
+            continue
+        if command == b"cancel":
             die_group()
+        elif command == b"stop":
+            if not keeps:
+                die_group()
+            emit({"type": "progress", "progress": 0, "stage": "Stopping", "stopping": True})
+            STOP.set()
 
 
 def start_children(n: int) -> list[subprocess.Popen]:
@@ -107,7 +125,7 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         follow_parent(kill_group_on_sigterm=True, poll_s=0.2)
-    threading.Thread(target=watch_stdin, args=(mode == "stubborn",), daemon=True).start()
+    threading.Thread(target=watch_stdin, args=(mode == "stubborn", mode == "keeps"), daemon=True).start()
     job_id = args.job_id
 
     if mode == "error":
@@ -121,6 +139,16 @@ def main() -> int:
     stages(args.step)
     if mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "keeps":
+        emit({"type": "candidate", "model": "lr", "name": "Logistic Regression", "unit": "screen:lr",
+              "stage": "screening", "status": "done", "scores": {"auc": 0.9}, "fitSeconds": 0.02})
+        emit({"type": "log", "message": "started 0 helper processes"})
+        while not STOP.wait(0.1):
+            emit({"type": "progress", "progress": 50, "stage": "Training models"})
+        result = model_result(job_id)
+        result["stoppedEarly"] = True
+        emit({"type": "result", **result})
+        return 0
     if mode in ("slow", "stubborn"):
         children = start_children(args.children)
         emit({"type": "log", "message": f"started {len(children)} helper processes"})
@@ -128,6 +156,12 @@ def main() -> int:
             emit({"type": "progress", "progress": 40 + i % 40, "stage": "Training models"})
             time.sleep(0.1)
         return 0
+    if mode == "idle_unit":
+        stopped = json.loads(args.stopped)
+        if "prepare:all" not in stopped:
+            emit({"type": "progress", "progress": 80, "stage": "Evaluating", "running": {"prepare:all": 600}})
+            time.sleep(3600)
+        emit({"type": "log", "message": f"resumed without: {stopped.get('prepare:all')}"})
     if mode == "hang_unit":
         stopped = json.loads(args.stopped)
         if "screen:slowmodel" not in stopped:

@@ -164,6 +164,14 @@ class TrainingJob(Record):
     """Library versions the model was trained with (``core.artifacts.current_environment``)."""
     cancel_requested: bool = False
     """Set by ``predictml jobs cancel`` from another process; the supervising runner acts on it."""
+    stopped_early: bool = False
+    """The user stopped the training (or its budget ran out mid-search) and the best model finished
+    by then was kept: a usable model, reviewed like any other."""
+    decision_threshold: dict[str, Any] | None = None
+    """Yes/no models: the threshold on the positive class's probability (``value``, ``objective``,
+    ``score``, ``scoreAtHalf``), chosen on out-of-fold predictions; every prediction path applies it."""
+    ensemble: list[dict[str, Any]] | None = None
+    """The final model's members (``model``, ``name``, ``weight``); one member for a single model."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Sequence
 from typing import IO, Any
 
-from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, TrainingEvent
+from predictml_desktop.core.training.events import STAGE_PROGRESS, EventType, Stage, TrainingEvent
 
 
 class Emitter:
@@ -37,9 +37,14 @@ class Emitter:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self.model_finished = False
+        """A real candidate (not the baseline) has finished: a stop has something to keep."""
 
     def __call__(self, event: TrainingEvent) -> None:
         """Print ``event``."""
+        if event.type is EventType.CANDIDATE and event.payload.get("status") == "done" \
+                and event.payload.get("model") != "dummy":
+            self.model_finished = True
         line = event.to_json_line()
         with self._lock:
             try:
@@ -87,9 +92,14 @@ def _watch_stdin(emit: Emitter, stop: threading.Event) -> None:
             if command == b"cancel":
                 emit(TrainingEvent.log("Cancel received; stopping."))
                 _exit_group()
+            elif command == b"stop" and not emit.model_finished:
+                emit(TrainingEvent.log("Stop received before any model finished: nothing to keep; stopping."))
+                _exit_group()
             elif command == b"stop" and not stop.is_set():
-                emit(TrainingEvent.log("Stop received: ending the search and keeping the best model so far."))
                 stop.set()
+                # The acknowledgement the runner waits for (progress never goes back there).
+                emit(TrainingEvent.progress(0, "Stopping", stopping=True))
+                emit(TrainingEvent.log("Stop received: ending the search and keeping the best model so far."))
     except (OSError, ValueError):
         return
     # EOF: the runner closed our stdin or died; follow_parent handles the latter.

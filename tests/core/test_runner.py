@@ -171,6 +171,34 @@ def test_overrunning_candidate_is_stopped_and_the_run_resumes(store: Store) -> N
     assert any("Restarting the worker" in e.message for e in recorder.of(EventType.LOG))
 
 
+def test_cancel_keeps_a_model_the_worker_finished(store: Store) -> None:
+    ds = add_dataset(store)
+    job = new_job(store, ds.id)
+    runner = TrainingRunner(store, job.id, command=fake_command("keeps"))
+    recorder = Recorder()
+    bg = Background(runner, recorder)
+    recorder.wait_for(lambda e: e.type == EventType.CANDIDATE and e.payload["model"] == "lr", timeout=30)
+    runner.cancel()
+    final = bg.join(30)
+    assert final.status == JobStatus.PENDING_REVIEW and final.stopped_early
+    assert final.model_sha256 and final.stage == "Saved"
+    assert any(e.type == EventType.PROGRESS and e.payload.get("stopping") for e in recorder.events)
+
+
+def test_a_worker_that_uses_no_cpu_is_found_hung_and_resumed_without_that_step(store: Store) -> None:
+    ds = add_dataset(store)
+    job = new_job(store, ds.id)
+    runner = TrainingRunner(store, job.id, command=fake_command("idle_unit"), idle_timeout_s=3.0)
+    start = time.monotonic()
+    recorder = Recorder()
+    final = runner.run(recorder)
+    assert final.status == JobStatus.PENDING_REVIEW, final.error
+    assert time.monotonic() - start < 30  # found in seconds, not after the step's 600 s share
+    logs = [e.message for e in recorder.of(EventType.LOG)]
+    assert any("no CPU used" in line and "hung" in line for line in logs)
+    assert any(line.startswith("resumed without: stopped: the worker made no progress") for line in logs)
+
+
 def test_run_of_a_finished_job_returns_it_unchanged(store: Store) -> None:
     final, _ = _run(store, "error")
     again = TrainingRunner(store, final.id, command=fake_command("success")).run()

@@ -17,7 +17,8 @@ import pytest
 from predictml_desktop.core.artifacts import InputSchema, sha256_file
 from predictml_desktop.core.training import TrainingError, TrainingEvent, TrainingOptions
 from predictml_desktop.core.training.dataprep import prepare
-from predictml_desktop.core.training.engine import FAULTS_ENV, TrainingRequest, run_training
+from predictml_desktop.core.training.engine import TrainingCancelled, TrainingRequest, run_training
+from predictml_desktop.core.training.folds import FAULTS_ENV
 from tests.core.training_support import binary_frame
 
 pytestmark = pytest.mark.slow
@@ -108,79 +109,125 @@ def test_same_data_and_options_give_the_same_model_and_metrics(tmp_path: Path) -
     assert boards[0] == boards[1]
 
 
-def test_the_process_lane_changes_the_time_not_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """GIL-bound candidates fitted in the forked lane score exactly as in a thread; the lane ends with the run."""
-    import psutil
-
-    from predictml_desktop.core.training import engine, folds
-
-    if not folds.lane_supported():
-        pytest.skip("the process lane forks (Linux only)")
-    frame = binary_frame(150, seed=3)
-    models = ["lr", "dt", "rf", "mlp", "ada"]
-    pids: list[int] = []
-
-    class Recorded(folds.ProcessLane):
-        def __init__(self, fold_sets: list[folds.FoldSet], data: dict[str, Any] | None = None) -> None:
-            super().__init__(fold_sets, data)
-            assert self.pid is not None
-            pids.append(self.pid)
-
-    monkeypatch.setattr(engine, "ProcessLane", Recorded)
-    in_lane, _ = train(frame, tmp_path / "lane", models=models, preset="balanced", n_jobs=2)
-    assert len(pids) == 1
-    assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
-    monkeypatch.setattr(engine, "LANE", False)
-    in_thread, _ = train(frame, tmp_path / "thread", models=models, preset="balanced", n_jobs=2)
-    assert len(pids) == 1
-    assert in_lane["model_name"] == in_thread["model_name"] and in_lane["metrics"] == in_thread["metrics"]
-    boards = [{e["model"]: (e["status"], e["stage"], e.get("scores")) for e in r["leaderboard"]}
-              for r in (in_lane, in_thread)]
-    assert boards[0] == boards[1]
-    assert boards[0]["mlp"][0] == "done" and boards[0]["ada"][0] == "done"
-    # The final model, refitted on every row in the lane, is the one refitted here.
-    (refitted, _), (local, _) = load_model(tmp_path / "lane"), load_model(tmp_path / "thread")
-    features = frame.drop(columns=["target"])
-    np.testing.assert_array_equal(refitted.predict_proba(features), local.predict_proba(features))
-
-
-def crash_in_the_lane(*_args: Any) -> None:
-    """Stands in for a fit in the lane that crashes natively (module level: the lane gets it by name)."""
-    os._exit(139)
-
-
-def test_a_crash_in_the_process_lane_fails_one_candidate_and_the_run_goes_on(
+def test_a_crash_in_a_fitting_process_fails_one_candidate_and_the_run_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from predictml_desktop.core.training import folds
-
-    if not folds.lane_supported():
-        pytest.skip("the process lane forks (Linux only)")
-    monkeypatch.setattr(folds, "_fit_inherited_fold", crash_in_the_lane)
-    result, events = train(binary_frame(150, seed=3), tmp_path, models=["lr", "dt", "mlp", "ada"],
-                           preset="balanced", n_jobs=2)
+    # "abort" ends the fitting process as a native crash would (os._exit in the spawned process).
+    monkeypatch.setenv(FAULTS_ENV, "abort:nb")
+    result, events = train(binary_frame(150, seed=3), tmp_path, models=["lr", "dt", "nb"])
     board = {e["model"]: e for e in result["leaderboard"]}
-    # The costliest Python-bound model goes to the lane first and dies there; the next one and the
-    # final refit run in this process instead.
-    assert board["mlp"]["status"] == "failed"
-    assert board["mlp"]["reason"] == "failed: its process stopped unexpectedly (exit code 139)"
-    assert board["ada"]["status"] == "done" and result["success"]
-    assert any(e.message.startswith("MLP Classifier failed: its process stopped") for e in events if e.type == "log")
+    assert board["nb"]["status"] == "failed"
+    assert board["nb"]["reason"] == "failed: its process stopped unexpectedly (exit code 134)"
+    assert board["lr"]["status"] == "done" and result["success"]
+    assert any(e.message.startswith("Naive Bayes: failed: its process stopped") for e in events if e.type == "log")
     model, _ = load_model(tmp_path)
     assert sha256_file(tmp_path / "models" / "training_1" / "model.pkl") == result["modelSha256"]
     assert len(model.predict(binary_frame(150, seed=3).drop(columns=["target"]))) == 150
 
 
-def test_a_crash_of_the_final_refit_in_the_lane_is_refitted_here(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from predictml_desktop.core.training import engine, folds
+def test_a_deadlocked_fit_is_found_in_seconds_and_the_run_goes_on(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hang of issue 12: a fit alive but using no CPU. It is ended, not waited for."""
+    from predictml_desktop.core.training import pool
 
-    if not folds.lane_supported():
-        pytest.skip("the process lane forks (Linux only)")
-    monkeypatch.setattr(engine, "_refit_and_save", crash_in_the_lane)
-    result, events = train(binary_frame(150, seed=3), tmp_path, models=["lr", "mlp"], preset="balanced", n_jobs=2)
-    assert result["success"] and all(e["status"] == "done" for e in result["leaderboard"] if e["model"] != "blend")
-    assert any("Refitting in the second process failed" in e.message for e in events if e.type == "log")
+    monkeypatch.setattr(pool, "STUCK_AFTER_S", 3.0)
+    monkeypatch.setenv(FAULTS_ENV, "hang:dt")
+    start = time.monotonic()
+    result, _ = train(binary_frame(150, seed=3), tmp_path, models=["lr", "dt", "nb"])
+    assert time.monotonic() - start < 60
+    dt = next(e for e in result["leaderboard"] if e["model"] == "dt")
+    assert dt["status"] == "failed" and "stopped making progress" in dt["reason"]
+    assert result["success"]
+
+
+def test_a_member_whose_final_fit_fails_is_left_out_and_the_others_reweighted() -> None:
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from sklearn.linear_model import LogisticRegression
+
+    from predictml_desktop.core.training.finalize import collect
+    from predictml_desktop.core.training.pool import TaskStopped
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    fitted = LogisticRegression().fit(X, y)
+    ok: Future[Any] = Future()
+    ok.set_result(fitted)
+    crashed: Future[Any] = Future()
+    crashed.set_exception(TaskStopped("crashed", "its process stopped unexpectedly (exit code 139)"))
+    run = SimpleNamespace(classification=True, n_classes=2, exp=SimpleNamespace(assemble=lambda pre, est: est))
+    result = collect(run, (None, ["a", "b"], [("lr", 0.7, ok), ("nb", 0.3, crashed)]), tag="all")  # type: ignore[arg-type]
+    assert result.members == ["lr"] and result.weights == [1.0] and result.estimator is fitted
+    assert result.dropped == ["nb (its process stopped unexpectedly (exit code 139))"]
+
+
+def test_when_no_member_can_be_fitted_the_training_fails_with_one_sentence(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULTS_ENV, "crash:final-lr,crash:final-nb,crash:final-dt")
+    with pytest.raises(TrainingError, match="could not be fitted on the training rows"):
+        train(binary_frame(150, seed=3), tmp_path, models=["lr", "nb", "dt"])
+
+
+def test_the_chosen_ensemble_is_a_weighted_vote_of_its_members(tmp_path: Path) -> None:
+    from sklearn.ensemble import VotingClassifier
+
+    frame = binary_frame(400, seed=8)
+    result, events = train(frame, tmp_path, models=["lr", "nb", "dt", "knn", "rf"], preset="balanced")
+    pipeline, schema = load_model(tmp_path)
+    estimator = pipeline.steps[-1][1]
+    members = result["ensemble"]
+    assert abs(sum(m["weight"] for m in members) - 1) < 1e-3
+    if len(members) == 1:
+        assert result["modelId"] == members[0]["model"]
+        return
+    assert result["modelId"] == "ensemble" and isinstance(estimator, VotingClassifier)
+    assert [round(w, 4) for w in estimator.weights] == [m["weight"] for m in members]
+    features = frame[[f.name for f in schema.features]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Xt = pipeline[:-1].transform(features)
+        blended = sum(w * est.predict_proba(Xt) for w, est in zip(estimator.weights, estimator.estimators_,
+                                                                  strict=True))
+        np.testing.assert_allclose(pipeline.predict_proba(features), blended)
+    board = {e["model"]: e for e in result["leaderboard"]}
+    assert board["ensemble"]["stage"] == "ensemble" and board["ensemble"]["chosen"]
+    assert any(line.message.startswith("Ensemble of ") for line in events if line.type == "log")
+
+
+def test_stopping_keeps_the_best_model_finished_so_far(tmp_path: Path) -> None:
+    """The user's stop (or cancel) ends the search; the best candidate is fitted, saved and usable."""
+    events: list[TrainingEvent] = []
+    finished: list[str] = []
+
+    def watch(event: TrainingEvent) -> None:
+        events.append(event)
+        if event.type == "candidate" and event.payload["status"] == "done" and event.payload["model"] != "dummy":
+            finished.append(event.payload["model"])
+
+    request = TrainingRequest(
+        frame=binary_frame(300, seed=2), target="target", problem_type=None,
+        options=TrainingOptions(preset="balanced", models=["lr", "nb", "dt", "rf", "et", "gbc", "mlp", "catboost"]),
+        job_id="training_1", model_dir=tmp_path / "models" / "training_1", home=tmp_path, started_at=time.time(),
+    )
+    result = run_training(request, watch, should_stop=lambda: bool(finished))
+    assert result["stoppedEarly"] is True and result["finalizedOnAllRows"] is False
+    assert any(w["code"] == "stopped_early" for w in result["warnings"])
+    assert result["modelId"] in finished[:3] or result["modelId"] == "ensemble"
+    board = {e["model"]: e for e in result["leaderboard"]}
+    assert any(e["status"] == "stopped" for e in board.values())
+    pipeline, _ = load_model(tmp_path)
     assert sha256_file(tmp_path / "models" / "training_1" / "model.pkl") == result["modelSha256"]
+    assert len(pipeline.predict(binary_frame(50, seed=9).drop(columns=["target"]))) == 50
+
+
+def test_stopping_before_any_model_finished_keeps_nothing(tmp_path: Path) -> None:
+    request = TrainingRequest(
+        frame=binary_frame(120), target="target", problem_type=None, options=TrainingOptions(**FAST),
+        job_id="training_1", model_dir=tmp_path / "models" / "training_1", home=tmp_path, started_at=time.time(),
+    )
+    with pytest.raises(TrainingCancelled):
+        run_training(request, lambda _e: None, should_stop=lambda: True)
+    assert not (tmp_path / "models" / "training_1" / "model.pkl").exists()
 
 
 def test_permutation_importance_on_a_sampled_holdout_ranks_the_signal(tmp_path: Path) -> None:
@@ -203,7 +250,8 @@ def test_multiclass_integer_labels_keep_their_values_and_order(tmp_path: Path) -
     y = np.select([x[:, 0] > 0.5, x[:, 0] < -0.5], [30, 10], 20)
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "target": y})
     result, _ = train(frame, tmp_path)
-    assert result["rankingMetric"] == "accuracy" and result["classes"] == [10, 20, 30]
+    assert result["rankingMetric"] == "log_loss" and result["classes"] == [10, 20, 30]
+    assert result["decisionThreshold"] is None
     pipeline, schema = load_model(tmp_path)
     assert schema.classes == [10, 20, 30] and schema.positive_class is None
     with warnings.catch_warnings():
@@ -236,11 +284,28 @@ def test_at_the_budget_the_best_model_finished_so_far_is_kept(tmp_path: Path) ->
         started_at=time.time() - 60,  # the budget ran out before the search began
     )
     result = run_training(request, events.append)
-    assert result["success"] and result["modelId"] == "lr"  # the first real candidate always runs
-    skipped = [e["model"] for e in result["leaderboard"] if e["status"] == "skipped"]
-    assert set(skipped) == {"dt", "nb", "rf", "et"}
-    assert all("time budget" in e["reason"] for e in result["leaderboard"] if e["status"] == "skipped")
+    # The first candidates to finish are kept (the budget never leaves a run without a model);
+    # nothing more is started, and the model is not refitted on every row.
+    assert result["success"] and result["finalizedOnAllRows"] is False
+    reasons = [e["reason"] for e in result["leaderboard"] if e["status"] in ("stopped", "skipped")]
+    assert any("the time budget ran out" in r for r in reasons), reasons
     assert any(w["code"] == "budget_reached" for w in result["warnings"])
+    pipeline, _ = load_model(tmp_path)
+    assert len(pipeline.predict(binary_frame(20, seed=3).drop(columns=["target"]))) == 20
+
+
+def test_the_budget_caps_the_whole_job(tmp_path: Path) -> None:
+    """Set-up and final fits included: a 15 s budget on a table that takes longer ends by about then."""
+    started = time.time()
+    frame = binary_frame(6_000, seed=6)
+    for i in range(20):
+        frame[f"n{i}"] = np.random.default_rng(i).normal(size=len(frame))
+    request = TrainingRequest(frame=frame, target="target", problem_type=None,
+                              options=TrainingOptions(preset="balanced", budget_s=15), job_id="training_1",
+                              model_dir=tmp_path / "models" / "training_1", home=tmp_path, started_at=started)
+    result = run_training(request, lambda _e: None)
+    assert result["success"]
+    assert time.time() - started <= 15 + 5  # budget + 5 s on a short budget
 
 
 def test_a_crashing_candidate_is_skipped_and_the_run_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,10 +314,11 @@ def test_a_crashing_candidate_is_skipped_and_the_run_finishes(tmp_path: Path, mo
     nb = next(e for e in result["leaderboard"] if e["model"] == "nb")
     assert nb["status"] == "failed" and "injected failure" in nb["reason"]
     assert result["success"] and result["modelId"] != "nb"
-    assert any("Naive Bayes failed" in e.message for e in events if e.type == "log")
+    assert any(e.message.startswith("Naive Bayes: failed: RuntimeError: injected failure") for e in events
+               if e.type == "log")
 
 
-def test_imbalanced_binary_is_ranked_by_a_balanced_metric_and_beats_the_baseline(tmp_path: Path) -> None:
+def test_imbalanced_binary_is_ranked_by_auc_and_its_threshold_balances_the_classes(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     n = 600
     x = rng.normal(size=(n, 3))
@@ -261,9 +327,15 @@ def test_imbalanced_binary_is_ranked_by_a_balanced_metric_and_beats_the_baseline
     assert 0.03 < y.mean() < 0.1
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "noise": x[:, 2], "churned": y})
     result, _ = train(frame, tmp_path, target="churned", models=["lr", "dt", "nb", "ridge"])
-    assert result["rankingMetric"] == "f1_macro" and "imbalanced" in result["rankingMetricReason"]
-    assert any(w["code"] == "imbalance" for w in result["warnings"])
+    assert result["rankingMetric"] == "auc" and "imbalanced" in result["rankingMetricReason"]
+    threshold = result["decisionThreshold"]
+    # A rare class: the threshold that balances both classes' F1 is well below one half.
+    assert threshold["objective"] == "f1_macro" and threshold["value"] < 0.5
+    assert threshold["score"] >= threshold["scoreAtHalf"]
+    _, schema = load_model(tmp_path)
+    assert schema.decision_threshold == pytest.approx(threshold["value"])
     assert result["metrics"]["auc"] > result["baseline"]["auc"] + 0.2
+    assert result["metrics"]["f1_macro"] > result["baseline"]["f1_macro"] + 0.1
     assert result["beatsBaseline"] is True
 
 

@@ -38,9 +38,10 @@ def store(predictml_home: Path) -> Store:
 
 def test_options_round_trip_through_the_record() -> None:
     options = TrainingOptions(preset="fast", budget_s=30, models=["lr", "rf"], excluded_columns=["id"],
-                              ranking_metric="f1_macro")
+                              ranking_metric="f1_macro", threshold_objective="cost", false_negative_cost=5.0)
     doc = options.to_dict()
     assert doc["budgetS"] == 30 and doc["excludedColumns"] == ["id"] and doc["rankingMetric"] == "f1_macro"
+    assert doc["thresholdObjective"] == "cost" and doc["falseNegativeCost"] == 5.0
     assert TrainingOptions.from_dict(doc) == options
     assert TrainingOptions.from_dict({}) == TrainingOptions()
     assert TrainingOptions().effective_budget_s == TrainingOptions().spec.budget_s
@@ -52,7 +53,8 @@ def test_options_round_trip_through_the_record() -> None:
     ({"budget_s": "10"}, "number of seconds"),
     ({"models": []}, "empty"),
     ({"n_jobs": 0}, "n_jobs"),
-    ({"parallel_backend": "dask"}, "backend"),
+    ({"threshold_objective": "accuracy"}, "threshold objective"),
+    ({"false_positive_cost": -1}, "false positive"),
 ])
 def test_invalid_options_are_refused_with_a_sentence(bad: dict, words: str) -> None:
     with pytest.raises(OptionsError, match=words):
@@ -231,8 +233,8 @@ def test_ranking_metric_suits_the_data_and_says_why() -> None:
 
     assert choose_ranking_metric("classification", {0: 50, 1: 45})[0] == "auc"
     metric, reason = choose_ranking_metric("classification", {"no": 940, "yes": 60})
-    assert metric == "f1_macro" and "'yes'" in reason and "6.0%" in reason
-    assert choose_ranking_metric("classification", {"a": 30, "b": 31, "c": 29})[0] == "accuracy"
+    assert metric == "auc" and "'yes'" in reason and "6.0%" in reason and "threshold" in reason
+    assert choose_ranking_metric("classification", {"a": 30, "b": 31, "c": 29})[0] == "log_loss"
     assert choose_ranking_metric("regression")[0] == "r2"
     assert choose_ranking_metric("classification", {0: 9, 1: 1}, "Balanced-Accuracy") == (
         "balanced_accuracy", "balanced accuracy was chosen by the user.")

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from predictml_desktop.core.artifacts import sha256_file
 from predictml_desktop.core.status import DatasetStatus, JobStatus
 from predictml_desktop.core.store import Store
 from predictml_desktop.core.training import EventType, TrainingOptions, TrainingRunner, create_job
-from predictml_desktop.core.training.engine import FAULTS_ENV
+from predictml_desktop.core.training.folds import FAULTS_ENV
 from tests.core.test_runner import parent_killed_leaves_no_orphan
 from tests.core.training_support import (
     Background,
@@ -39,18 +40,28 @@ def test_real_training_end_to_end_through_the_worker(store: Store, tmp_path: Pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     ds = import_frame(store, binary_frame(140, labels=("stay", "leave")), tmp_path)
-    # MLP holds the GIL, so on Linux it fits in the engine's forked process lane: a fork of this
-    # worker, whose cancel watcher is blocked reading stdin (a lock the lane must never need).
     job = create_job(store, ds.id, "target", TrainingOptions(preset="fast", models=["lr", "dt", "mlp"], n_jobs=2))
     recorder = Recorder()
-    final = TrainingRunner(store, job.id).run(recorder)
+    runner = TrainingRunner(store, job.id)
+    fitters: list[psutil.Process] = []
+
+    def watch(event: object) -> None:
+        recorder(event)  # type: ignore[arg-type]
+        pid = runner.worker_pid
+        if pid and not fitters:
+            fitters.extend(p for p in alive(tree(pid))[1:] if "spawn_main" in " ".join(p.cmdline()))
+
+    final = runner.run(watch)
     assert final.status == JobStatus.PENDING_REVIEW, final.error
+    # Every fit ran in spawned processes (a fresh interpreter each: nothing forked after OpenMP ran).
+    assert len(fitters) == 2
     assert {e["model"]: e["status"] for e in final.leaderboard}["mlp"] == "done"
     assert final.model_name and final.model_path == f"models/{job.id}/model.pkl"
     assert sha256_file(store.paths.resolve(final.model_path)) == final.model_sha256
     assert final.metrics["auc"] > 0.6 and "cv" in final.metrics and "baseline" in final.metrics
     assert final.samples == 140 and final.features == 3 and final.problem_type == "classification"
     assert final.ranking_metric == "auc" and final.environment and final.environment["pycaret"] == "3.3.2"
+    assert 0 < final.decision_threshold["value"] < 1 and final.ensemble and not final.stopped_early
     assert {e["model"] for e in final.leaderboard} >= {"dummy", "lr", "dt"}
     assert store.read().datasets.get(ds.id).status == DatasetStatus.PENDING_REVIEW
     stages = [e.payload["stage"] for e in recorder.of(EventType.PROGRESS)]
@@ -61,6 +72,7 @@ def test_real_training_end_to_end_through_the_worker(store: Store, tmp_path: Pat
     # Nothing written outside the data home: no logs.log or catboost_info/ in the caller's folder.
     assert not (tmp_path / "logs.log").exists() and not (tmp_path / "catboost_info").exists()
     assert not (Path.cwd() / "logs.log").exists()
+    assert not alive(fitters)
 
 
 def test_worker_reports_a_target_that_vanished_from_the_record(store: Store, tmp_path: Path) -> None:
@@ -74,19 +86,16 @@ def test_worker_reports_a_target_that_vanished_from_the_record(store: Store, tmp
     assert store.read().datasets.get(ds.id).status == DatasetStatus.FAILED
 
 
-def test_a_hanging_candidate_is_stopped_for_real_and_the_run_finishes(store: Store, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # The first real candidate always runs, whatever the budget: make it the one that hangs.
-    monkeypatch.setenv(FAULTS_ENV, "hang:lr")
+def test_a_candidate_over_its_time_share_is_stopped_for_real_and_the_run_finishes(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULTS_ENV, "spin:lr")  # computes for ever
     ds = import_frame(store, binary_frame(120), tmp_path)
     job = create_job(store, ds.id, "target", TrainingOptions(preset="fast", models=["lr", "dt"], budget_s=20))
-    recorder = Recorder()
-    final = TrainingRunner(store, job.id).run(recorder)
+    final = TrainingRunner(store, job.id).run(Recorder())
     assert final.status == JobStatus.PENDING_REVIEW, final.error
     lr = next(e for e in final.leaderboard if e["model"] == "lr")
     assert lr["status"] == "stopped" and "exceeded its time share" in lr["reason"]
     assert final.model_name == "Decision Tree Classifier"
-    assert any("Restarting the worker" in e.message for e in recorder.of(EventType.LOG))
 
 
 def _larger_frame(n: int = 3000) -> pd.DataFrame:
@@ -98,18 +107,49 @@ def _larger_frame(n: int = 3000) -> pd.DataFrame:
     return frame
 
 
-def test_cancel_of_a_real_training_ends_joblibs_worker_processes_too(store: Store, tmp_path: Path) -> None:
-    ds = import_frame(store, _larger_frame(), tmp_path)
-    options = TrainingOptions(preset="balanced", models=["rf", "gbc", "et", "ada"], n_jobs=2,
-                              parallel_backend="loky")
-    job = create_job(store, ds.id, "target", options)
+SLOW_MODELS = ["lr", "nb", "rf", "gbc", "et", "ada", "mlp", "catboost"]
+
+
+def test_cancel_keeps_the_best_model_which_can_be_approved_and_predict(store: Store, tmp_path: Path) -> None:
+    from predictml_desktop.core.governance import Governance, cheap_hasher_for_tests
+    from predictml_desktop.core.prediction import ModelRegistry, predict_rows
+
+    frame = _larger_frame()
+    ds = import_frame(store, frame, tmp_path)
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=SLOW_MODELS))
     runner = TrainingRunner(store, job.id)
     recorder = Recorder()
     bg = Background(runner, recorder)
-    recorder.wait_for(lambda e: e.type == EventType.PROGRESS and e.payload.get("stage") == "Training models", 120)
+    recorder.wait_for(lambda e: e.type == EventType.CANDIDATE and e.payload.get("status") == "done"
+                      and e.payload["model"] not in ("dummy",), 180)
     pid = wait_until(lambda: runner.worker_pid, 10)
-    # joblib's process pool (its workers and resource tracker) hangs under the worker.
-    procs = wait_until(lambda: len(alive(tree(pid))) >= 3 and tree(pid), 60, interval=0.1)
+    fitters = [p for p in alive(tree(pid))[1:]]
+    start = time.monotonic()
+    runner.cancel()
+    final = bg.join(120)
+    assert final.status == JobStatus.PENDING_REVIEW, final.error
+    assert final.stopped_early and any(w["code"] == "stopped_early" for w in final.warnings)
+    assert time.monotonic() - start < 60
+    # The search's processes ended at once; the kept model was fitted by new ones, gone too.
+    wait_until(lambda: not alive(fitters), 5.0)
+    assert any(e["status"] == "stopped" for e in final.leaderboard)
+    gov = Governance(store.paths, hasher=cheap_hasher_for_tests())
+    session = gov.create_admin("ada@example.org", "a long enough passphrase for tests")
+    gov.approve(session, final.id, "local", reason="stopped early, good enough")
+    model = ModelRegistry(store.paths).get(ds.id)
+    rows = frame.drop(columns=["target"]).head(5).to_dict(orient="records")
+    assert set(predict_rows(model, rows).predictions) <= {"a", "b"}
+
+
+def test_cancel_before_any_model_finished_ends_everything_within_5_seconds(store: Store, tmp_path: Path) -> None:
+    ds = import_frame(store, _larger_frame(), tmp_path)
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=SLOW_MODELS))
+    runner = TrainingRunner(store, job.id)
+    recorder = Recorder()
+    bg = Background(runner, recorder)
+    recorder.wait_for(lambda e: e.type == EventType.PROGRESS and e.payload.get("stage") == "Setting up", 120)
+    pid = wait_until(lambda: runner.worker_pid, 10)
+    procs = wait_until(lambda: len(alive(tree(pid))) >= 3 and tree(pid), 60, interval=0.05)  # worker + 2 fitters
     start = time.monotonic()
     runner.cancel()
     final = bg.join(30)
@@ -119,21 +159,16 @@ def test_cancel_of_a_real_training_ends_joblibs_worker_processes_too(store: Stor
     assert store.read().datasets.get(ds.id).status == DatasetStatus.UPLOADED
 
 
-def test_cancel_ends_the_process_lane_too(store: Store, tmp_path: Path) -> None:
-    from predictml_desktop.core.training.folds import lane_supported
-
-    if not lane_supported():
-        pytest.skip("the process lane forks (Linux only)")
+def test_cancel_without_keeping_ends_everything_within_5_seconds(store: Store, tmp_path: Path) -> None:
     ds = import_frame(store, _larger_frame(), tmp_path)
-    options = TrainingOptions(preset="balanced", models=["lr", "gbc", "mlp", "ada"], n_jobs=2)
-    job = create_job(store, ds.id, "target", options)
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=SLOW_MODELS))
     runner = TrainingRunner(store, job.id)
     recorder = Recorder()
     bg = Background(runner, recorder)
-    pid = wait_until(lambda: runner.worker_pid, 60)
-    procs = wait_until(lambda: len(alive(tree(pid))) >= 2 and tree(pid), 120, interval=0.05)  # worker + lane
+    recorder.wait_for(lambda e: e.type == EventType.CANDIDATE and e.payload.get("status") == "done", 180)
+    procs = tree(wait_until(lambda: runner.worker_pid, 10))
     start = time.monotonic()
-    runner.cancel()
+    runner.cancel(keep_best=False)
     final = bg.join(30)
     wait_until(lambda: not alive(procs), 5.0, interval=0.05)
     assert time.monotonic() - start < 5.0
@@ -142,25 +177,10 @@ def test_cancel_ends_the_process_lane_too(store: Store, tmp_path: Path) -> None:
 
 def test_app_killed_during_a_real_training_leaves_no_orphan(store: Store, tmp_path: Path) -> None:
     ds = import_frame(store, _larger_frame(), tmp_path)
-    options = TrainingOptions(preset="balanced", models=["rf", "gbc", "et"], n_jobs=2, parallel_backend="loky")
-    job = create_job(store, ds.id, "target", options)
+    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=SLOW_MODELS))
 
     def training_with_children(record: object, procs: list) -> bool:
         return getattr(record, "progress", 0) >= 40 and len(alive(procs)) >= 3
 
     parent_killed_leaves_no_orphan(store, job.id, None, training_with_children, timeout=120)
     assert os.environ.get(FAULTS_ENV) is None
-
-
-def test_app_killed_while_the_process_lane_fits_leaves_no_orphan(store: Store, tmp_path: Path) -> None:
-    from predictml_desktop.core.training.folds import lane_supported
-
-    if not lane_supported():
-        pytest.skip("the process lane forks (Linux only)")
-    ds = import_frame(store, _larger_frame(), tmp_path)
-    job = create_job(store, ds.id, "target", TrainingOptions(preset="balanced", models=["lr", "gbc", "mlp"], n_jobs=2))
-
-    def lane_running(record: object, procs: list) -> bool:
-        return getattr(record, "progress", 0) >= 30 and len(alive(procs)) >= 2
-
-    parent_killed_leaves_no_orphan(store, job.id, None, lane_running, timeout=120)

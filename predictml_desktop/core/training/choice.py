@@ -82,7 +82,7 @@ def _complete(run: Run, cv: FoldSet | None) -> list[Evaluation]:
     out = [e for e in run.state.finished(STAGE_CV, cv.name) if e.model != BASELINE_ID and e.reason is None
            and e.oof is not None and e.oof.shape[0] == cv.rows and np.all(np.isfinite(e.oof))]
     key = M.sort_key(run.metric)
-    return sorted(out, key=lambda e: (key(e.score(run.metric)), e.fit_seconds))
+    return sorted(out, key=lambda e: (key(e.score(run.metric)), e.model))
 
 
 def _fallback(run: Run) -> FinalChoice:
@@ -95,7 +95,7 @@ def _fallback(run: Run) -> FinalChoice:
     if not done:
         raise TrainingError("No model could be trained on this data: every candidate failed or was stopped; see "
                             "the job's log.")
-    best = min(done, key=lambda e: (key(e.score(run.metric)), e.fit_seconds))
+    best = min(done, key=lambda e: (key(e.score(run.metric)), e.model))
     return FinalChoice(best.model, best.name, [(_candidate(run, best), 1.0)], best,
                        notes=[f"No leader finished its full cross-validation; {best.name} is kept on its "
                               f"{best.stage} scores."])

@@ -26,6 +26,7 @@ import numpy as np
 
 from predictml_desktop.core.training import metrics as M
 from predictml_desktop.core.training.candidates import Candidate, build_estimator
+from predictml_desktop.core.training.catalog import BASELINE_ID
 from predictml_desktop.core.training.context import Run, StopRequested
 from predictml_desktop.core.training.folds import FoldOutput, FoldSet, fit_fold
 from predictml_desktop.core.training.pool import TaskFailed, TaskStopped
@@ -120,21 +121,25 @@ def evaluate(run: Run, jobs: list[Job], *, deadline: float | None = None,
         while live:
             if run.should_stop():
                 raise StopRequested
-            if deadline is not None and time.time() > deadline:
+            # The budget never leaves the run without a model: until one candidate has finished, it waits.
+            if deadline is not None and time.time() > deadline and _any_model(run):
                 raise _BudgetOut
             futures = [f for j in live.values() for f in j.futures if not f.done()]
             if futures:
                 wait(futures, timeout=_WAIT_S, return_when=FIRST_COMPLETED)
+            # A costly model is compared, after its first folds, with the best of the cheap ones, once
+            # all of those are in: the same reference whatever the order the folds finished in.
+            references_in = all(j.prunable for j in live.values())
             for index, job in list(live.items()):
                 _collect(run, job)
-                if job.ended is None and job.prunable and job.outputs:
+                if job.ended is None and job.prunable and job.outputs and references_in:
                     reason = _prune_reason(run, job, best)
                     if reason:
                         _cancel(run, job, STOPPED, reason)
                 if job.ended is not None or not job.open:
                     evaluation = publish(run, _score(run, job))
                     done[index] = evaluation
-                    if evaluation.ok:
+                    if evaluation.ok and not job.prunable:
                         best.append(evaluation)
                     del live[index]
                     _log_result(run, evaluation)
@@ -146,11 +151,16 @@ def evaluate(run: Run, jobs: list[Job], *, deadline: float | None = None,
             done[index] = publish(run, _score(run, job))
         run.pool.stop()
     except StopRequested:
+        run.pool.stop()
         for job in live.values():
             _cancel(run, job, STOPPED, "stopped: the training was stopped before it finished")
-        run.pool.stop()
+            publish(run, _ended(job, STOPPED, "stopped: the training was stopped before it finished"))
         raise
     return [done[i] for i in range(len(jobs))]
+
+
+def _any_model(run: Run) -> bool:
+    return any(e.ok and not e.model.startswith(BASELINE_ID) for e in run.state.history)
 
 
 def skipped(run: Run, candidate: Candidate, stage: str, unit: str, reason: str) -> Evaluation:
@@ -224,9 +234,12 @@ def _score(run: Run, job: Job) -> Evaluation:
             seen = np.all(np.isfinite(prior.oof), axis=1)
             total[seen] += prior.oof[seen]
             count[seen] += 1
-    for fold_id in sorted(job.outputs):
+    outputs = job.outputs
+    if job.ended is not None and job.status == STOPPED and job.prunable and job.fold_ids[0] in outputs:
+        outputs = {job.fold_ids[0]: outputs[job.fold_ids[0]]}  # pruned: its verdict's fold, nothing timing-made
+    for fold_id in sorted(outputs):
         fold = fs.folds[fold_id]
-        seconds, pred, proba, decision, classes = job.outputs[fold_id]
+        seconds, pred, proba, decision, classes = outputs[fold_id]
         fit_seconds += seconds
         if run.classification:
             matrix = _expand(run, proba if proba is not None else decision, classes)
@@ -276,21 +289,28 @@ def _expand(run: Run, matrix: np.ndarray | None, classes: np.ndarray | None) -> 
 
 
 def _prune_reason(run: Run, job: Job, reference: list[Evaluation]) -> str | None:
-    leaders = [e for e in reference if e.ok and e.fold_set == job.fold_set.name and not e.model.startswith("dummy")]
-    if not leaders or len(job.outputs) >= len(job.fold_ids):
+    """Why a costly candidate stops after its first fold, or None.
+
+    Judged on its first fold (in fold order, whichever finished first) against the best reference,
+    so the same data give the same verdict however the folds were scheduled.
+    """
+    first = job.fold_ids[0]
+    leaders = [e for e in reference if e.ok and e.fold_set == job.fold_set.name and e.model != BASELINE_ID
+               and e.reason is None]
+    if not leaders or first not in job.outputs or len(job.fold_ids) < 2 or len(job.outputs) >= len(job.fold_ids):
         return None
     key = M.sort_key(run.metric)
-    best = min(leaders, key=lambda e: key(e.score(run.metric)))
+    best = min(leaders, key=lambda e: (key(e.score(run.metric)), e.model))
     best_score = best.score(run.metric)
     partial = _score(run, Job(job.candidate, job.fold_set, job.stage, job.unit, job.fold_ids, job.timeout,
-                              outputs=dict(job.outputs))).score(run.metric)
+                              outputs={first: job.outputs[first]})).score(run.metric)
     if best_score is None or partial is None:
         return None
     spread = 3 * float(best.std.get(run.metric) or 0.0)
     tolerance = max(PRUNE_TOLERANCE if run.higher_is_better else abs(best_score) * 0.15, spread)
     if M.improvement(partial, best_score, run.metric) < -tolerance:
-        return (f"stopped after {len(job.outputs)} of {len(job.fold_ids)} folds: "
-                f"{M.METRIC_LABELS[run.metric]} {partial:.3f}, far behind {best.name} ({best_score:.3f})")
+        return (f"stopped after its first fold: {M.METRIC_LABELS[run.metric]} {partial:.3f}, far behind "
+                f"{best.name} ({best_score:.3f})")
     return None
 
 

@@ -58,6 +58,7 @@ from predictml_desktop.core.training.finalize import (
     Fitted,
     baseline_scores,
     collect,
+    estimate_seconds,
     fit_final,
     holdout_predictions,
     label_codes,
@@ -125,6 +126,10 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
 def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: int, work: Path,
             should_stop: Callable[[], bool]) -> Run:
     options = request.options
+    for unit, reason in request.stopped_units.items():
+        # Steps of this process that cannot be skipped: a resumed run would only hang again there.
+        if unit == "setup" or unit.startswith("folds:") or unit == "prepare:training":
+            raise TrainingError(f"Training stopped: the step '{unit}' {reason.removeprefix('stopped: ')}.")
     report.stage(Stage.DETECT)
     data = prepare(request.frame, request.target, problem_type=request.problem_type, columns=request.columns,
                    excluded_columns=request.excluded_columns, user_excluded=options.excluded_columns,
@@ -190,9 +195,6 @@ def _search_and_save(run: Run) -> dict[str, Any]:
     if not any(e.ok and e.model != BASELINE_ID for e in run.state.history):
         if run.state.stopped_early:
             raise TrainingCancelled("The training was stopped before any model finished.")
-    if run.state.budget_hit:
-        run.state.warn("budget_reached", f"The time budget of {run.clock.budget_s:.0f} s ran out; the best model "
-                                         "finished by then was kept.")
     run.report.stage(Stage.EVALUATE)
     choice = choose(run, cv)
     for note in choice.notes:
@@ -206,7 +208,16 @@ def _final(run: Run, choice: FinalChoice) -> dict[str, Any]:
     run.request.model_dir.mkdir(parents=True, exist_ok=True)
     on_training = fit_final(run, choice, exp.X_train, exp.y_train, tag="training")
     on_all = None
-    if not run.state.stopped_early:
+    rows = len(exp.X_train) + len(exp.X_test)
+    # Both fits run side by side: the one on every row must end within what is left of the budget.
+    needed = estimate_seconds(run, choice, len(exp.X_train)) + estimate_seconds(run, choice, rows)
+    if "prepare:all" in run.request.stopped_units:
+        run.report.log("The fit on every row hung before; the model fitted on the training rows is kept.")
+    elif not run.state.stopped_early and needed > run.clock.left():
+        run.state.budget_hit = True
+        run.report.log(f"Fitting the chosen model on every row would take about {needed:.0f} s, more than the "
+                       f"{max(0.0, run.clock.left()):.0f} s left of the budget: the fit on the training rows is kept.")
+    elif not run.state.stopped_early:
         # Fitted here while the pool fits the members on the training rows.
         on_all = fit_final(run, choice, pd.concat([exp.X_train, exp.X_test]),
                            pd.concat([exp.y_train, exp.y_test]), tag="all")
@@ -234,11 +245,15 @@ def _final(run: Run, choice: FinalChoice) -> dict[str, Any]:
 
 
 def _final_model(run: Run, holdout_model: Fitted, on_all: Any) -> tuple[Fitted, bool]:
-    """The model fitted on every row, or the holdout model when that fit was stopped or failed."""
+    """The model fitted on every row, or the holdout model when that fit was stopped, skipped or failed."""
     if on_all is None:
-        run.state.warn("stopped_early", "The training was stopped before the search finished. The best model "
-                                        "finished by then was kept, fitted on the training rows only (80 %).",
-                       level="warning")
+        if run.state.stopped_early:
+            run.state.warn("stopped_early", "The training was stopped before the search finished. The best model "
+                                            "finished by then was kept, fitted on the training rows only (80 %).",
+                           level="warning")
+        else:
+            run.state.warn("not_refitted", "The chosen model is saved as fitted on the training rows (80 %): there "
+                                           "was no time left in the budget to fit it on every row.", level="warning")
         return holdout_model, False
     try:
         return collect(run, on_all, tag="all", stoppable=True), True
@@ -274,6 +289,9 @@ def _write_result(run: Run, choice: FinalChoice, final: Fitted, holdout: dict[st
                   baseline: dict[str, float | None], classes: list[Any], plots: list[str], digest: str,
                   on_all_rows: bool, final_seconds: float) -> dict[str, Any]:
     request, data, metric = run.request, run.data, run.metric
+    if run.state.budget_hit:
+        run.state.warn("budget_reached", f"The time budget of {run.clock.budget_s:.0f} s ran out; the best model "
+                                         "finished by then was kept.")
     label = M.METRIC_LABELS[metric]
     run.report.log(f"Holdout {label}: {finite(holdout.get(metric))} (baseline {finite(baseline.get(metric))}).")
     beats = bool(M.improvement(holdout.get(metric), baseline.get(metric), metric) > 1e-9)

@@ -188,6 +188,18 @@ def _expand(matrix: np.ndarray, classes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def estimate_seconds(run: Run, choice: FinalChoice, rows: int) -> float:
+    """About how long fitting ``choice`` on ``rows`` rows takes (its members' fold times, scaled, side by side)."""
+    total = 0.0
+    for candidate, _weight in choice.members:
+        evaluation = run.state.evaluations.get(candidate.key)
+        if evaluation is None or not evaluation.ok or evaluation.rows_per_fold <= 0:
+            continue
+        ratio = max(1.0, rows / evaluation.rows_per_fold)
+        total += evaluation.fold_seconds * ratio ** candidate.info.cost_exponent
+    return total / max(1, min(run.cores, len(choice.members)))
+
+
 def _share(run: Run, choice: FinalChoice, key: str, rows: int) -> float:
     evaluation = run.state.evaluations.get(key)
     if evaluation is None or not evaluation.ok or evaluation.rows_per_fold <= 0:

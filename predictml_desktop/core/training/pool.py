@@ -117,16 +117,16 @@ class FitPool:
         Modules each worker imports as soon as it starts (while the engine sets up), so the first
         fits do not pay for them.
     stuck_after_s
-        Seconds without CPU use after which a running task is ended as stuck.
+        Seconds without CPU use after which a running task is ended as stuck (`STUCK_AFTER_S` if None).
     """
 
-    def __init__(self, size: int, *, warm_modules: Sequence[str] = (), stuck_after_s: float = STUCK_AFTER_S) -> None:
+    def __init__(self, size: int, *, warm_modules: Sequence[str] = (), stuck_after_s: float | None = None) -> None:
         import multiprocessing
 
         self.size = max(1, int(size))
         self._ctx = multiprocessing.get_context("spawn")
         self._warm = tuple(warm_modules)
-        self._stuck_after = stuck_after_s
+        self._stuck_after = STUCK_AFTER_S if stuck_after_s is None else stuck_after_s
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._pending: deque[_Task] = deque()

@@ -13,9 +13,16 @@ process tree, and a new worker resumes the run, skipping the candidates already 
 worker persisted each one at once) and recording the overrunning one as stopped. The same happens
 to a candidate that crashes the worker itself (a native crash, the OOM killer).
 
-Cancel: ``cancel()`` (any thread) writes ``cancel`` on the worker's stdin, whose reader thread
-ends the worker's process group at once; after a short grace the runner ends the tree itself
-(terminate, then kill; joblib's worker processes included), within 5 s in all.
+Cancel keeps the best model finished so far: ``cancel()`` (any thread) writes ``stop`` on the
+worker's stdin; the worker ends its search at once (its fitting processes within a second), fits and
+saves the best candidate finished by then, and the job waits for review marked as stopped early.
+With nothing finished yet, or when the keeping takes longer than `STOP_FINISH_S`, or on
+``cancel(keep_best=False)`` (or a second cancel), the worker's whole process tree is ended
+(``cancel`` on stdin, then terminate and kill) within 5 s and the job is cancelled.
+
+Liveness: besides the time shares the worker announces for its own steps, a worker whose whole
+process tree uses no CPU for `IDLE_TIMEOUT_S` is hung (a deadlock), and is restarted like an
+overrunning step.
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ SILENCE_TIMEOUT_S: Final = 1_800.0
 MAX_RESTARTS: Final = 6
 CANCEL_GRACE_S: Final = 1.5
 """Time the worker gets to end its own process group after ``cancel`` before the runner ends it."""
+STOP_FINISH_S: Final = 120.0
+"""Time a stopped worker gets to fit and save the best model so far before it is cancelled outright."""
+STOP_ACK_S: Final = 2.0
+"""A worker that does not acknowledge ``stop`` within this is ended at once (it cannot keep anything)."""
+IDLE_TIMEOUT_S: Final = 60.0
+"""A worker whose process tree uses no CPU for this long is hung."""
+_IDLE_CHECK_S: Final = 2.0
 
 EventCallback = Callable[[TrainingEvent], None]
 
@@ -92,6 +106,12 @@ class _State:
     last_cancel_check: float = 0.0
     last_event: float = field(default_factory=time.monotonic)
     restarts: int = 0
+    tree_cpu: float = -1.0
+    """CPU seconds the worker's process tree had used at the last check."""
+    tree_cpu_at: float = field(default_factory=time.monotonic)
+    """When it last used CPU."""
+    idle_hangs: int = 0
+    last_idle_check: float = 0.0
 
 
 class TrainingRunner:
@@ -109,6 +129,10 @@ class TrainingRunner:
         ``JOB_ID --started-at EPOCH [--resume] [--stopped JSON]``.
     max_restarts
         How many times a worker may be restarted after stopping an overrunning or crashing candidate.
+    heartbeat_s
+        How often the record's heartbeat is written.
+    idle_timeout_s
+        A worker whose process tree uses no CPU for this long is hung (see `IDLE_TIMEOUT_S`).
 
     Examples
     --------
@@ -125,13 +149,18 @@ class TrainingRunner:
         command: Sequence[str] | None = None,
         max_restarts: int = MAX_RESTARTS,
         heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
         self.store = store
         self.job_id = safe_name(job_id)
         self._command = list(command) if command is not None else None
         self._max_restarts = max_restarts
         self._heartbeat_s = heartbeat_s
+        self._idle_timeout_s = idle_timeout_s
         self._cancel = threading.Event()
+        self._discard = threading.Event()
+        self._stop_acked = threading.Event()
+        self._stop_finish_s = STOP_FINISH_S
         self._proc: subprocess.Popen[bytes] | None = None
         self._proc_lock = threading.Lock()
         self._log_fh: IO[str] | None = None
@@ -149,17 +178,29 @@ class TrainingRunner:
         with self._proc_lock:
             return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
-    def cancel(self) -> None:
+    def cancel(self, *, keep_best: bool = True) -> None:
         """Stop the training; returns at once (safe from any thread, e.g. the GUI thread).
 
-        `run` then ends with the job ``cancelled`` once the worker's whole process tree has ended
-        (within 5 s).
+        Parameters
+        ----------
+        keep_best
+            Keep the best model finished so far (`run` then ends with the job ``pending_review``,
+            ``stoppedEarly``), or, when False or when called a second time, end everything now
+            (`run` ends with the job ``cancelled`` once the worker's tree has ended, within 5 s).
         """
+        again = self._cancel.is_set()
         self._cancel.set()
+        if not keep_best or again:
+            self._discard.set()
         with self._proc_lock:
             proc = self._proc
-        if proc is not None:
+        if proc is None:
+            return
+        if self._discard.is_set():
             threading.Thread(target=self._stop, args=(proc,), name=f"cancel-{self.job_id}", daemon=True).start()
+        elif not again:
+            threading.Thread(target=self._stop_keeping_best, args=(proc,), name=f"stop-{self.job_id}",
+                             daemon=True).start()
 
     def run(self, on_event: EventCallback | None = None) -> TrainingJob:
         """Run the job's worker to its end and return the job's final record.
@@ -189,7 +230,8 @@ class TrainingRunner:
                             f"target {job.target_column!r})")
             outcome = _Attempt()
             while True:
-                if self._cancel.is_set():
+                if self._cancel.is_set() and state.result is None:
+                    self._discard.set()
                     break
                 outcome = self._attempt(state, started_epoch, emit)
                 if outcome.restart_reason and not self._cancel.is_set():
@@ -229,8 +271,10 @@ class TrainingRunner:
             return _Attempt(failure=f"The training worker could not be started ({exc.strerror or exc}).")
         with self._proc_lock:
             self._proc = proc
-        if self._cancel.is_set():
+        if self._discard.is_set():
             self._stop(proc)
+        elif self._cancel.is_set():
+            threading.Thread(target=self._stop_keeping_best, args=(proc,), daemon=True).start()
         self._record_worker(proc, state)
         lines: queue.Queue[bytes | None] = queue.Queue()
         stderr_tail: deque[str] = deque(maxlen=40)
@@ -243,7 +287,8 @@ class TrainingRunner:
             t.start()
         attempt = _Attempt()
         state.units = {}
-        state.last_event = time.monotonic()
+        state.last_event = state.tree_cpu_at = time.monotonic()
+        state.tree_cpu = -1.0
         while True:
             try:
                 line = lines.get(timeout=0.25)
@@ -295,6 +340,9 @@ class TrainingRunner:
             # Other candidates running at the same time are not blamed: the resumed worker runs them again.
             state.units = {}
             threading.Thread(target=kill_tree, args=(proc,), kwargs={"grace_s": 0.5}, daemon=True).start()
+        if now - state.last_idle_check >= _IDLE_CHECK_S and proc.poll() is None:
+            state.last_idle_check = now
+            self._check_idle(state, proc, attempt, emit, now)
         if (now - state.last_event > SILENCE_TIMEOUT_S and proc.poll() is None and attempt.failure is None
                 and not self._cancel.is_set()):
             attempt.failure = (f"The training worker stopped responding (nothing for "
@@ -310,6 +358,36 @@ class TrainingRunner:
         if heartbeat or (state.dirty and now - state.last_flush >= FLUSH_INTERVAL_S):
             self._flush(state)
 
+    def _check_idle(self, state: _State, proc: subprocess.Popen[bytes], attempt: _Attempt, emit: EventCallback,
+                    now: float) -> None:
+        """Restart a worker whose whole process tree stopped using CPU (a deadlock, seen as a hang)."""
+        used = _tree_cpu_seconds(proc.pid)
+        # Compared with the previous reading, not the highest: a child that ended takes its CPU
+        # seconds out of the sum.
+        progressed = used > state.tree_cpu + 0.05
+        state.tree_cpu = used
+        if progressed:
+            state.tree_cpu_at = now
+            return
+        if now - state.tree_cpu_at < self._idle_timeout_s or self._cancel.is_set() \
+                or attempt.restart_reason is not None:
+            return
+        reason = f"stopped: the worker made no progress for {self._idle_timeout_s:.0f} s (no CPU used)"
+        state.idle_hangs += 1
+        if state.idle_hangs > 1 or not state.units:
+            # Nothing to skip on a restart (or it hung again): a restart would only hang again.
+            attempt.failure = (f"The training worker stopped responding (no CPU used for {self._idle_timeout_s:.0f} s"
+                               + (f" while running {', '.join(state.units)}" if state.units else "") + ").")
+            self._log(state, attempt.failure, emit)
+            threading.Thread(target=kill_tree, args=(proc,), kwargs={"grace_s": 0.5}, daemon=True).start()
+            return
+        for unit in state.units:
+            state.stopped[unit] = reason
+        attempt.restart_reason = f"{', '.join(state.units) or 'the worker'} {reason}"
+        state.units = {}
+        self._log(state, f"The worker is hung ({reason}); ending it.", emit)
+        threading.Thread(target=kill_tree, args=(proc,), kwargs={"grace_s": 0.5}, daemon=True).start()
+
     # ------------------------------------------------------------------ events
 
     def _handle(self, event: TrainingEvent, state: _State, emit: EventCallback) -> None:
@@ -323,6 +401,8 @@ class TrainingRunner:
             state.progress, state.stage = progress, stage
             if isinstance(p.get("problemType"), str):
                 state.problem_type = p["problemType"]
+            if p.get("stopping") is True:
+                self._stop_acked.set()
             self._track_units(state, p)
             state.dirty = True
             event = TrainingEvent(EventType.PROGRESS, {**p, "progress": progress, "stage": stage})
@@ -411,7 +491,8 @@ class TrainingRunner:
         }
         if state.problem_type:
             base["problem_type"] = state.problem_type
-        if self._cancel.is_set():
+        kept = state.result is not None and outcome.exit_code == 0 and not self._discard.is_set()
+        if self._cancel.is_set() and not kept:
             self._log(state, CANCELLED_MESSAGE, emit)
             base["logs"] = list(state.logs)
             return finish_job(self.store, self.job_id, JobStatus.CANCELLED, stage="Cancelled", **base)
@@ -454,6 +535,9 @@ class TrainingRunner:
             "warnings": list(result.get("warnings") or []),
             "beats_baseline": result.get("beatsBaseline"),
             "environment": result.get("environment"),
+            "stopped_early": bool(result.get("stoppedEarly")),
+            "decision_threshold": result.get("decisionThreshold"),
+            "ensemble": result.get("ensemble"),
         }
         if isinstance(result.get("leaderboard"), list):
             fields["leaderboard"] = result["leaderboard"]
@@ -462,6 +546,25 @@ class TrainingRunner:
         return fields, None
 
     # ------------------------------------------------------------------ plumbing
+
+    def _stop_keeping_best(self, proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            assert proc.stdin is not None
+            proc.stdin.write(b"stop\n")
+            proc.stdin.flush()
+        deadline = time.monotonic() + STOP_ACK_S
+        while not self._stop_acked.is_set() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None and not self._stop_acked.is_set():
+            # It did not hear the stop (hung, or an old worker): nothing can be kept, end it now.
+            self._discard.set()
+            kill_tree(proc, grace_s=0.5)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=self._stop_finish_s)
+        if proc.poll() is None:
+            self._discard.set()
+            self._stop(proc)
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         # Ask first: the worker's stdin reader ends its whole process group at once.
@@ -514,6 +617,23 @@ class TrainingRunner:
                 log.exception("the training event callback failed on a %s event", event.type)
 
         return call
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by ``pid`` and its living descendants."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system + getattr(times, "children_user", 0.0) \
+                    + getattr(times, "children_system", 0.0)
+    except psutil.Error:
+        return 0.0
+    return total
 
 
 def _describe_candidate(entry: dict[str, Any]) -> str:

@@ -252,7 +252,7 @@ def _cv_share(run: Run, candidate: Candidate, cv: FoldSet, screened: list[Evalua
 
 def _ranked(run: Run, evaluations: list[Evaluation]) -> list[Evaluation]:
     key = M.sort_key(run.metric)
-    return sorted(evaluations, key=lambda e: (key(e.score(run.metric)), e.fit_seconds))
+    return sorted(evaluations, key=lambda e: (key(e.score(run.metric)), e.model))
 
 
 def _model_id(run: Run, evaluation: Evaluation) -> str:
