@@ -123,7 +123,7 @@ def test_cancel_keeps_the_best_model_which_can_be_approved_and_predict(store: St
     recorder.wait_for(lambda e: e.type == EventType.CANDIDATE and e.payload.get("status") == "done"
                       and e.payload["model"] not in ("dummy",), 180)
     pid = wait_until(lambda: runner.worker_pid, 10)
-    fitters = [p for p in alive(tree(pid))[1:]]
+    fitters = list(alive(tree(pid))[1:])
     start = time.monotonic()
     runner.cancel()
     final = bg.join(120)

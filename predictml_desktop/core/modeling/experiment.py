@@ -157,7 +157,7 @@ class Experiment:
         return [str(c) for c in getattr(Xt, "columns", range(np.asarray(Xt).shape[1]))]
 
     def unfitted_pipeline(self, estimator: Any) -> Any:
-        """The whole pipeline (preprocessing + ``estimator``), unfitted."""
+        """Return the whole pipeline (preprocessing + ``estimator``), unfitted."""
         from pycaret.internal.pipeline import add_estimator_to_pipeline
 
         pipe = self._preprocessor()
@@ -176,7 +176,7 @@ class Experiment:
 
     @staticmethod
     def pipeline_classes(pipe: Any, n_classes: int) -> list[Any]:
-        """The original labels in the order of ``pipe.predict_proba``'s columns."""
+        """Return the original labels in the order of ``pipe.predict_proba``'s columns."""
         codes = np.arange(n_classes)
         with contextlib.suppress(Exception):
             return list(np.asarray(pipe.inverse_transform(codes)))

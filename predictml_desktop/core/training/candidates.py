@@ -79,12 +79,12 @@ class Candidate:
 
 
 def plain(info: ModelInfo) -> Candidate:
-    """The model with PyCaret's default settings."""
+    """Return the model with PyCaret's default settings."""
     return Candidate(info.id, info)
 
 
 def variants_of(candidate: Candidate, rows: int) -> list[Candidate]:
-    """The variants worth trying for a plain candidate that reached the full cross-validation."""
+    """Return the variants worth trying for a plain candidate that reached the full cross-validation."""
     table = LARGE_VARIANTS if rows >= LARGE_ROWS else VARIANTS
     out = []
     for label, params in table.get(candidate.model_id, ()):

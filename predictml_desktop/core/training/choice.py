@@ -76,7 +76,7 @@ def choose(run: Run, cv: FoldSet | None) -> FinalChoice:
 
 
 def _complete(run: Run, cv: FoldSet | None) -> list[Evaluation]:
-    """The cross-validated leaders with a prediction for every row of the set, best first."""
+    """Return the cross-validated leaders with a prediction for every row of the set, best first."""
     if cv is None:
         return []
     out = [e for e in run.state.finished(STAGE_CV, cv.name) if e.model != BASELINE_ID and e.reason is None
@@ -86,7 +86,7 @@ def _complete(run: Run, cv: FoldSet | None) -> list[Evaluation]:
 
 
 def _fallback(run: Run) -> FinalChoice:
-    """The best screened model when no leader finished its cross-validation (stopped or out of time)."""
+    """Return the best screened model when no leader finished its cross-validation (stopped or out of time)."""
     from predictml_desktop.core.training.jobs import TrainingError
 
     key = M.sort_key(run.metric)
@@ -180,4 +180,5 @@ def _known(run: Run) -> set[str]:
 
 
 def _candidate(run: Run, evaluation: Evaluation) -> Candidate:
-    return run.candidates.get(evaluation.model) or plain(run.infos[str(evaluation.extra.get("modelId") or evaluation.model)])
+    known = run.candidates.get(evaluation.model)
+    return known or plain(run.infos[str(evaluation.extra.get("modelId") or evaluation.model)])

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from predictml_desktop.core.modeling.experiment import Experiment
-from predictml_desktop.core.training.candidates import Candidate
 from predictml_desktop.core.training import metrics as M
+from predictml_desktop.core.training.candidates import Candidate
 from predictml_desktop.core.training.catalog import ModelInfo
 from predictml_desktop.core.training.dataprep import PreparedData
 from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, TrainingEvent
@@ -122,7 +122,7 @@ class Reporter:
         """How far the search is (0..1): progress moves from 40 to 80 % with it."""
 
     def log(self, message: str) -> None:
-        """A log line for the user."""
+        """Log a line for the user."""
         self._emit(TrainingEvent.log(message))
 
     def stage(self, stage: Stage, **extra: Any) -> None:
@@ -140,19 +140,19 @@ class Reporter:
         self.progress(40 + 40 * self.fraction, Stage.TRAIN, **extra)
 
     def unit(self, unit: str, share_s: float, stage: Stage, label: str) -> None:
-        """A unit of this process starts (the watchdog gives it ``share_s``)."""
+        """Announce a unit of this process (the watchdog gives it ``share_s``)."""
         with self._lock:
             self.running[unit] = round(share_s, 1)
         self.progress(STAGE_PROGRESS[stage] if stage is not Stage.TRAIN else 40 + 40 * self.fraction, stage,
                       candidate=label)
 
     def unit_done(self, unit: str) -> None:
-        """A unit of this process ended."""
+        """Announce that a unit of this process ended."""
         with self._lock:
             self.running.pop(unit, None)
 
     def candidate(self, entry: dict[str, Any]) -> None:
-        """A leaderboard row changed."""
+        """Announce a changed leaderboard row."""
         self._emit(TrainingEvent.candidate(entry))
 
 
@@ -233,7 +233,7 @@ class Run:
         return 1
 
     def score_matrix(self, codes: np.ndarray, matrix: np.ndarray) -> float | None:
-        """The ranking metric of predictions ``matrix`` (probabilities, or values) of rows with ``codes``."""
+        """Score predictions ``matrix`` (probabilities, or values) of rows with ``codes`` by the ranking metric."""
         rows = np.all(np.isfinite(matrix), axis=1)
         if not rows.any():
             return None

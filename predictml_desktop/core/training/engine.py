@@ -245,7 +245,7 @@ def _final(run: Run, choice: FinalChoice) -> dict[str, Any]:
 
 
 def _final_model(run: Run, holdout_model: Fitted, on_all: Any) -> tuple[Fitted, bool]:
-    """The model fitted on every row, or the holdout model when that fit was stopped, skipped or failed."""
+    """Return the model fitted on every row, or the holdout model when that fit was stopped, skipped or failed."""
     if on_all is None:
         if run.state.stopped_early:
             run.state.warn("stopped_early", "The training was stopped before the search finished. The best model "

@@ -51,7 +51,7 @@ class Selection:
 
 def select(
     predictions: Mapping[str, np.ndarray],
-    score: Callable[[np.ndarray], float],
+    score: Callable[[np.ndarray], float | None],
     *,
     higher_is_better: bool,
     iterations: int = ITERATIONS,
@@ -116,10 +116,10 @@ def select(
 
 
 def blend(predictions: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    """The weighted average of the members' predictions."""
+    """Return the weighted average of the members' predictions."""
     return np.asarray(sum(weights[k] * np.asarray(predictions[k], dtype=float) for k in weights))
 
 
 def _signed(value: float | None, sign: float) -> float:
-    """The score made "higher is better"; a score that cannot be computed is the worst."""
+    """Make a score "higher is better"; one that cannot be computed is the worst."""
     return sign * float(value) if value is not None and np.isfinite(value) else -np.inf

@@ -89,7 +89,7 @@ def collect(run: Run, handle: Any, *, tag: str, stoppable: bool = False) -> Fitt
     StopRequested
         When ``stoppable`` and the user stops the training meanwhile.
     """
-    pre, columns, futures = handle
+    pre, _columns, futures = handle
     fitted: list[tuple[str, Any]] = []
     weights: list[float] = []
     dropped: list[str] = []
@@ -161,7 +161,7 @@ def holdout_predictions(run: Run, fitted: Fitted, threshold: float | None) -> tu
 
 
 def baseline_scores(run: Run, classes: list[Any]) -> dict[str, float | None]:
-    """The baseline's holdout scores (the most frequent class, or the mean)."""
+    """Return the baseline's holdout scores (the most frequent class, or the mean)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
     y_train, y_test = run.exp.y_train, run.exp.y_test

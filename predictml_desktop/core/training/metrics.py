@@ -23,7 +23,8 @@ LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae", "mape"})
 METRIC_LABELS: Final = {
     "accuracy": "accuracy", "auc": "AUC", "recall": "recall", "precision": "precision", "f1": "F1",
     "kappa": "Cohen's kappa", "mcc": "MCC", "log_loss": "log loss", "balanced_accuracy": "balanced accuracy",
-    "f1_macro": "macro F1", "average_precision": "average precision", "r2": "R²", "rmse": "RMSE", "mae": "MAE", "mape": "MAPE",
+    "f1_macro": "macro F1", "average_precision": "average precision", "r2": "R²", "rmse": "RMSE", "mae": "MAE",
+    "mape": "MAPE",
 }
 IMBALANCE_RATIO: Final = 0.25
 """Classes are imbalanced when the smallest has fewer than this share of the largest one's rows."""

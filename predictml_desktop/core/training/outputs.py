@@ -86,7 +86,7 @@ def importance(run: Run, fitted: Fitted, y_true: np.ndarray) -> dict[str, Any]:
 
 
 def native_importance(estimator: Any, width: int) -> np.ndarray | None:
-    """The model's own importance of each model column (trees, linear models, their weighted ensembles)."""
+    """Return the model's own importance of each model column (trees, linear models, their weighted ensembles)."""
     values: np.ndarray | None = None
     if hasattr(estimator, "feature_importances_"):
         with contextlib.suppress(Exception):
@@ -120,12 +120,12 @@ def leaderboard(run: Run, choice: FinalChoice) -> list[dict[str, Any]]:
 
 
 def ensemble_document(run: Run, choice: FinalChoice, fitted: Fitted) -> list[dict[str, Any]]:
-    """The final model's members, their weights after the final fits, and their names."""
+    """Return the final model's members, their weights after the final fits, and their names."""
     names = {candidate.key: candidate.name for candidate, _ in choice.members}
     return [{"model": key, "name": names.get(key, key), "weight": round(weight, 4)}
             for key, weight in zip(fitted.members, fitted.weights, strict=True)]
 
 
 def finite(value: float | None) -> str:
-    """A score for a log line."""
+    """Format a score for a log line."""
     return f"{value:.4f}" if value is not None and math.isfinite(value) else "n/a"

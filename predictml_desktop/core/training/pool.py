@@ -364,7 +364,7 @@ def _fail(task: _Task, error: BaseException) -> None:
 
 def _exit_code(worker: _Worker) -> int | None:
     worker.process.join(0.5)
-    return worker.process.exitcode  # type: ignore[no-any-return]
+    return worker.process.exitcode
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -392,7 +392,7 @@ def _kill(pid: int) -> None:
 
 
 def _worker_main(conn: Connection, parent_pid: int, warm: tuple[str, ...]) -> None:
-    """A worker's life: follow the parent, load the libraries, then run tasks until told to stop."""
+    """Live a worker's life: follow the parent, load the libraries, then run tasks until told to stop."""
     # Before any OpenMP runtime loads: idle OpenMP threads sleep instead of spinning, which would
     # take CPU from the other worker (a histogram boosting fit's idle threads slowed a forest 10×).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -40,6 +40,9 @@ KEEP_SHARE: Final = 1 / 3
 FINAL_RESERVE_SHARE: Final = 0.15
 """Part of the budget kept for the final fits, the holdout evaluation and saving."""
 FINAL_RESERVE_MIN_S: Final = 3.0
+CV_ALLOWANCE_FACTOR: Final = 1.5
+"""The leaders' cross-validation may take this many times what screening took."""
+CV_ALLOWANCE_MIN_S: Final = 3.0
 
 
 def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
@@ -64,30 +67,69 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
         run.report.log(f"Screening {len(runnable)} models on {cv.rows:,} rows ({len(screen_ids)} of {cv.n_splits} "
                        f"folds; folds prepared in {cv.prep_seconds:.1f} s).")
         screened = _evaluate_all(run, runnable, cv, STAGE_SCREEN, screen_ids, fraction=(0.0, 0.5))
-        leaders = _leaders(run, screened)
-        rest = [i for i in range(len(cv.folds)) if i not in screen_ids]
     else:
         screened, cv = _halving(run, runnable, n, cv_rows, repeats)
-        leaders = _leaders(run, screened)
-        rest = list(range(len(cv.folds)))
+        screen_ids = []
+    leaders = _leaders(run, screened)
     if not leaders:
         raise _nothing_trained(run)
     baseline = next((c for c in candidates if c.is_baseline), None)
-    jobs: list[Job] = []
-    if baseline is not None:
-        jobs.append(_cv_job(run, baseline, cv, rest, screened))
-    for candidate in leaders:
-        jobs.append(_cv_job(run, candidate, cv, rest, screened))
-    if spec.variants:
-        for candidate in leaders:
-            jobs.extend(_cv_job(run, v, cv, list(range(len(cv.folds))), []) for v in variants_of(candidate, n))
-    jobs = _affordable(run, jobs, screened, cv)
+    jobs = _plan_cv(run, leaders, baseline, screened, cv, screen_ids, time.monotonic() - started)
     what = f"{len(cv.folds)} folds" + (f" ({cv.repeats} × {cv.n_splits}-fold)" if cv.repeats > 1 else "")
     run.report.log(f"Cross-validating {len(jobs) - (baseline is not None)} leaders and variants on {cv.rows:,} rows "
-                   f"with {what}.")
+                   f"with up to {what}.")
     _evaluate_jobs(run, jobs, fraction=(0.5, 1.0))
     run.report.log(f"Search done in {time.monotonic() - started:.1f} s.")
     return cv
+
+
+def _plan_cv(run: Run, leaders: list[Candidate], baseline: Candidate | None, screened: list[Evaluation],
+             cv: FoldSet, screen_ids: list[int], screen_seconds: float) -> list[Job]:
+    """Plan the leaders' cross-validation, sized to the time screening took.
+
+    Screening every candidate costs about as much, relative to PyCaret's own comparison, on every
+    table; the leaders' stage is held to `CV_ALLOWANCE_FACTOR` times that, so the whole search keeps
+    its proportion on small and large tables alike. In order, while the allowance lasts (the best
+    three leaders always): the leaders' remaining folds, their variants, then the second K-fold
+    split of small tables, cheapest leaders first.
+    """
+    allowance = max(CV_ALLOWANCE_MIN_S, CV_ALLOWANCE_FACTOR * screen_seconds) * run.cores
+    first = [i for i in cv.fold_ids(repeat=0) if i not in screen_ids]
+    again = [i for i in range(len(cv.folds)) if cv.folds[i].repeat > 0]
+    spent = 0.0
+    plan: dict[str, tuple[Candidate, list[int]]] = {}
+    for rank, candidate in enumerate(leaders):
+        cost = _estimate(run, candidate, cv, screened) * len(first)
+        if rank >= 3 and spent + cost > allowance:
+            _not_cross_validated(run, candidate, screened, f"not cross-validated: it would take about "
+                                                           f"{cost / run.cores:.1f} s, more than this table's search "
+                                                           "allows")
+            continue
+        spent += cost
+        plan[candidate.key] = (candidate, list(first))
+    if run.spec.variants:
+        for candidate in [c for c, _ in plan.values()]:
+            for variant in variants_of(candidate, len(run.exp.X_train)):
+                cost = _estimate(run, variant, cv, screened) * 2.5 * len(cv.fold_ids(repeat=0))
+                if spent + cost <= allowance:
+                    spent += cost
+                    plan[variant.key] = (variant, cv.fold_ids(repeat=0))
+    if again:
+        for key, (candidate, ids) in sorted(plan.items(), key=lambda kv: _estimate(run, kv[1][0], cv, screened)):
+            cost = _estimate(run, candidate, cv, screened) * len(again) * (2.5 if candidate.variant else 1.0)
+            if spent + cost <= allowance:
+                spent += cost
+                plan[key] = (candidate, ids + again)
+    jobs = [_cv_job(run, baseline, cv, first + again, screened)] if baseline is not None else []
+    jobs += [_cv_job(run, candidate, cv, ids, screened) for candidate, ids in plan.values()]
+    return _affordable(run, jobs, screened, cv)
+
+
+def _not_cross_validated(run: Run, candidate: Candidate, screened: list[Evaluation], reason: str) -> None:
+    seen = next((e for e in screened if e.model == candidate.key and e.ok), None)
+    if seen is not None:  # its screening scores stay on the leaderboard, with the reason
+        seen.reason = reason
+        publish(run, seen)
 
 
 def search_deadline(run: Run) -> float:
@@ -151,8 +193,8 @@ def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
     last: dict[str, Evaluation] = {}
     for rung in range(rungs):
         fs = _prepare(run, f"rung{rung}", rows, keep=spec.screen_folds)
-        run.report.log(f"Screening {len(alive)} models on {fs.rows:,} rows ({spec.screen_folds} of {fs.n_splits} folds; "
-                       f"folds prepared in {fs.prep_seconds:.1f} s).")
+        run.report.log(f"Screening {len(alive)} models on {fs.rows:,} rows ({spec.screen_folds} of {fs.n_splits} "
+                       f"folds; folds prepared in {fs.prep_seconds:.1f} s).")
         span = 0.5 / rungs
         results = _evaluate_all(run, alive, fs, STAGE_SCREEN, list(range(len(fs.folds))),
                                 fraction=(rung * span, (rung + 1) * span), prefix=f"rung{rung}")
@@ -167,7 +209,7 @@ def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
 
 
 def _keep(run: Run, alive: list[Candidate], scored: dict[str, Evaluation]) -> list[Candidate]:
-    """The better third of a rung (at least the preset's leaders), plus the best bagging and boosting models."""
+    """Keep the better third of a rung (at least the preset's leaders), plus the best bagging and boosting models."""
     ranked = _ranked(run, [scored[c.key] for c in alive if c.key in scored and not c.is_baseline])
     count = max(run.spec.leaders, math.ceil(len(ranked) * KEEP_SHARE))
     keep = {e.model for e in ranked[:count]}
@@ -179,7 +221,7 @@ def _keep(run: Run, alive: list[Candidate], scored: dict[str, Evaluation]) -> li
 
 
 def _leaders(run: Run, screened: list[Evaluation]) -> list[Candidate]:
-    """The screened candidates that get the full cross-validation, best first.
+    """Return the screened candidates that get the full cross-validation, best first.
 
     The preset's number of leaders, plus the best tree ensemble of each kind if they are not among
     them: an ensemble gains most from members that err differently.
@@ -196,7 +238,8 @@ def _leaders(run: Run, screened: list[Evaluation]) -> list[Candidate]:
 
 def _cv_job(run: Run, candidate: Candidate, cv: FoldSet, fold_ids: list[int], screened: list[Evaluation]) -> Job:
     prior = next((e for e in screened if e.model == candidate.key and e.fold_set == cv.name and e.ok), None)
-    ids = fold_ids if prior is not None else list(range(len(cv.folds)))
+    done = prior is not None and len(prior.fold_scores) > 0
+    ids = fold_ids if done else sorted(set(fold_ids) | set(cv.fold_ids(repeat=0)))
     return Job(candidate, cv, STAGE_CV, f"cv:{candidate.key}", ids, _cv_share(run, candidate, cv, screened),
                prior=prior)
 
@@ -212,10 +255,8 @@ def _affordable(run: Run, jobs: list[Job], screened: list[Evaluation], cv: FoldS
             run.state.budget_hit = True
             reason = (f"not cross-validated: needs about {cost / run.cores:.0f} s, more than the "
                       f"{max(0.0, left):.0f} s left")
-            seen = next((e for e in screened if e.model == job.candidate.key and e.ok), None)
-            if seen is not None:  # keep its screening scores on the leaderboard, with the reason
-                seen.reason = reason
-                publish(run, seen)
+            if any(e.model == job.candidate.key and e.ok for e in screened):
+                _not_cross_validated(run, job.candidate, screened, reason)
             else:
                 skipped(run, job.candidate, STAGE_CV, job.unit, reason)
             continue
@@ -228,7 +269,7 @@ def _affordable(run: Run, jobs: list[Job], screened: list[Evaluation], cv: FoldS
 
 
 def _first_share(run: Run) -> float:
-    """A fold's time share when nothing is known of the model yet."""
+    """Return a fold's time share when nothing is known of the model yet."""
     left = search_deadline(run) - time.time()
     return max(MIN_SHARE_S, min(0.25 * run.clock.budget_s, left))
 

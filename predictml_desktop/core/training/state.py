@@ -74,11 +74,11 @@ class Evaluation:
         return self.fit_seconds / max(1, len(self.fold_scores))
 
     def score(self, metric: str) -> float | None:
-        """The mean of ``metric`` over its folds."""
+        """Return the mean of ``metric`` over its folds."""
         return self.scores.get(metric)
 
     def to_entry(self) -> dict[str, Any]:
-        """The leaderboard entry (camelCase, JSON-ready)."""
+        """Return the leaderboard entry (camelCase, JSON-ready)."""
         entry: dict[str, Any] = {
             "model": self.model, "name": self.name, "unit": self.unit, "stage": self.stage, "status": self.status,
             "reason": self.reason,
@@ -146,7 +146,7 @@ class SearchState:
         self.history.append(evaluation)
 
     def finished(self, stage: str | None = None, fold_set: str | None = None) -> list[Evaluation]:
-        """Evaluations that finished with scores, of one stage or fold set if given."""
+        """Return the evaluations that finished with scores, of one stage or fold set if given."""
         return [e for e in self.evaluations.values() if e.ok and (stage is None or e.stage == stage)
                 and (fold_set is None or e.fold_set == fold_set)]
 
@@ -169,7 +169,7 @@ class Checkpoint:
         return self.folder / (unit.replace(":", "-").replace("/", "-") + suffix)
 
     def load(self, unit: str) -> Evaluation | None:
-        """The evaluation saved for ``unit``, if any."""
+        """Return the evaluation saved for ``unit``, if any."""
         try:
             doc = json.loads(self._path(unit, ".json").read_bytes())
         except (OSError, ValueError):

@@ -42,7 +42,7 @@ class ThresholdChoice:
     score_at_half: float
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form stored with the model and the job."""
+        """Return the JSON form stored with the model and the job."""
         return {"value": self.value, "objective": self.objective, "score": self.score,
                 "scoreAtHalf": self.score_at_half}
 
@@ -91,7 +91,7 @@ def choose_threshold(y_true: np.ndarray, p_positive: np.ndarray, *, objective: s
 
 def _objective(y: np.ndarray, p: np.ndarray, cuts: np.ndarray, objective: str, fp_cost: float,
                fn_cost: float) -> np.ndarray:
-    """The objective at every cut, vectorised: rows at or above a cut are predicted positive."""
+    """Compute the objective at every cut, vectorised: rows at or above a cut are predicted positive."""
     order = np.argsort(p)
     p_sorted, y_sorted = p[order], y[order]
     positives = int(y.sum())
