@@ -48,7 +48,7 @@ from predictml_desktop.core.governance import (
     ModelSummary,
 )
 from predictml_desktop.core.records import Dataset, Deployment, TrainingJob
-from predictml_desktop.core.status import JobStatus
+from predictml_desktop.core.status import Decision, JobStatus
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.decisions import DecisionRunner, SessionProvider
@@ -70,13 +70,6 @@ from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Banner, Card, heading
 
 PDF_FILTER = "PDF document (*.pdf)"
-
-APPROVABLE_LOCAL = {JobStatus.PENDING_REVIEW.value, JobStatus.APPROVED_FOR_INFERENCE.value}
-APPROVABLE_AZURE = APPROVABLE_LOCAL | {JobStatus.DEPLOYED.value, JobStatus.SUPERSEDED.value}
-REJECTABLE = {JobStatus.PENDING_REVIEW.value}
-ARCHIVABLE = {JobStatus.REJECTED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value,
-              JobStatus.SUPERSEDED.value, JobStatus.APPROVED_FOR_INFERENCE.value}
-DELETABLE = {s.value for s in JobStatus} - {JobStatus.DEPLOYED.value, JobStatus.TRAINING.value}
 
 REVIEW_FILTERS = (("Waiting for review", JobStatus.PENDING_REVIEW.value), ("All finished jobs", None))
 
@@ -118,6 +111,8 @@ class ReviewDetails:
     """The card's embedded plot images, decoded on the worker (``QImage`` by resource name)."""
     card_body: str = ""
     """The card's HTML with each embedded image replaced by its resource name."""
+    allowed: frozenset[Decision] = frozenset()
+    """The decisions the core allows on this job (`Governance.allowed_decisions`)."""
 
     @property
     def blocked(self) -> list[GateResult]:
@@ -143,7 +138,7 @@ def load_details(governance: Governance, job_id: str) -> ReviewDetails:
     deployments = [d for d in snapshot.deployments.list() if d.training_job_id == job.id]
     body, images = split_card_images(html)
     return ReviewDetails(job, dataset, gates, governance.challenger(job_id), champion, html, deployments,
-                         card_images=images, card_body=body)
+                         card_images=images, card_body=body, allowed=governance.allowed_decisions(job, gates))
 
 
 _DATA_IMAGE = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -729,14 +724,14 @@ class ReviewView(QWidget):
 
     def _update_actions(self) -> None:
         details = self.details
-        status = str(details.job.status) if details else ""
-        busy = self.decisions.busy
+        # The rules are the core's (the status table and the blocking gates); busy and the reason are the view's.
+        allowed = details.allowed if details is not None and not self.decisions.busy else frozenset()
         blocked = bool(details and details.blocked)
-        self.approve_local_button.setEnabled(not busy and status in APPROVABLE_LOCAL and not blocked)
-        self.approve_azure_button.setEnabled(not busy and status in APPROVABLE_AZURE and not blocked)
-        self.reject_button.setEnabled(not busy and status in REJECTABLE and bool(self.reason_edit.text().strip()))
-        self.archive_button.setEnabled(not busy and status in ARCHIVABLE)
-        self.delete_button.setEnabled(not busy and status in DELETABLE)
+        self.approve_local_button.setEnabled(Decision.APPROVE_LOCAL in allowed)
+        self.approve_azure_button.setEnabled(Decision.APPROVE_AZURE in allowed)
+        self.reject_button.setEnabled(Decision.REJECT in allowed and bool(self.reason_edit.text().strip()))
+        self.archive_button.setEnabled(Decision.ARCHIVE in allowed)
+        self.delete_button.setEnabled(Decision.DELETE in allowed)
         tip = "A policy gate blocks approval; see the gates above." if blocked else ""
         self.approve_local_button.setToolTip(tip)
         self.approve_azure_button.setToolTip(tip)
