@@ -15,6 +15,7 @@ import pytest
 import predictml_desktop
 from predictml_desktop.core import prediction
 from predictml_desktop.core.artifacts import ENVIRONMENT_FILE, MODEL_FILE
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.prediction import (
     BatchTooLargeError,
     InputValidationError,
@@ -41,13 +42,13 @@ def registry(deployed_home: DeployedHome) -> ModelRegistry:
 
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    real = prediction._unpickle
+    real = pycaret_pipeline.load_pipeline
 
     def counting(path: Path, *, drift_allowed: bool) -> Any:
         calls.append(path)
         return real(path, drift_allowed=drift_allowed)
 
-    monkeypatch.setattr(prediction, "_unpickle", counting)
+    monkeypatch.setattr(pycaret_pipeline, "load_pipeline", counting)
     import joblib
 
     real_load = joblib.load
@@ -337,7 +338,7 @@ def test_joblib_load_is_called_from_exactly_one_module() -> None:
             if isinstance(node, ast.ImportFrom) and node.module in ("joblib", "pickle") and any(
                     a.name in ("load", "loads") for a in node.names):
                 callers.add(source.relative_to(root).as_posix())
-    assert callers == {"core/prediction.py"}
+    assert callers == {"core/modeling/pipeline.py"}
 
 
 def test_store_snapshot_untouched_by_predictions(deployed_home: DeployedHome, registry: ModelRegistry) -> None:
@@ -358,13 +359,13 @@ def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
     rows = valid_rows(deployed_home.clf, 64, seed=13)
     direct = [predict_rows(clf, row, strict=True) for row in rows]
     calls: list[int] = []
-    real = prediction._run_pipeline
+    real = prediction.running.run_model
 
     def counting(model: Any, frame: pd.DataFrame) -> Any:
         calls.append(len(frame))
         return real(model, frame)
 
-    prediction._run_pipeline = counting  # type: ignore[assignment]
+    prediction.running.run_model = counting  # type: ignore[assignment]
     try:
         def one(row: dict[str, Any]) -> Any:
             return predict_validated(clf, validate_rows(clf.schema, [row], strict=True), batched=True)
@@ -382,7 +383,7 @@ def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
                 except prediction.ModelFailedError:
                     outcomes.append("failed")
     finally:
-        prediction._run_pipeline = real  # type: ignore[assignment]
+        prediction.running.run_model = real  # type: ignore[assignment]
     for got, want in zip(batched, direct, strict=True):
         assert got.predictions == want.predictions
         assert (got.probabilities or [])[0] == pytest.approx((want.probabilities or [])[0], abs=1e-9)
