@@ -5,8 +5,10 @@
   recorded at training (`loading`).
 - `predict_rows` (`inference`) validates rows against the model's ``schema.json`` (`validation`, the
   one set of input rules) and answers in the seed's format plus per-row warnings (unseen category,
-  value outside the training range). `predict_frame` and `write_predictions` (`batch_files`) do the
-  same for batch files; `MicroBatcher` (`batching`) merges the service's concurrent requests.
+  value outside the training range). `predict_table` / `predict_frame` and `write_predictions`
+  (`batch_files`) do the same for batch files, cell by cell: a bad cell refuses its row, reported by
+  row and column (`write_error_report`), and the other rows are predicted. `MicroBatcher`
+  (`batching`) merges the service's concurrent requests.
 - Predictions call the fitted pipeline itself (`running`, through `core.modeling.pipeline`) — never
   PyCaret's ``predict_model``, which was measured 7–10× slower. Better still, each loaded pipeline is
   compiled into numpy operations (`core.modeling.fast_path`, 30-50× cheaper for one row) and the
@@ -20,11 +22,17 @@ Callers import from the package (``from predictml_desktop.core.prediction import
 
 from __future__ import annotations
 
+from predictml_desktop.core.prediction.answers import PredictionResult, class_key
 from predictml_desktop.core.prediction.batch_files import (
     FRAME_CHUNK_ROWS,
+    ScoredTable,
+    WrittenBatch,
+    error_report_path,
     predict_file,
     predict_frame,
+    predict_table,
     read_input_file,
+    write_error_report,
     write_predictions,
 )
 from predictml_desktop.core.prediction.batching import MicroBatcher
@@ -39,8 +47,8 @@ from predictml_desktop.core.prediction.errors import (
     RecordsUnavailableError,
     VersionDriftError,
 )
-from predictml_desktop.core.prediction.frames import frame_dtypes, rows_to_batch, rows_to_frame
-from predictml_desktop.core.prediction.inference import PredictionResult, class_key, predict_rows, predict_validated
+from predictml_desktop.core.prediction.frames import frame_dtypes, rows_to_frame
+from predictml_desktop.core.prediction.inference import predict_rows, predict_validated
 from predictml_desktop.core.prediction.loading import (
     FAST_PATH_PENDING,
     FAST_PATH_PROBE_ROWS,
@@ -50,15 +58,20 @@ from predictml_desktop.core.prediction.loading import (
     load_verified,
 )
 from predictml_desktop.core.prediction.registry import ModelRegistry
+from predictml_desktop.core.prediction.running import rows_to_batch
 from predictml_desktop.core.prediction.validation import (
     CATEGORY_CODE_LIMIT,
     MAX_BATCH_ROWS,
     MAX_CELL_CHARS,
     NUMBER_LIMIT,
+    CellProblem,
     ValidatedRows,
+    ValidatedTable,
     category_type,
     parse_date,
+    validate_input,
     validate_rows,
+    validate_table,
 )
 
 __all__ = [
@@ -70,6 +83,7 @@ __all__ = [
     "MAX_CELL_CHARS",
     "NUMBER_LIMIT",
     "BatchTooLargeError",
+    "CellProblem",
     "FieldProblem",
     "InputValidationError",
     "LoadedModel",
@@ -81,11 +95,15 @@ __all__ = [
     "PredictionError",
     "PredictionResult",
     "RecordsUnavailableError",
+    "ScoredTable",
     "ValidatedRows",
+    "ValidatedTable",
     "VersionDriftError",
+    "WrittenBatch",
     "attach_fast_path",
     "category_type",
     "class_key",
+    "error_report_path",
     "frame_dtypes",
     "load_schema",
     "load_verified",
@@ -93,10 +111,14 @@ __all__ = [
     "predict_file",
     "predict_frame",
     "predict_rows",
+    "predict_table",
     "predict_validated",
     "read_input_file",
     "rows_to_batch",
     "rows_to_frame",
+    "validate_input",
     "validate_rows",
+    "validate_table",
+    "write_error_report",
     "write_predictions",
 ]

@@ -1,33 +1,29 @@
-"""Batch files: read a table, predict every row, write it back with the results (DESIGN §7).
+"""Batch files: read a table, predict every valid row, write it back with the results (DESIGN §7).
 
-The output is the input columns, ``prediction``, one ``probability_<class>`` column per class and
-``warnings``; cells a spreadsheet would run as formulas are neutralised.
+The output is the input columns, ``prediction``, one ``probability_<class>`` column per class,
+``warnings`` and ``error``; cells a spreadsheet would run as formulas are neutralised. Each cell is
+checked with the rules every request follows (`core.prediction.validation`): a bad cell refuses its
+row, which keeps empty answers and says why in ``error``; the error report beside the output lists
+every bad cell by row and column (`write_error_report`). The other rows are predicted.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from predictml_desktop.core.artifacts import FeatureSpec
 from predictml_desktop.core.audit import neutralise_cell
 from predictml_desktop.core.prediction import running
+from predictml_desktop.core.prediction.answers import class_key
 from predictml_desktop.core.prediction.errors import FieldProblem, InputValidationError
-from predictml_desktop.core.prediction.inference import class_key
-from predictml_desktop.core.prediction.validation import (
-    FALSE_WORDS,
-    TRUE_WORDS,
-    category_type,
-    describe,
-    format_number,
-    parse_date,
-)
+from predictml_desktop.core.prediction.frames import column_array, frame_dtypes
+from predictml_desktop.core.prediction.validation import CellProblem, ValidatedTable, validate_table
 from predictml_desktop.core.store import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -37,106 +33,36 @@ if TYPE_CHECKING:
 FRAME_CHUNK_ROWS = 5_000
 
 
-def _convert_column(spec: FeatureSpec, raw: pd.Series) -> tuple[pd.Series, list[list[str]]]:
-    """Vectorised conversion of one input column of a batch file; returns values and per-row warnings."""
-    n = len(raw)
-    blank = raw.isna() | raw.astype(str).str.strip().eq("")
-    warnings_per_row: list[list[str]] = [[] for _ in range(n)]
+@dataclass
+class ScoredTable:
+    """A batch file's rows with their predictions, and the cells that refused their row."""
 
-    def note(mask: np.ndarray, make: Callable[[int], str]) -> None:
-        for i in np.flatnonzero(mask):
-            warnings_per_row[i].append(make(int(i)))
+    frame: pd.DataFrame
+    """The input columns, ``prediction``, ``probability_<class>`` per class, ``warnings`` and ``error``
+    (empty for predicted rows; for a refused row, why, naming each bad cell's column and value)."""
+    problems: list[CellProblem] = field(default_factory=list)
+    """Every refused cell, in row order (the error report's lines)."""
 
-    if spec.kind == "numeric" or (spec.kind == "categorical" and category_type(spec) in ("int", "float")):
-        if raw.dtype == bool:
-            values = pd.Series(np.full(n, np.nan), index=raw.index)
-            bad = np.ones(n, dtype=bool)
-        else:
-            values = pd.to_numeric(raw.where(~blank), errors="coerce").astype("float64")
-            bad = (values.isna() & ~blank).to_numpy()
-            inf = ~np.isfinite(values.fillna(0).to_numpy())
-            values = values.where(~inf)
-            bad = bad | inf
-        note(bad, lambda i: f"{spec.name}={describe(raw.iat[i])} is not a number; it is treated as missing.")
-        if spec.kind == "numeric":
-            arr = values.to_numpy()
-            if spec.minimum is not None:
-                note(arr < spec.minimum, lambda i: f"{spec.name}={format_number(arr[i])} is below the training range.")
-            if spec.maximum is not None:
-                note(arr > spec.maximum, lambda i: f"{spec.name}={format_number(arr[i])} is above the training range.")
-        else:
-            known = {float(c) for c in spec.categories or [] if isinstance(c, (int, float))}
-            arr = values.to_numpy()
-            if known:
-                note(~np.isnan(arr) & ~np.isin(arr, list(known)),
-                     lambda i: f"{spec.name}={format_number(arr[i])} was not seen in training.")
-            if category_type(spec) == "int" and not values.isna().any():
-                return values.astype("int64"), warnings_per_row
-    elif spec.kind == "boolean":
-        text = raw.astype(str).str.strip().str.casefold()
-        truth = text.isin(TRUE_WORDS) | raw.isin([True])
-        falsity = text.isin(FALSE_WORDS) | raw.isin([False])
-        bad = (~truth & ~falsity & ~blank).to_numpy()
-        note(bad, lambda i: f"{spec.name}={describe(raw.iat[i])} is not true or false; it is treated as missing.")
-        missing = blank.to_numpy() | bad
-        values = pd.Series(np.where(truth, True, False), index=raw.index, dtype=object)
-        if missing.any():
-            values = values.where(~missing, None)
-    elif spec.kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-            values = raw if getattr(raw.dt, "tz", None) is None else raw.dt.tz_convert("UTC").dt.tz_localize(None)
-        else:
-            # ISO 8601 in one vectorised pass; the rest one by one with the same rules as a single row.
-            values = pd.to_datetime(raw.where(~blank), errors="coerce", format="ISO8601", utc=True)
-            values = values.dt.tz_localize(None).astype("datetime64[ns]")
-            retry = (values.isna() & ~blank).to_numpy()
-            if retry.any():
-                values = values.copy()
-                for i in np.flatnonzero(retry):
-                    parsed = parse_date(str(raw.iat[i]))
-                    if parsed is not None:
-                        values.iat[i] = parsed
-        bad = (values.isna() & ~blank).to_numpy()
-        default = parse_date(str(spec.default)) if spec.default is not None else None
-        shown = (default or datetime(2000, 1, 1)).date().isoformat()
-        note(bad, lambda i: f"{spec.name}={describe(raw.iat[i])} is not a date; the training's median date "
-             f"{shown} is used.")
-        note(blank.to_numpy(), lambda i: f"{spec.name} is empty; the training's median date "
-             f"{shown} is used.")
-        # See _Checker._default_date: a chunk whose dates are all missing would make the model fail.
-        values = values.fillna(pd.Timestamp(default or datetime(2000, 1, 1)))
-    else:
-        def as_text(v: Any) -> Any:
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                return np.nan
-            if isinstance(v, float) and v.is_integer():
-                return str(int(v))
-            return v if isinstance(v, str) else str(v)
-
-        values = raw.map(as_text).astype(object)
-        values = values.where(~blank, np.nan)
-        if spec.kind == "categorical" and spec.categories:
-            known_s = {str(c) for c in spec.categories}
-            unseen = (~blank & ~values.isin(known_s)).to_numpy()
-            note(unseen, lambda i: f"{spec.name}={describe(values.iat[i])} was not seen in training.")
-    missing_not_allowed = blank.to_numpy() & (not spec.nullable) & (spec.kind != "datetime")
-    note(missing_not_allowed, lambda i: f"{spec.name} is empty; the model imputes it.")
-    return values.reset_index(drop=True), warnings_per_row
+    @property
+    def refused(self) -> int:
+        """How many rows were refused (not predicted)."""
+        return len({p.row for p in self.problems})
 
 
-def predict_frame(
+def predict_table(
     model: LoadedModel,
     frame: pd.DataFrame,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     *,
     chunk_rows: int = FRAME_CHUNK_ROWS,
-) -> pd.DataFrame:
-    """Predict every row of a table (a batch file) and return it with the results appended.
+) -> ScoredTable:
+    """Predict every row of a table (a batch file) whose cells are valid; report the others.
 
-    The result holds the input columns, ``prediction``, one ``probability_<class>`` column per class
-    (classifiers) and ``warnings``. Values that cannot be read (a word in a number column) are
-    treated as missing and reported in ``warnings`` rather than failing the whole file.
+    Every cell is checked with the same rules as a request (`core.prediction.validation`): a cell
+    a request would refuse (a word in a number column, a missing value where training had none)
+    refuses its row, which is reported in ``error`` and `ScoredTable.problems`; the other rows are
+    predicted.
 
     Parameters
     ----------
@@ -154,50 +80,86 @@ def predict_frame(
     Raises
     ------
     InputValidationError
-        If feature columns are missing (all are named).
+        If feature columns are missing (all are named), or the table has no rows.
     ModelFailedError
         If the model raises.
     InterruptedError
         If ``should_stop`` returned True.
     """
-    missing = [f.name for f in model.schema.features if f.name not in frame.columns]
-    if missing:
-        raise InputValidationError([FieldProblem(missing[0], f"The file is missing {len(missing)} column(s) the "
-                                                 f"model needs: {', '.join(missing)}.", "missing_feature")],
-                                   code="MISSING_FEATURE")
+    schema = model.schema
+    checked = validate_table(schema, frame)
     n = len(frame)
-    if n == 0:
-        raise InputValidationError([FieldProblem("rows", "The file has no rows to predict.", "empty_batch")])
-    columns: dict[str, pd.Series] = {}
-    row_warnings: list[list[str]] = [[] for _ in range(n)]
-    for spec in model.schema.features:
-        values, col_warnings = _convert_column(spec, frame[spec.name].reset_index(drop=True))
-        columns[spec.name] = values
-        for i, ws in enumerate(col_warnings):
-            if ws:
-                row_warnings[i].extend(ws)
-    features = pd.DataFrame(columns, columns=[f.name for f in model.schema.features])
+    refused = checked.refused_rows
+    good = np.ones(n, dtype=bool)
+    good[refused] = False
+    keep = np.flatnonzero(good).tolist()
+    dtypes = frame_dtypes(schema)
+    features = pd.DataFrame(
+        {f.name: column_array(dtypes[f.name], [checked.columns[f.name][i] for i in keep]) for f in schema.features},
+        columns=[f.name for f in schema.features],
+    )
     predictions: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
-    for start in range(0, n, chunk_rows):
+    total = len(keep)
+    for start in range(0, total, chunk_rows):
         if should_stop is not None and should_stop():
             raise InterruptedError("Prediction stopped.")
-        chunk = features.iloc[start:start + chunk_rows]
-        preds, probs = running.run_model(model, chunk)
+        preds, probs = running.run_model(model, features.iloc[start:start + chunk_rows])
         predictions.append(preds)
         if probs is not None:
             probabilities.append(probs)
         if progress is not None:
-            done = min(n, start + chunk_rows)
-            progress(done / n, f"Predicted {done:,} of {n:,} rows")
+            done = min(total, start + chunk_rows)
+            progress(done / total, f"Predicted {done:,} of {total:,} rows")
+    return ScoredTable(_output(model, frame, good, predictions, probabilities, checked), checked.problems)
+
+
+def _output(model: LoadedModel, frame: pd.DataFrame, good: np.ndarray, predictions: list[np.ndarray],
+            probabilities: list[np.ndarray], checked: ValidatedTable) -> pd.DataFrame:
+    """Return the input table with the answers appended; refused rows get empty answers and their ``error``."""
     out = frame.reset_index(drop=True).copy()
-    out["prediction"] = np.concatenate(predictions)
+    everything = good.all()
+
+    def spread(values: np.ndarray) -> Any:
+        if everything:
+            return values
+        # Refused rows get an empty cell; the column keeps the answers' values otherwise.
+        column = np.full(len(good), None, dtype=object)
+        column[good] = values.tolist()
+        return column
+
+    out["prediction"] = spread(np.concatenate(predictions) if predictions else np.array([], dtype=object))
     if probabilities:
         probs_all = np.vstack(probabilities)
         for j, label in enumerate(running.class_labels(model, probs_all.shape[1])):
-            out["probability_" + class_key(label)[len("class_"):]] = probs_all[:, j]
-    out["warnings"] = ["; ".join(ws) for ws in row_warnings]
+            out["probability_" + class_key(label)[len("class_"):]] = spread(probs_all[:, j])
+    elif not predictions and running.wants_probabilities(model):
+        for label in model.classes:
+            out["probability_" + class_key(label)[len("class_"):]] = spread(np.array([], dtype=object))
+    out["warnings"] = ["; ".join(ws) for ws in checked.warnings]
+    errors = [""] * len(good)
+    for problem in checked.problems:
+        errors[problem.row] = f"{errors[problem.row]} {problem.message}".strip()
+    out["error"] = errors
     return out
+
+
+def predict_frame(
+    model: LoadedModel,
+    frame: pd.DataFrame,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    chunk_rows: int = FRAME_CHUNK_ROWS,
+) -> pd.DataFrame:
+    """Return `predict_table`'s output table (the error report's lines aside).
+
+    Raises
+    ------
+    InputValidationError, ModelFailedError, InterruptedError
+        As `predict_table`.
+    """
+    return predict_table(model, frame, progress, should_stop, chunk_rows=chunk_rows).frame
 
 
 def read_input_file(
@@ -270,6 +232,48 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+ERROR_REPORT_SUFFIX = ".errors.csv"
+
+
+def error_report_path(output_path: Path) -> Path:
+    """Return where the error report of ``output_path`` goes: beside it, ``<name>.errors.csv``."""
+    return output_path.with_name(output_path.stem + ERROR_REPORT_SUFFIX)
+
+
+def write_error_report(problems: list[CellProblem], output_path: Path) -> Path | None:
+    """Write the refused cells next to the predictions (`error_report_path`); return its path, or None.
+
+    One line per refused cell: ``row`` (the row's number among the file's data rows, the first row
+    under the header being 1), ``column``, ``value`` and ``error``. With no refused cell, a report left
+    by an earlier run of the same output is removed, so a report never describes other predictions.
+    """
+    path = error_report_path(output_path)
+    if not problems:
+        path.unlink(missing_ok=True)
+        return None
+    report = pd.DataFrame({
+        "row": [p.row + 1 for p in problems],
+        "column": [p.column for p in problems],
+        "value": [None if p.value is None or (isinstance(p.value, float) and math.isnan(p.value)) else str(p.value)
+                  for p in problems],
+        "error": [p.message for p in problems],
+    })
+    return write_predictions(report, path)
+
+
+@dataclass
+class WrittenBatch:
+    """What `predict_file` wrote."""
+
+    path: Path
+    rows: int
+    """Rows in the input file."""
+    refused: int
+    """Rows not predicted because of a bad cell (listed in ``report``)."""
+    report: Path | None
+    """The error report (`write_error_report`), or None when every row was predicted."""
+
+
 def predict_file(
     registry: ModelRegistry,
     dataset_id: str,
@@ -278,8 +282,8 @@ def predict_file(
     *,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> Path:
-    """Read a file, predict every row with the dataset's deployed model, and write the results.
+) -> WrittenBatch:
+    """Read a file, predict every valid row with the dataset's deployed model, write the results and the errors.
 
     Raises
     ------
@@ -288,5 +292,7 @@ def predict_file(
     """
     model = registry.get(dataset_id)
     frame = read_input_file(input_path)
-    result = predict_frame(model, frame, progress=progress, should_stop=should_stop)
-    return write_predictions(result, output_path)
+    scored = predict_table(model, frame, progress=progress, should_stop=should_stop)
+    path = write_predictions(scored.frame, output_path)
+    report = write_error_report(scored.problems, output_path)
+    return WrittenBatch(path, len(scored.frame), scored.refused, report)

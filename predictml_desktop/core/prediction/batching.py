@@ -10,7 +10,7 @@ import numpy as np
 
 from predictml_desktop.core.prediction import running
 from predictml_desktop.core.prediction.errors import ModelFailedError
-from predictml_desktop.core.prediction.frames import rows_to_batch
+from predictml_desktop.core.prediction.running import rows_to_batch
 
 if TYPE_CHECKING:
     from predictml_desktop.core.prediction.loading import LoadedModel

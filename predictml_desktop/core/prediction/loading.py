@@ -20,6 +20,7 @@ from predictml_desktop.core.artifacts import (
     SCHEMA_FILE,
     ArtifactError,
     InputSchema,
+    SchemaError,
     environment_differences,
     read_json,
     verify_model_file,
@@ -33,11 +34,11 @@ from predictml_desktop.core.modeling.fast_path import (
     try_compile,
 )
 from predictml_desktop.core.paths import Paths
+from predictml_desktop.core.prediction.answers import jsonable
 from predictml_desktop.core.prediction.batching import MicroBatcher
 from predictml_desktop.core.prediction.errors import InputValidationError, ModelIntegrityError, VersionDriftError
-from predictml_desktop.core.prediction.frames import rows_to_batch, rows_to_frame
-from predictml_desktop.core.prediction.inference import jsonable
-from predictml_desktop.core.prediction.running import wants_probabilities
+from predictml_desktop.core.prediction.frames import rows_to_frame
+from predictml_desktop.core.prediction.running import rows_to_batch, wants_probabilities
 from predictml_desktop.core.prediction.validation import validate_rows
 from predictml_desktop.core.records import TrainingJob
 
@@ -132,7 +133,10 @@ def load_schema(model_dir: Path) -> InputSchema:
     doc = read_json(model_dir / SCHEMA_FILE)
     if not isinstance(doc, dict):
         raise ArtifactError(f"The input schema in {model_dir} is not a JSON object.")
-    return InputSchema.from_dict(doc)
+    try:
+        return InputSchema.from_dict(doc)
+    except SchemaError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def load_verified(

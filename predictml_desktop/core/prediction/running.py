@@ -13,12 +13,24 @@ import pandas as pd
 
 from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.modeling.fast_path import ColumnBatch, FastPathUnsupported, FastPipeline
+from predictml_desktop.core.prediction import answers
 from predictml_desktop.core.prediction.errors import ModelFailedError
+from predictml_desktop.core.prediction.frames import feature_columns
 
 if TYPE_CHECKING:
+    from predictml_desktop.core.input_schema import InputSchema
     from predictml_desktop.core.prediction.loading import LoadedModel
 
 log = logging.getLogger(__name__)
+
+
+def rows_to_batch(schema: InputSchema, rows: list[dict[str, Any]]) -> ColumnBatch:
+    """Return `rows_to_frame`'s columns as numpy arrays, without building the DataFrame.
+
+    The fast path reads these directly; building the DataFrame costs more than the whole compiled
+    prediction of one row.
+    """
+    return ColumnBatch(feature_columns(schema, rows), [f.name for f in schema.features])
 
 
 def wants_probabilities(model: LoadedModel) -> bool:
@@ -71,8 +83,4 @@ def run_model(model: LoadedModel, features: pd.DataFrame | ColumnBatch) -> tuple
 
 def class_labels(model: LoadedModel, n_columns: int) -> list[Any]:
     """Return the class labels of ``n_columns`` probability columns: the schema's, else the pipeline's."""
-    labels = model.classes
-    if len(labels) == n_columns:
-        return labels
-    fitted = pycaret_pipeline.fitted_class_labels(model.pipeline, n_columns)
-    return fitted if fitted is not None else list(range(n_columns))
+    return answers.class_labels(model.classes, model.pipeline, n_columns)

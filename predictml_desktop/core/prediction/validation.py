@@ -1,15 +1,28 @@
-"""Input validation against a model's schema: the one set of rules for every way a row reaches a model.
+"""Input validation against a model's schema: the one set of rules for every way a value reaches a model.
 
-Input policy (the HTTP service is stricter, see ``server``):
+The Predict form and the Python API (`validate_rows` with ``strict=False``), the HTTP service and the
+Azure ML scoring program (``strict=True``) and batch files (`validate_table`, cell by cell) all call
+the same per-feature checks, so one value gets one verdict on every path. ``strict`` only decides
+how a value may be *written* (in JSON a number must be a number, not the string ``"41"``); what is
+refused, and why, is the same.
+
+Input policy:
 
 - every feature must be present (all missing ones are named at once); extra keys are ignored and
   listed in ``ignoredColumns`` (MLflow's semantics: clients often send the whole original row);
-- ``null`` is accepted only for a feature that had missing values in training (it is imputed);
-- numbers must be finite; ``true``/``false`` is never a number; a whole-number feature refuses a
-  fraction; with ``strict=False`` (the Python API, the CLI) numbers given as strings are converted;
+- a missing value (``null``, an empty cell) is accepted only for a feature that had missing values
+  in training (it is imputed; a missing date becomes the training's median date, with a warning);
+- numbers must be finite and within ±1e22; ``true``/``false`` is never a number; a whole-number
+  feature refuses a fraction; with ``strict=False`` numbers given as text are converted;
+- a date that cannot be read is replaced by the training's median date, with a warning (the HTTP
+  schema can only say "a string");
 - a categorical value not seen in training and a number outside the training range are passed to
   the model (PyCaret's encoders treat an unseen category as unknown) and reported as warnings;
-- a text cell may hold at most 32,767 characters (Excel's limit); a batch at most 10,000 rows.
+- a text cell may hold at most 32,767 characters (Excel's limit); a request at most 10,000 rows.
+
+A batch file's bad cells refuse their row only (`validate_table` names row and column); the other
+rows are predicted. This module is copied into the Azure ML bundle (`core.azure`): it imports only
+numpy, pandas and `core.prediction.errors`.
 """
 
 from __future__ import annotations
@@ -19,13 +32,15 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
 from predictml_desktop.core.prediction.errors import BatchTooLargeError, FieldProblem, InputValidationError
+
+if TYPE_CHECKING:
+    from predictml_desktop.core.input_schema import FeatureSpec, InputSchema
 
 MAX_BATCH_ROWS = 10_000
 """Rows one `predict_rows` call (one HTTP request) may carry; batch files use `predict_frame`."""
@@ -257,12 +272,9 @@ class _Checker:
                 return None, None, FieldProblem(where, f"{where} is too long to be a date.", "too_long")
             parsed = parse_date(value)
             if parsed is None:
-                if self.strict:
-                    # The HTTP schema says "string"; a string that is not a date is replaced (with a
-                    # warning) rather than refused.
-                    return self._default_date(where, f"={describe(value)} is not a date")
-                return None, None, FieldProblem(where, f"{where} must be a date such as 2024-01-31, not "
-                                                f"{describe(value)}.", "wrong_type")
+                # On every path alike: the HTTP schema can only say "string" (a client may send any
+                # string), so a string that is not a date is replaced, with a warning, not refused.
+                return self._default_date(where, f"={describe(value)} is not a date")
             return parsed, None, None
         if not self.strict and isinstance(value, (datetime, date)):
             parsed = parse_date(value.isoformat())
@@ -382,3 +394,190 @@ def validate_rows(
         raise InputValidationError(problems, code=code)
     return ValidatedRows(out_rows, out_warnings, list(ignored))
 
+
+
+
+def validate_input(
+    schema: InputSchema,
+    input_data: Any,
+    *,
+    strict: bool = False,
+    max_rows: int = MAX_BATCH_ROWS,
+) -> ValidatedRows:
+    """Validate a request's ``inputData``: one row (a mapping) or a batch (a list of mappings).
+
+    Messages name ``age`` for one row and ``inputData[3].age`` in a batch.
+
+    Raises
+    ------
+    InputValidationError
+        If it is neither, or a row is invalid (see `validate_rows`).
+    BatchTooLargeError
+        Over ``max_rows``.
+    """
+    single = isinstance(input_data, Mapping)
+    batch = [input_data] if single else input_data
+    if isinstance(input_data, (str, bytes)) or not isinstance(batch, Sequence):
+        raise InputValidationError([FieldProblem("inputData", "inputData must be an object or a list of objects.",
+                                                 "wrong_type")])
+    return validate_rows(schema, batch, strict=strict, max_rows=max_rows, single=single)
+
+# --------------------------------------------------------------------------- tables (batch files)
+
+
+@dataclass
+class CellProblem:
+    """A refused cell of a table: its row (0-based), column, value and the sentence saying why."""
+
+    row: int
+    column: str
+    value: Any
+    message: str
+
+
+@dataclass
+class ValidatedTable:
+    """A table's cells checked column by column: the accepted rows' values, warnings and the refused cells."""
+
+    columns: dict[str, list[Any]]
+    """Per feature, the converted value of every row (None where missing or refused)."""
+    warnings: list[list[str]]
+    """Per row, the warnings of its cells (unseen category, outside the training range...)."""
+    problems: list[CellProblem]
+    """Every refused cell, in row order then feature order."""
+
+    @property
+    def refused_rows(self) -> list[int]:
+        """The rows with at least one refused cell, in order (0-based)."""
+        return sorted({p.row for p in self.problems})
+
+
+def _is_missing(value: Any) -> bool:
+    # A missing cell is missing whatever pandas made of it (NaN, None, NaT, pd.NA).
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _plain_numbers(checker: _Checker, raw: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a numeric column of a numeric feature: the values and a mask of the cells needing no check.
+
+    A cell is "plain" when the per-value check would accept it unchanged (as a float, or an int code)
+    and give no warning; every other cell goes through `_Checker.check`. None when the column is not
+    a plain numeric column (the checker then sees every distinct value).
+    """
+    spec = checker.spec
+    numeric_feature = spec.kind == "numeric" or (spec.kind == "categorical" and checker.cat_type in ("int", "float"))
+    if not numeric_feature or raw.dtype == bool or not pd.api.types.is_numeric_dtype(raw.dtype):
+        return None
+    values = raw.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        plain = np.isfinite(values)
+        if spec.kind == "numeric":
+            plain &= np.abs(values) <= NUMBER_LIMIT
+            if spec.integer:
+                plain &= values == np.floor(values)
+            if spec.minimum is not None:
+                plain &= values >= spec.minimum
+            if spec.maximum is not None:
+                plain &= values <= spec.maximum
+        else:
+            # Codes beyond 2**53 are not exact as floats: the checker compares them as the ints they are.
+            plain &= np.abs(values) <= 2.0**53
+            if checker.cat_type == "int":
+                plain &= values == np.floor(values)
+            if checker.has_categories:
+                known = [float(c) for _, c in checker.known if isinstance(c, (int, float)) and not isinstance(c, bool)]
+                plain &= np.isin(values, known)
+    return values, plain
+
+
+def validate_column(spec: FeatureSpec, raw: pd.Series) -> tuple[list[Any], dict[int, str], dict[int, FieldProblem]]:
+    """Check every cell of one column of a table with the rules of `validate_rows` (``strict=False``).
+
+    Parameters
+    ----------
+    spec
+        The feature the column feeds.
+    raw
+        The column as read from the file (any dtype), indexed 0..n-1.
+
+    Returns
+    -------
+    tuple
+        (the converted value of each row, None where missing or refused; the warning of each row
+        that has one; the problem of each refused row). Messages name the column (``age must be a
+        number, not 'abc'.``).
+    """
+    checker = _Checker(spec, strict=False)
+    n = len(raw)
+    warnings_by_row: dict[int, str] = {}
+    problems: dict[int, FieldProblem] = {}
+    plain = _plain_numbers(checker, raw)
+    if plain is not None:
+        numbers, mask = plain
+        if spec.kind == "numeric":
+            values: list[Any] = numbers.tolist()
+        elif pd.api.types.is_integer_dtype(raw.dtype):
+            values = raw.tolist()  # category codes stay the ints they are, as the checker keeps them
+        elif checker.cat_type == "int":
+            values = [int(v) if ok else None for v, ok in zip(numbers.tolist(), mask.tolist(), strict=True)]
+        else:
+            values = numbers.tolist()
+        rest = np.flatnonzero(~mask).tolist()
+    else:
+        values = [None] * n
+        rest = range(n)
+    # Each distinct value is checked once: a column of a few categories costs a few checks.
+    seen: dict[tuple[type, Any], tuple[Any, str | None, FieldProblem | None]] = {}
+    cells = raw.to_numpy(dtype=object)
+    for i in rest:
+        cell = cells[i]
+        if _is_missing(cell):
+            cell = None
+        key = (type(cell), cell)
+        try:
+            verdict = seen.get(key)
+        except TypeError:  # an unhashable cell (never from a file reader): checked on its own
+            verdict, key = None, None  # type: ignore[assignment]
+        if verdict is None:
+            verdict = checker.check(cell, spec.name)
+            if key is not None:
+                seen[key] = verdict
+        value, warning, problem = verdict
+        values[i] = value
+        if problem is not None:
+            problems[i] = problem
+        elif warning:
+            warnings_by_row[i] = warning
+    return values, warnings_by_row, problems
+
+
+def validate_table(schema: InputSchema, frame: pd.DataFrame) -> ValidatedTable:
+    """Check every cell of a table (a batch file) against the schema, column by column.
+
+    A refused cell refuses its row only; the other rows are predicted. Extra columns are ignored.
+
+    Raises
+    ------
+    InputValidationError
+        If feature columns are missing (all are named) or the table has no rows.
+    """
+    missing = [f.name for f in schema.features if f.name not in frame.columns]
+    if missing:
+        raise InputValidationError([FieldProblem(missing[0], f"The file is missing {len(missing)} column(s) the "
+                                                 f"model needs: {', '.join(missing)}.", "missing_feature")],
+                                   code="MISSING_FEATURE")
+    n = len(frame)
+    if n == 0:
+        raise InputValidationError([FieldProblem("rows", "The file has no rows to predict.", "empty_batch")])
+    columns: dict[str, list[Any]] = {}
+    row_warnings: list[list[str]] = [[] for _ in range(n)]
+    problems: list[CellProblem] = []
+    for spec in schema.features:
+        raw = frame[spec.name].reset_index(drop=True)
+        values, col_warnings, col_problems = validate_column(spec, raw)
+        columns[spec.name] = values
+        for i, warning in col_warnings.items():
+            row_warnings[i].append(warning)
+        problems += [CellProblem(i, spec.name, raw.iat[i], p.message) for i, p in col_problems.items()]
+    problems.sort(key=lambda p: p.row)  # stable: feature order within a row
+    return ValidatedTable(columns, row_warnings, problems)
