@@ -533,7 +533,8 @@ def validate_column(spec: FeatureSpec, raw: pd.Series) -> tuple[list[Any], dict[
         cell = cells[i]
         if _is_missing(cell):
             cell = None
-        key = (type(cell), cell)
+        # By type and, for floats, by repr: 0.0 and -0.0 (equal as keys) are quoted and kept as they are.
+        key = (type(cell), repr(cell) if isinstance(cell, float) else cell)
         try:
             verdict = seen.get(key)
         except TypeError:  # an unhashable cell (never from a file reader): checked on its own
