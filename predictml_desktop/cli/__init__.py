@@ -121,7 +121,7 @@ def main(
     except KeyboardInterrupt:
         print("predictml: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the last resort of the command line: one line on stderr, the traceback in logs/cli.log
         where = _log_unexpected(exc)
         print(f"predictml: unexpected error: {exc}{where}", file=sys.stderr)
         return EXIT_FAILURE

@@ -124,14 +124,6 @@ def read_json(path: Path) -> Any:
         raise ArtifactError(f"The model file {path.name} in {path.parent} is unreadable ({exc}).") from None
 
 
-def write_model_bytes(model_dir: Path, data: bytes) -> str:
-    """Write the serialised pipeline atomically and return its SHA-256 (recorded after the write)."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = model_dir / MODEL_FILE
-    atomic_write_bytes(path, data, keep_backup=False)
-    return sha256_file(path)
-
-
 def verify_model_file(path: Path, expected_sha256: str | None, models_root: Path) -> None:
     """Check that ``path`` is a regular file inside ``models_root`` whose hash is ``expected_sha256``.
 

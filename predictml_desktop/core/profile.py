@@ -50,8 +50,6 @@ KIND_LABELS: dict[str, str] = {
 }
 """Short human labels of each kind, for the UI and the CLI."""
 
-EXCLUDED_KINDS = frozenset({ColumnKind.ID, ColumnKind.CONSTANT, ColumnKind.EMPTY})
-"""Kinds left out of the features by default."""
 UNSUITABLE_TARGET_KINDS = frozenset(
     {ColumnKind.ID, ColumnKind.CONSTANT, ColumnKind.EMPTY, ColumnKind.TEXT, ColumnKind.DATETIME}
 )

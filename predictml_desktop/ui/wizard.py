@@ -678,7 +678,7 @@ class UploadWizard(QWidget):
         self.models_list.clear()
         try:
             choices = model_choices(self.problem_type)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the model list is a convenience: the wizard goes on without it
             self.banner.show_message("warning", f"The list of models is not available: {exc}")
             choices = []
         for model_id, name in choices:
@@ -695,7 +695,7 @@ class UploadWizard(QWidget):
         try:
             for key, label in ranking_choices(self.problem_type):
                 self.ranking_combo.addItem(label, key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the metric list is a convenience: the wizard goes on without it
             self.banner.show_message("warning", f"The list of metrics is not available: {exc}")
         self.ranking_combo.setCurrentIndex(max(0, self.ranking_combo.findData(previous)))
 

@@ -70,7 +70,7 @@ def _exit_group() -> None:
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 child.kill()
-    except Exception:  # dying anyway
+    except Exception:  # noqa: BLE001 - dying anyway
         pass
     os._exit(1)
 
@@ -119,7 +119,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         result = _train(args.job_id, args.started_at, bool(args.resume), {str(k): str(v) for k, v in stopped.items()},
                         emit)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the job becomes its error event; the traceback goes to stderr (the job's log)
         emit(TrainingEvent.error(_user_message(exc)))
         traceback.print_exc(file=sys.stderr)
         _exit(1)

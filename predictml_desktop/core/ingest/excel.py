@@ -230,7 +230,7 @@ def _open_workbook(path: Path, limits: Limits, should_stop: StopFn,
             _read_workbook_lazily(reader)
         except IngestError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a damaged workbook: one sentence naming the file
             raise _workbook_error(path, exc) from None
         yield reader.wb
     finally:
@@ -350,7 +350,7 @@ def _read_excel(path: Path, size: int, limits: Limits, progress: ProgressFn, sho
             _header, blocks = _excel_rows(path, ws, limits, chosen)
         except IngestError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises anything on a damaged sheet: one sentence naming the file
             raise _workbook_error(path, exc) from None
     if len(blocks) > 1:
         with warnings.catch_warnings():

@@ -166,5 +166,5 @@ def fitted_class_labels(pipeline: Any, n_columns: int) -> list[Any] | None:
         return None
     try:
         return list(pipeline.inverse_transform(np.asarray(fitted)))
-    except Exception:  # no decoder, or one that refuses: the fitted labels are the answer
+    except Exception:  # noqa: BLE001 - no decoder, or one that refuses: the fitted labels are the answer
         return list(fitted)

@@ -103,7 +103,7 @@ class MicroBatcher:
             try:
                 merged = [row for rows, _ in items for row in rows]
                 predictions, probabilities = running.run_model(model, rows_to_batch(model.schema, merged))
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure of the merged call: each request is retried alone below
                 pass  # isolate the request the model cannot handle: each one alone below
             else:
                 start = 0
@@ -118,7 +118,7 @@ class MicroBatcher:
                 future.set_result(running.run_model(model, rows_to_batch(model.schema, rows)))
             except ModelFailedError as exc:
                 future.set_exception(exc)
-            except Exception as exc:  # never leave a waiting request hanging, never a traceback
+            except Exception as exc:  # noqa: BLE001 - never leave a waiting request hanging, never a traceback
                 future.set_exception(ModelFailedError(
                     f"The model could not make a prediction for this input ({type(exc).__name__})."))
 

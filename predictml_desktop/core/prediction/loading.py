@@ -187,7 +187,7 @@ def load_verified(
     started = time.perf_counter()
     try:
         pipeline = pycaret_pipeline.load_pipeline(path, drift_allowed=allow_version_drift)
-    except Exception as exc:  # an unreadable pickle is reported, never a traceback
+    except Exception as exc:  # noqa: BLE001 - an unreadable pickle is reported, never a traceback
         raise ModelIntegrityError(
             f"The model of {dataset_id or job.id} could not be loaded ({type(exc).__name__}: {exc})."
         ) from None
@@ -230,7 +230,7 @@ def attach_fast_path(model: LoadedModel, *, probe_rows_count: int = FAST_PATH_PR
         checked = 0
         try:
             mismatch, checked = _fast_path_mismatch(model, fast, probe_rows_count)
-        except Exception as exc:  # a check that cannot run proves nothing: keep the pipeline
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run proves nothing: keep the pipeline
             mismatch = f"the check could not run ({type(exc).__name__}: {exc})"
         if mismatch:
             fast, reason = None, f"differs from the pipeline: {mismatch}"
@@ -267,13 +267,13 @@ def _fast_path_mismatch(model: LoadedModel, fast: FastPipeline, n: int) -> tuple
             with model.lock:
                 expected = pycaret_pipeline.predict(model.pipeline, rows_to_frame(schema, rows),
                                                     probabilities=want_proba)
-        except Exception:  # the pipeline refuses these rows: the fast path must not answer them either
+        except Exception:  # noqa: BLE001 - the pipeline refuses these rows: the fast path must not answer them either
             expected = None
         try:
             got = fast.predict(rows_to_batch(schema, rows), want_proba)
         except FastPathUnsupported:
             continue  # such rows go to the pipeline at prediction time too
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the compiled form raises on rows the pipeline accepts disproves it
             if expected is None:
                 continue
             return f"it failed on {len(rows)} row(s) the pipeline accepts ({type(exc).__name__}: {exc})", 0

@@ -47,7 +47,7 @@ def _run_fast(model: LoadedModel, fast: FastPipeline, features: pd.DataFrame | C
             return fast.predict_transformed(X, want_proba)
     except FastPathUnsupported as exc:
         log.debug("rows for %s take the full pipeline: %s", model.dataset_id, exc)
-    except Exception as exc:  # the full pipeline gives the answer, or the error, it always gave
+    except Exception as exc:  # noqa: BLE001 - the full pipeline gives the answer, or the error, it always gave
         log.debug("the fast path failed for %s (%s: %s); using the full pipeline", model.dataset_id,
                   type(exc).__name__, exc)
     return None
