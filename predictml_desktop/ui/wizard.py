@@ -357,6 +357,35 @@ class UploadWizard(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(heading("What should the model predict?"))
+        layout.addLayout(self._build_target_form())
+
+        lists = QHBoxLayout()
+        exclude_box = QVBoxLayout()
+        exclude_label = QLabel("Columns to &exclude from the features:")
+        self.exclude_list = QListWidget()
+        self.exclude_list.setAccessibleName("Columns to exclude")
+        exclude_label.setBuddy(self.exclude_list)
+        exclude_box.addWidget(exclude_label)
+        exclude_box.addWidget(self.exclude_list)
+        lists.addLayout(exclude_box, 1)
+
+        lists.addLayout(self._build_training_options(), 1)
+        layout.addLayout(lists, 1)
+
+        nav = QHBoxLayout()
+        self.target_back_button = button(
+            "&Back",
+            lambda: self.steps.setCurrentIndex(STEP_REVIEW),
+            name="Back to the review",
+        )
+        self.train_button = button("T&rain", self.train, icon_name="training")
+        nav.addWidget(self.target_back_button)
+        nav.addStretch(1)
+        nav.addWidget(self.train_button)
+        layout.addLayout(nav)
+        return page
+
+    def _build_target_form(self) -> QFormLayout:
         form = QFormLayout()
         self.name_edit = QLineEdit()
         self.name_edit.setAccessibleName("Dataset name")
@@ -379,18 +408,9 @@ class UploadWizard(QWidget):
         self.problem_reason.setWordWrap(True)
         self.problem_reason.setAccessibleName("Why this problem type")
         form.addRow("", self.problem_reason)
-        layout.addLayout(form)
+        return form
 
-        lists = QHBoxLayout()
-        exclude_box = QVBoxLayout()
-        exclude_label = QLabel("Columns to &exclude from the features:")
-        self.exclude_list = QListWidget()
-        self.exclude_list.setAccessibleName("Columns to exclude")
-        exclude_label.setBuddy(self.exclude_list)
-        exclude_box.addWidget(exclude_label)
-        exclude_box.addWidget(self.exclude_list)
-        lists.addLayout(exclude_box, 1)
-
+    def _build_training_options(self) -> QVBoxLayout:
         options_box = QVBoxLayout()
         options_box.addWidget(QLabel("Search effort:"))
         self.preset_group = QButtonGroup(self)
@@ -430,21 +450,7 @@ class UploadWizard(QWidget):
         models_label.setBuddy(self.models_list)
         options_box.addWidget(models_label)
         options_box.addWidget(self.models_list, 1)
-        lists.addLayout(options_box, 1)
-        layout.addLayout(lists, 1)
-
-        nav = QHBoxLayout()
-        self.target_back_button = button(
-            "&Back",
-            lambda: self.steps.setCurrentIndex(STEP_REVIEW),
-            name="Back to the review",
-        )
-        self.train_button = button("T&rain", self.train, icon_name="training")
-        nav.addWidget(self.target_back_button)
-        nav.addStretch(1)
-        nav.addWidget(self.train_button)
-        layout.addLayout(nav)
-        return page
+        return options_box
 
     def _add_shortcuts(self) -> None:
         # Return moves on in every step, so the whole wizard can be done from the keyboard.
