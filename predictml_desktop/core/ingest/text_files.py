@@ -146,23 +146,13 @@ def _parser_error(path: Path, exc: Exception) -> IngestError:
                        code="malformed")
 
 
-def _read_csv(
-    path: Path,
-    size: int,
-    limits: Limits,
-    progress: ProgressFn,
-    should_stop: StopFn,
-    *,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-) -> TableRead:
-    notes: list[str] = []
+def _head_and_encoding(path: Path, size: int, encoding: str | None, notes: list[str]) -> tuple[bytes, bool, str]:
+    """Read the first megabyte, refuse a binary file, and decide the encoding (unless given)."""
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_BYTES)
     truncated = len(head) < size
     if not head.strip(b" \t\r\n"):
         raise IngestError(f"{path.name} has no data (only blank lines or spaces).", path=path, code="empty")
-
     bom = _bom_encoding(head)
     if encoding is None:
         if bom is None:
@@ -177,7 +167,41 @@ def _read_csv(
         encoding = bom or _head_encoding(path, head, truncated, notes)
     elif encoding in {"cp1252", "latin-1"}:
         notes.append(f"{path.name} was read as {_ENCODING_LABELS[encoding]}.")
+    return head, truncated, encoding
 
+
+def _checked_frame(path: Path, frame: pd.DataFrame, sniff: _Sniff, encoding: str, has_quote: bool, limits: Limits,
+                   *, ascii_compatible: bool) -> pd.DataFrame:
+    """Refuse what pandas accepted silently (an extra value per row, no rows, short rows, long cells)."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise IngestError(
+            f"The data rows of {path.name} have one more value than the header has column names; "
+            "add the missing column name or remove the extra delimiter at the end of each line.",
+            path=path, line=2, code="ragged_row",
+        )
+    if len(frame) == 0:
+        raise IngestError(f"{path.name} has a header row but no data rows.", path=path, code="header_only")
+    _check_columns_match(path, frame, sniff.header)
+    if ascii_compatible and frame[frame.columns[-1]].isna().any():
+        ragged = _first_ragged_record(path, sniff, encoding, has_quote)
+        if ragged is not None:
+            raise _ragged_error(path, *ragged, len(sniff.header))
+    _check_cells(path, frame, limits)
+    return _na_placeholders(frame)
+
+
+def _read_csv(
+    path: Path,
+    size: int,
+    limits: Limits,
+    progress: ProgressFn,
+    should_stop: StopFn,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> TableRead:
+    notes: list[str] = []
+    head, truncated, encoding = _head_and_encoding(path, size, encoding, notes)
     ascii_compatible = encoding not in {"utf-16", "utf-32"}
     text, head_cut = _decode_head(path, head, encoding, truncated)
     if not text.strip():
@@ -209,24 +233,8 @@ def _read_csv(
         retried.notes = [*notes, note, *(n for n in retried.notes if "was read as" not in n)]
         return retried
     sha = reader.sha.hexdigest()
-    has_quote = reader.has_quote
     frame = _fix_mixed_columns(path, frame, encoding, sniff, bool(frame.attrs.pop("mixed_types", False)))
-
-    if not isinstance(frame.index, pd.RangeIndex):
-        raise IngestError(
-            f"The data rows of {path.name} have one more value than the header has column names; "
-            "add the missing column name or remove the extra delimiter at the end of each line.",
-            path=path, line=2, code="ragged_row",
-        )
-    if len(frame) == 0:
-        raise IngestError(f"{path.name} has a header row but no data rows.", path=path, code="header_only")
-    _check_columns_match(path, frame, sniff.header)
-    if ascii_compatible and frame[frame.columns[-1]].isna().any():
-        ragged = _first_ragged_record(path, sniff, encoding, has_quote)
-        if ragged is not None:
-            raise _ragged_error(path, *ragged, len(sniff.header))
-    _check_cells(path, frame, limits)
-    frame = _na_placeholders(frame)
+    frame = _checked_frame(path, frame, sniff, encoding, reader.has_quote, limits, ascii_compatible=ascii_compatible)
     if sniff.decimal == ",":
         notes.append(f"{path.name} writes decimals with a comma; such numbers were read as numbers.")
     if _looks_headerless(sniff.header):

@@ -62,6 +62,51 @@ class Profile:
         raise KeyError(name)
 
 
+def _column_warnings(cols: dict[str, _Col], n_rows: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the per-column warnings and the columns left out of the features (IDs, constants, empty)."""
+    warnings_out: list[dict[str, Any]] = []
+    excluded: list[str] = []
+    for name, col in cols.items():
+        if col.kind == ColumnKind.ID:
+            excluded.append(name)
+            warnings_out.append(_warning(
+                "id_like",
+                f"Column {_q(name)} looks like an identifier (every value is different); it is left out of "
+                "the features.",
+                name,
+            ))
+        elif col.kind == ColumnKind.CONSTANT:
+            excluded.append(name)
+            warnings_out.append(_warning(
+                "constant", f"Column {_q(name)} has the same value in every row; it is left out of the features.",
+                name,
+            ))
+        elif col.kind == ColumnKind.EMPTY:
+            excluded.append(name)
+            warnings_out.append(_warning(
+                "empty_column", f"Column {_q(name)} has no values; it is left out of the features.", name,
+            ))
+        elif n_rows and col.missing / n_rows > HIGH_MISSING_SHARE:
+            warnings_out.append(_warning(
+                "high_missing",
+                f"Column {_q(name)} is missing {_pct(col.missing / n_rows)} of its values; consider leaving it out.",
+                name,
+            ))
+    return warnings_out, excluded
+
+
+def _target_candidates(cols: dict[str, _Col], names: list[str], n_rows: int) -> list[dict[str, Any]]:
+    """Return the columns that could be the target, most likely first, each with its reason."""
+    scored = []
+    for position, name in enumerate(names):
+        result = _candidate(cols[name], position, len(names), n_rows)
+        if result is not None:
+            scored.append((result[0], -position, name, result[1]))
+    scored.sort(reverse=True)
+    return [{"column": name, "score": score, "reason": reason} for score, _, name, reason in scored]
+
+
+
 def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
     """Profile a table: each column's kind and summary, warnings, target suggestion, problem type.
 
@@ -93,34 +138,7 @@ def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
     for name, label in zip(names, frame.columns, strict=True):
         cols[name] = _analyse(name, frame[label], n_rows)
 
-    warnings_out: list[dict[str, Any]] = []
-    excluded: list[str] = []
-    for name, col in cols.items():
-        if col.kind == ColumnKind.ID:
-            excluded.append(name)
-            warnings_out.append(_warning(
-                "id_like",
-                f"Column {_q(name)} looks like an identifier (every value is different); it is left out of "
-                "the features.",
-                name,
-            ))
-        elif col.kind == ColumnKind.CONSTANT:
-            excluded.append(name)
-            warnings_out.append(_warning(
-                "constant", f"Column {_q(name)} has the same value in every row; it is left out of the features.",
-                name,
-            ))
-        elif col.kind == ColumnKind.EMPTY:
-            excluded.append(name)
-            warnings_out.append(_warning(
-                "empty_column", f"Column {_q(name)} has no values; it is left out of the features.", name,
-            ))
-        elif n_rows and col.missing / n_rows > HIGH_MISSING_SHARE:
-            warnings_out.append(_warning(
-                "high_missing",
-                f"Column {_q(name)} is missing {_pct(col.missing / n_rows)} of its values; consider leaving it out.",
-                name,
-            ))
+    warnings_out, excluded = _column_warnings(cols, n_rows)
     dupes = _duplicate_rows(frame, {name: col.unique for name, col in cols.items()})
     if dupes:
         warnings_out.append(_warning(
@@ -129,16 +147,8 @@ def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
             f"({_pct(dupes / n_rows)}); duplicates can make the model look better than it is.",
         ))
 
-    scored = []
-    for position, name in enumerate(names):
-        result = _candidate(cols[name], position, len(names), n_rows)
-        if result is not None:
-            scored.append((result[0], -position, name, result[1]))
-    scored.sort(reverse=True)
-    candidates: list[dict[str, Any]] = [
-        {"column": name, "score": score, "reason": reason} for score, _, name, reason in scored
-    ]
-    suggested: str | None = scored[0][2] if scored else None
+    candidates = _target_candidates(cols, names, n_rows)
+    suggested: str | None = candidates[0]["column"] if candidates else None
 
     effective = target if target is not None else suggested
     problem: str | None = None
