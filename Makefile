@@ -20,10 +20,13 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/predictml
 
+# The gates CI runs (.ci/run calls make test): the suite, the import contracts, ruff, mypy (strict
+# on core, server and worker: pyproject.toml [tool.mypy]).
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check predictml_desktop tests bench
+	$(VENV)/bin/mypy predictml_desktop/core predictml_desktop/server predictml_desktop/worker
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import runpy
 import sys
+from pathlib import Path
 
 
 def _run_loky_helper_if_frozen() -> None:
@@ -56,6 +57,18 @@ def _set_matplotlib_cache() -> None:
         os.environ["MPLCONFIGDIR"] = folder
 
 
+def _run_app() -> int:
+    from predictml_desktop.ui.app import run_app
+
+    return run_app()
+
+
+def _run_self_test(out: Path | None) -> int:
+    from predictml_desktop.selftest import run_self_test
+
+    return run_self_test(out)
+
+
 def main() -> None:
     """Route to the role given on the command line and exit with its code."""
     multiprocessing.freeze_support()
@@ -64,7 +77,8 @@ def main() -> None:
     _set_matplotlib_cache()
     from predictml_desktop.cli import main as cli_main
 
-    sys.exit(cli_main(sys.argv[1:]))
+    # The window and the self-test need Qt: they are handed to the (Qt-free) command line from here.
+    sys.exit(cli_main(sys.argv[1:], run_app=_run_app, run_self_test=_run_self_test))
 
 
 if __name__ == "__main__":

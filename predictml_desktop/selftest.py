@@ -79,7 +79,7 @@ def run_self_test(out: Path | None = None) -> int:
         step("serve", lambda: _serve(state))
         step("predict", lambda: _predict(state))
         summary["ok"] = True
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure fails the self-test, named by its step
         failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict")
                        if n not in summary["steps"]), "cleanup")
         summary["failedStep"] = failed

@@ -14,7 +14,7 @@ import importlib
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from predictml_desktop import __version__
@@ -74,8 +74,22 @@ def _log_unexpected(exc: BaseException) -> str:
         return ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``predictml`` with ``argv`` and return its exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    run_app: Callable[[], int] | None = None,
+    run_self_test: Callable[[Path | None], int] | None = None,
+) -> int:
+    """Run ``predictml`` with ``argv`` and return its exit code.
+
+    Parameters
+    ----------
+    argv
+        The arguments (``sys.argv[1:]`` if None).
+    run_app, run_self_test
+        Open the window / run the self-test (both need Qt). The entry point (``__main__``) passes
+        them, so this package never imports Qt; without them, those two uses are a usage error.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--worker"]:
         # Child roles never build the parser: they must start fast and never touch Qt.
@@ -87,12 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         if args.self_test:
-            from predictml_desktop.selftest import run_self_test
-
+            if run_self_test is None:
+                raise CliError("The self-test is run by the app itself: predictml --self-test.", EXIT_USAGE)
             return run_self_test(args.self_test_out)
         if args.command is None:
-            from predictml_desktop.ui.app import run_app
-
+            if run_app is None:
+                raise CliError("The window is opened by the app itself: predictml (without a command).", EXIT_USAGE)
             return run_app()
         return int(args.handler(args) or 0)
     except CliError as exc:
@@ -107,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("predictml: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the last resort of the command line: one line on stderr, the traceback in logs/cli.log
         where = _log_unexpected(exc)
         print(f"predictml: unexpected error: {exc}{where}", file=sys.stderr)
         return EXIT_FAILURE

@@ -6,7 +6,6 @@ import json
 import sys
 from typing import Any
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3

@@ -73,5 +73,9 @@ def _predict(args: argparse.Namespace) -> int:
         raise _error(exc) from None
     if progress is not None:
         print(file=sys.stderr)
-    print(f"Wrote predictions to {written}.")
+    print(f"Wrote predictions to {written.path}.")
+    if written.report is not None:
+        # The good rows are predicted; the refused ones are listed by row and column.
+        print(f"{written.refused:,} of {written.rows:,} rows were not predicted (a bad cell); "
+              f"see {written.report}.", file=sys.stderr)
     return 0

@@ -23,10 +23,14 @@ import importlib.metadata
 import json
 import platform
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The schema types live in a standard-library-only module (it is copied into the Azure bundle);
+# they are re-exported here, where the rest of a model's artifacts are described.
+from predictml_desktop.core.input_schema import FeatureSpec as FeatureSpec
+from predictml_desktop.core.input_schema import InputSchema as InputSchema
+from predictml_desktop.core.input_schema import SchemaError as SchemaError
 from predictml_desktop.core.store import atomic_write_bytes, encode_document
 
 MODEL_FILE = "model.pkl"
@@ -36,11 +40,6 @@ LEADERBOARD_FILE = "leaderboard.json"
 RESULT_FILE = "result.json"
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
-
-SCHEMA_VERSION = 1
-
-FEATURE_KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
-"""Kinds a model input can have. Integer-coded categories are ``categorical`` with integer values."""
 
 TRACKED_LIBRARIES: dict[str, str | tuple[str, ...]] = {
     "pycaret": "pycaret",
@@ -57,100 +56,6 @@ TRACKED_LIBRARIES: dict[str, str | tuple[str, ...]] = {
 
 class ArtifactError(Exception):
     """A model artifact is missing, altered or unreadable; the message says which and what to do."""
-
-
-@dataclass
-class FeatureSpec:
-    """One input column of a model, as the prediction form and the request validation need it."""
-
-    name: str
-    kind: str
-    """One of `FEATURE_KINDS`."""
-    dtype: str = ""
-    """The pandas dtype the column had in training (``int64``, ``float64``, ``object``, ``bool``...)."""
-    integer: bool = False
-    """Numeric with whole numbers only: a value with a fraction is refused."""
-    nullable: bool = False
-    """The column had missing values in training, so a missing value is accepted (and imputed)."""
-    minimum: float | None = None
-    maximum: float | None = None
-    median: float | None = None
-    categories: list[Any] | None = None
-    """The values seen in training (categorical and boolean), most frequent first."""
-    default: Any = None
-    """The value a form starts with: the median, or the most frequent category."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON object stored in ``schema.json``."""
-        return asdict(self)
-
-
-@dataclass
-class InputSchema:
-    """What a model expects as input and what it answers."""
-
-    target: str
-    problem_type: str
-    features: list[FeatureSpec]
-    classes: list[Any] = field(default_factory=list)
-    """Class labels in the order of the model's probability columns (classification only)."""
-    positive_class: Any = None
-    ignored_columns: list[str] = field(default_factory=list)
-    """Columns of the training file that the model does not use (IDs, constants)."""
-    decision_threshold: float | None = None
-    """Yes/no models: the positive class is answered when its probability is at least this (chosen
-    on out-of-fold predictions at training); None means the most probable class."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the document stored as ``schema.json``."""
-        return {
-            "schemaVersion": SCHEMA_VERSION,
-            "target": self.target,
-            "problemType": self.problem_type,
-            "features": [f.to_dict() for f in self.features],
-            "classes": self.classes,
-            "positiveClass": self.positive_class,
-            "ignoredColumns": self.ignored_columns,
-            "decisionThreshold": self.decision_threshold,
-        }
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> InputSchema:
-        """Build the schema from a ``schema.json`` document.
-
-        Raises
-        ------
-        ArtifactError
-            If the document does not have the expected shape.
-        """
-        try:
-            features = [FeatureSpec(**f) for f in doc["features"]]
-            return cls(
-                target=doc["target"],
-                problem_type=doc["problemType"],
-                features=features,
-                classes=list(doc.get("classes") or []),
-                positive_class=doc.get("positiveClass"),
-                ignored_columns=list(doc.get("ignoredColumns") or []),
-                decision_threshold=_threshold(doc.get("decisionThreshold")),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ArtifactError(f"The model's input schema is malformed ({exc}).") from None
-
-    def feature(self, name: str) -> FeatureSpec:
-        """Return the spec of one feature (KeyError if the model has no such input)."""
-        for f in self.features:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
-
-def _threshold(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ArtifactError(f"The model's decision threshold {value!r} is not a probability.")
-    return float(value)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -217,14 +122,6 @@ def read_json(path: Path) -> Any:
         raise ArtifactError(f"The model file {path.name} is missing from {path.parent}.") from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"The model file {path.name} in {path.parent} is unreadable ({exc}).") from None
-
-
-def write_model_bytes(model_dir: Path, data: bytes) -> str:
-    """Write the serialised pipeline atomically and return its SHA-256 (recorded after the write)."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = model_dir / MODEL_FILE
-    atomic_write_bytes(path, data, keep_backup=False)
-    return sha256_file(path)
 
 
 def verify_model_file(path: Path, expected_sha256: str | None, models_root: Path) -> None:

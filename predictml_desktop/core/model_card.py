@@ -104,7 +104,7 @@ def render_model_card(
         rows = doc.get("leaderboard", doc.get("rows")) if isinstance(doc, dict) else doc
         if isinstance(rows, list) and rows:
             leaderboard = [r for r in rows if isinstance(r, dict)]
-    except Exception:  # a missing leaderboard file falls back to the job record's copy
+    except Exception:  # noqa: BLE001 - a missing leaderboard file falls back to the job record's copy
         pass
     gate_rows = [g.to_dict() if hasattr(g, "to_dict") else dict(g) for g in (gates or [])]
     review = job.review or {}

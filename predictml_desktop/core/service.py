@@ -15,7 +15,6 @@ the data home); the service reads it with ``--api-key-file`` and re-reads it whe
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -299,7 +298,7 @@ class ServiceProcess:
             return
         try:
             ident = processes.process_identity(self._proc.pid)
-        except Exception:  # the child may be gone already; poll() will say so
+        except Exception:  # noqa: BLE001 - the child may be gone already; poll() will say so
             return
         doc = {**ident, "host": self.host, "port": self.port, "keepRunning": self.keep_running}
         with contextlib.suppress(OSError):
@@ -352,8 +351,3 @@ class ServiceProcess:
         """Forget the child without stopping it (the user chose to keep it running after the app closes)."""
         self._proc = None
         self._status = ServiceStatus.STOPPED
-
-
-def is_address_in_use(exc: OSError) -> bool:
-    """Return True if ``exc`` is "address already in use" on this platform."""
-    return exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1), 10048)

@@ -64,6 +64,37 @@ JOB_TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
     J.ARCHIVED: frozenset(),
 }
 
+
+class Decision(StrEnum):
+    """An admin decision on one training job (`core.governance.Governance`)."""
+
+    APPROVE_LOCAL = "approve_local"
+    APPROVE_AZURE = "approve_azure"
+    REJECT = "reject"
+    ARCHIVE = "archive"
+    DELETE = "delete"
+
+
+JOB_DECISIONS: Final[dict[Decision, frozenset[JobStatus]]] = {
+    # Approving records the approval (pending_review -> approved_for_inference), then makes the local
+    # deployment (-> deployed); an approved job whose deployment failed may be approved again.
+    Decision.APPROVE_LOCAL: frozenset({J.PENDING_REVIEW, J.APPROVED_FOR_INFERENCE}),
+    # An Azure bundle changes no job status, so a deployed or superseded model may be exported too.
+    Decision.APPROVE_AZURE: frozenset({J.PENDING_REVIEW, J.APPROVED_FOR_INFERENCE, J.DEPLOYED, J.SUPERSEDED}),
+    Decision.REJECT: frozenset(s for s, nxt in JOB_TRANSITIONS.items() if J.REJECTED in nxt),
+    Decision.ARCHIVE: frozenset(s for s, nxt in JOB_TRANSITIONS.items() if J.ARCHIVED in nxt),
+    # Deleting removes the record: never one that serves predictions or is still being written.
+    Decision.DELETE: frozenset(JobStatus) - {J.DEPLOYED, J.TRAINING},
+}
+"""The job statuses from which each decision may be made: the core refuses the others, the views
+disable their buttons (`decisions_for`)."""
+
+
+def decisions_for(status: str) -> frozenset[Decision]:
+    """Return the decisions a job in ``status`` allows (an unknown status allows none)."""
+    return frozenset(d for d, statuses in JOB_DECISIONS.items() if status in statuses)
+
+
 DATASET_TRAINABLE: Final = frozenset({D.UPLOADED, D.FAILED, D.REJECTED, D.PENDING_REVIEW, D.DEPLOYED, D.ACTIVE})
 """Statuses from which a new training of the dataset may start."""
 

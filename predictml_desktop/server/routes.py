@@ -97,7 +97,7 @@ def schema(datasetId: str, request: Request) -> Any:
         doc = load_schema(state.paths.model_dir(dep.training_job_id))
     except PredictionError as exc:
         return prediction_error(exc)
-    except Exception as exc:  # a missing schema file is the model's problem, not the caller's
+    except Exception as exc:  # noqa: BLE001 - a missing schema file is the model's problem, not the caller's
         log.warning("cannot read the schema of %s: %s", datasetId, exc)
         return error_response(409, "MODEL_INTEGRITY", f"The input schema of {datasetId} cannot be read.")
     body = doc.to_dict()

@@ -57,11 +57,6 @@ class ServiceState:
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
 
-    @property
-    def in_flight(self) -> int:
-        """Predictions running now."""
-        return self._in_flight
-
     def model_count(self) -> int:
         """Return the number of datasets with a valid active deployment."""
         try:

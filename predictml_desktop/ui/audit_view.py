@@ -153,6 +153,11 @@ class AuditView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = Banner(name="Audit message")
         layout.addWidget(self.banner)
+        layout.addLayout(self._build_filters())
+        layout.addLayout(self._build_buttons())
+        layout.addWidget(self._build_table(), 1)
+
+    def _build_filters(self) -> QGridLayout:
         grid = QGridLayout()
         self.action_combo = QComboBox()
         self.action_combo.setAccessibleName("Filter by action")
@@ -203,7 +208,9 @@ class AuditView(QWidget):
         dates.addWidget(QLabel("and"))
         dates.addWidget(self.until_edit)
         grid.addLayout(dates, 1, 3, 1, 3)
-        layout.addLayout(grid)
+        return grid
+
+    def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.count_label = QLabel()
         self.count_label.setAccessibleName("Audit events shown")
@@ -216,7 +223,9 @@ class AuditView(QWidget):
         self.export_button.clicked.connect(self.export)
         buttons.addWidget(self.refresh_button)
         buttons.addWidget(self.export_button)
-        layout.addLayout(buttons)
+        return buttons
+
+    def _build_table(self) -> QTableView:
         self.model = RecordTableModel([
             Column("When", lambda e: format_timestamp(e.at), tooltip=lambda e: e.at),
             Column("Who", lambda e: e.actor),
@@ -235,7 +244,7 @@ class AuditView(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        layout.addWidget(self.table, 1)
+        return self.table
 
     # ------------------------------------------------------------------ filtering
 

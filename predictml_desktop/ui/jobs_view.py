@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QSplitter,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -101,6 +102,24 @@ class JobsView(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_toolbar())
+        self.banner = Banner(name="Jobs message")
+        layout.addWidget(self.banner)
+
+        self.table = self._build_table()
+        details = self._build_details()
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter, 1)
+        self.empty_label = QLabel("No training jobs yet. Start one from the Data view.")
+        layout.addWidget(self.empty_label)
+        self._show_details(None)
+
+    def _build_toolbar(self) -> QHBoxLayout:
         top = QHBoxLayout()
         top.addWidget(heading("Jobs"))
         top.addStretch(1)
@@ -116,10 +135,9 @@ class JobsView(QWidget):
         top.addWidget(self.status_filter)
         self.refresh_button = button("&Refresh", self.reload, name="Refresh jobs")
         top.addWidget(self.refresh_button)
-        layout.addLayout(top)
-        self.banner = Banner(name="Jobs message")
-        layout.addWidget(self.banner)
+        return top
 
+    def _build_table(self) -> QTableView:
         self.model = RecordTableModel(
             [
                 Column("Job", lambda j: j.id),
@@ -139,7 +157,9 @@ class JobsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+        return self.table
 
+    def _build_details(self) -> QWidget:
         details = QWidget()
         details_layout = QVBoxLayout(details)
         details_layout.setContentsMargins(0, 0, 0, 0)
@@ -184,16 +204,7 @@ class JobsView(QWidget):
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.details_tabs.addTab(self.log_view, "Log")
         details_layout.addWidget(self.details_tabs, 1)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.table)
-        splitter.addWidget(details)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        layout.addWidget(splitter, 1)
-        self.empty_label = QLabel("No training jobs yet. Start one from the Data view.")
-        layout.addWidget(self.empty_label)
-        self._show_details(None)
+        return details
 
     # ------------------------------------------------------------------ cells
 

@@ -396,10 +396,6 @@ class PlotsPanel(QWidget):
         if self.plots:
             self._on_picker_changed(0)
 
-    def canvas_count(self) -> int:
-        """Return how many plots are shown by a matplotlib canvas so far."""
-        return len(self.findChildren(_canvas_class())) if self.plots else 0
-
     def show_plot(self, name: str) -> QWidget | None:
         """Show the plot ``name``; return its page (a matplotlib canvas, or a label with the PNG)."""
         index = self.picker.findData(name)

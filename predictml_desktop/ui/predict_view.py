@@ -97,19 +97,20 @@ def predict_one(model: Any, row: dict[str, Any]) -> Any:
 
 
 def predict_file(model: Any, path: Path, progress: Any, should_stop: Any) -> Any:
-    """Read a batch file and predict every row (runs off the GUI thread)."""
-    from predictml_desktop.core.prediction import predict_frame, read_input_file
+    """Read a batch file and predict every valid row (runs off the GUI thread); return the `ScoredTable`."""
+    from predictml_desktop.core.prediction import predict_table, read_input_file
 
     progress(0.0, f"Reading {path.name}…")
     frame = read_input_file(path)
-    return predict_frame(model, frame, progress=progress, should_stop=should_stop)
+    return predict_table(model, frame, progress=progress, should_stop=should_stop)
 
 
-def save_predictions(frame: Any, path: Path) -> Path:
-    """Write a batch result as CSV or XLSX (formula-like cells neutralised by the core)."""
-    from predictml_desktop.core.prediction import write_predictions
+def save_predictions(scored: Any, path: Path) -> tuple[Path, Path | None]:
+    """Write a `ScoredTable` as CSV or XLSX, and its error report beside it (formula-like cells neutralised)."""
+    from predictml_desktop.core.prediction import write_error_report, write_predictions
 
-    return write_predictions(frame, path)
+    written = write_predictions(scored.frame, path)
+    return written, write_error_report(scored.problems, path)
 
 
 class PredictView(QWidget):
@@ -533,19 +534,23 @@ class PredictView(QWidget):
         if message:
             self.batch_summary.setText(message)
 
-    def _on_batch_scored(self, frame: Any) -> None:
-        self.batch_result = frame
+    def _on_batch_scored(self, scored: Any) -> None:
+        self.batch_result = scored
+        frame = scored.frame
         # The answers first in the preview; the saved file keeps the input columns first.
         added = [c for c in frame.columns if c == "prediction" or str(c).startswith("probability_")]
-        added += ["warnings"] if "warnings" in frame.columns else []
+        added += [c for c in ("error", "warnings") if c in frame.columns]
         preview = frame.head(PREVIEW_ROWS)
         self.batch_model.set_frame(preview[added + [c for c in frame.columns if c not in added]])
         self.batch_view.resizeColumnsToContents()
         warned = int((frame["warnings"].astype(str) != "").sum()) if "warnings" in frame else 0
         shown = f" (the first {PREVIEW_ROWS} shown)" if len(frame) > PREVIEW_ROWS else ""
+        refused = (f" {scored.refused:,} row(s) were not predicted because of a bad cell (see the error "
+                   "column; saving also writes an error report beside the file).") if scored.refused else ""
+        count = f"{len(frame) - scored.refused:,} of {len(frame):,}" if scored.refused else f"{len(frame):,}"
         self.batch_summary.setText(
-            f"Scored {len(frame):,} rows of {self._batch_path.name}{shown}; "
-            f"{warned:,} row(s) with warnings. Save them as CSV or Excel."
+            f"Scored {count} rows of {self._batch_path.name}{shown}; "
+            f"{warned:,} row(s) with warnings.{refused} Save them as CSV or Excel."
         )
         self.save_button.setEnabled(True)
         self.batch_finished.emit(frame)
@@ -580,8 +585,13 @@ class PredictView(QWidget):
             on_finish=lambda: self.save_button.setEnabled(True),
         )
 
-    def _on_saved(self, path: Path) -> None:
-        self.banner.show_message("success", f"Saved the predictions to {path}.")
+    def _on_saved(self, written: tuple[Path, Path | None]) -> None:
+        path, report = written
+        if report is not None:
+            self.banner.show_message("warning", f"Saved the predictions to {path}; the rows that could not be "
+                                     f"predicted are listed in {report}.")
+        else:
+            self.banner.show_message("success", f"Saved the predictions to {path}.")
         self.saved.emit(str(path))
 
     # ------------------------------------------------------------------ view protocol

@@ -2,19 +2,17 @@
 
 For the job chosen on the left the view shows what an admin needs to decide: the model, dataset,
 metrics with a plain-language reading, samples, features and duration, the leaderboard, the data
-warnings, the plots, and the policy gates (pass / warn / block with their sentences). The
-decisions are the core's (`Governance.approve`, ``reject``, ``archive``, ``delete``), run off the
-GUI thread through `DecisionRunner`; the core refuses them without an open session whatever this
-view shows.
+warnings, the plots (`ReviewDetailsPanel`), and the policy gates (pass / warn / block with their
+sentences). Which decision a job allows is the core's (`Governance.allowed_decisions`, read with the
+details off the GUI thread, `core.status.JOB_DECISIONS`); the decisions are the core's too
+(`Governance.approve`, ``reject``, ``archive``, ``delete``), run off the GUI thread through
+`DecisionRunner`; the core refuses them without an open session whatever this view shows.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,60 +21,35 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableView,
-    QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from predictml_desktop.core.governance import (
-    GateOutcome,
-    GateResult,
-    Governance,
-    ModelSummary,
-)
+from predictml_desktop.core.governance import GateOutcome, GateResult, Governance, ModelSummary
 from predictml_desktop.core.records import Dataset, Deployment, TrainingJob
-from predictml_desktop.core.status import JobStatus
+from predictml_desktop.core.status import Decision, JobStatus
 from predictml_desktop.ui import widgets
+from predictml_desktop.ui.comparison_dialog import ComparisonDialog
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.decisions import DecisionRunner, SessionProvider
-from predictml_desktop.ui.formatting import (
-    format_duration,
-    format_number,
-    format_timestamp,
-    headline_metric,
-    metric_label,
-    metric_value,
-    ordered_metrics,
-    status_label,
-)
-from predictml_desktop.ui.leaderboard import LeaderboardModel
-from predictml_desktop.ui.metric_reading import metric_readings
-from predictml_desktop.ui.plots import PlotsPanel, load_plots
+from predictml_desktop.ui.formatting import format_timestamp, headline_metric, status_label
+from predictml_desktop.ui.plots import load_plots
+from predictml_desktop.ui.review_data import ReviewDetails, export_pdf, load_details, load_review_list
+from predictml_desktop.ui.review_details import ReviewDetailsPanel
 from predictml_desktop.ui.table_models import Column, RecordTableModel, StatusFilter
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Banner, Card, heading
 
 PDF_FILTER = "PDF document (*.pdf)"
-
-APPROVABLE_LOCAL = {JobStatus.PENDING_REVIEW.value, JobStatus.APPROVED_FOR_INFERENCE.value}
-APPROVABLE_AZURE = APPROVABLE_LOCAL | {JobStatus.DEPLOYED.value, JobStatus.SUPERSEDED.value}
-REJECTABLE = {JobStatus.PENDING_REVIEW.value}
-ARCHIVABLE = {JobStatus.REJECTED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value,
-              JobStatus.SUPERSEDED.value, JobStatus.APPROVED_FOR_INFERENCE.value}
-DELETABLE = {s.value for s in JobStatus} - {JobStatus.DEPLOYED.value, JobStatus.TRAINING.value}
 
 REVIEW_FILTERS = (("Waiting for review", JobStatus.PENDING_REVIEW.value), ("All finished jobs", None))
 
@@ -85,189 +58,6 @@ _GATE_STYLE = {
     GateOutcome.WARN: ("⚠", "#b26a00", "Warning"),
     GateOutcome.BLOCK: ("✖", "#b3261e", "Blocks approval"),
 }
-
-
-# --------------------------------------------------------------------------- core calls (worker thread)
-
-
-def load_review_list(store: Any) -> tuple[list[TrainingJob], dict[str, Dataset]]:
-    """Read the finished jobs (newest first) and the datasets by id (runs off the GUI thread)."""
-    # The leaderboard sorts with the engine's metric table: import it here, not on the GUI thread
-    # (~0.1 s, and the main window's warm-up may not have run yet).
-    import predictml_desktop.core.training.metrics  # noqa: F401
-
-    snapshot = store.read()
-    jobs = [j for j in snapshot.jobs.list() if j.status != JobStatus.TRAINING]
-    jobs.sort(key=lambda j: j.finished_at or j.started_at or "", reverse=True)
-    return jobs, {d.id: d for d in snapshot.datasets.list()}
-
-
-@dataclass
-class ReviewDetails:
-    """Everything the review shows of one job, read in one go off the GUI thread."""
-
-    job: TrainingJob
-    dataset: Dataset | None
-    gates: list[GateResult]
-    challenger: ModelSummary
-    champion: ModelSummary | None
-    """The model the dataset's active local deployment serves (None if nothing is deployed)."""
-    card_html: str
-    deployments: list[Deployment] = field(default_factory=list)
-    card_images: dict[str, Any] = field(default_factory=dict)
-    """The card's embedded plot images, decoded on the worker (``QImage`` by resource name)."""
-    card_body: str = ""
-    """The card's HTML with each embedded image replaced by its resource name."""
-
-    @property
-    def blocked(self) -> list[GateResult]:
-        """The gates that block approval."""
-        return [g for g in self.gates if g.outcome == GateOutcome.BLOCK]
-
-    @property
-    def warned(self) -> list[GateResult]:
-        """The gates that warn (an approval over them is recorded as an override)."""
-        return [g for g in self.gates if g.outcome == GateOutcome.WARN]
-
-
-def load_details(governance: Governance, job_id: str) -> ReviewDetails:
-    """Read a job, its dataset, gates, champion and model card (runs off the GUI thread)."""
-    from predictml_desktop.core.model_card import render_model_card
-
-    snapshot = governance.store.read()
-    job = snapshot.jobs.get(job_id)
-    dataset = snapshot.datasets.find(job.dataset_id)
-    gates = governance.evaluate_gates(job)
-    champion = governance.champion(job.dataset_id)
-    html = render_model_card(job, dataset, model_dir=governance.paths.model_dir(job.id), gates=gates)
-    deployments = [d for d in snapshot.deployments.list() if d.training_job_id == job.id]
-    body, images = split_card_images(html)
-    return ReviewDetails(job, dataset, gates, governance.challenger(job_id), champion, html, deployments,
-                         card_images=images, card_body=body)
-
-
-_DATA_IMAGE = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-
-
-def split_card_images(html_text: str) -> tuple[str, dict[str, Any]]:
-    """Decode the card's embedded PNGs (on the worker); return the HTML naming them, and the images.
-
-    Decoding the plots while the GUI thread lays out the card made showing it take ~50 ms; with
-    the images decoded here (QImage is reentrant) it takes ~20 ms.
-    """
-    from PySide6.QtGui import QImage
-
-    images: dict[str, Any] = {}
-
-    def replace(match: re.Match[str]) -> str:
-        image = QImage.fromData(base64.b64decode(match.group(1)))  # the format is read from the data
-        if image.isNull():
-            return match.group(0)  # leave it to the text engine, which will show it as broken
-        name = f"card-image-{len(images)}.png"
-        images[name] = image
-        return f'src="{name}"'
-
-    return _DATA_IMAGE.sub(replace, html_text), images
-
-
-def export_pdf(html: str, path: Path) -> Path:
-    """Print an HTML model card to a PDF file with Qt's text engine (runs off the GUI thread).
-
-    QTextDocument and QPdfWriter are reentrant: each call uses its own objects, so a worker thread
-    may print while the GUI thread paints.
-    """
-    from PySide6.QtCore import QMarginsF
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    writer = QPdfWriter(str(tmp))
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
-    writer.setResolution(150)
-    writer.setTitle("PredictML model card")
-    document = QTextDocument()
-    document.setHtml(html)
-    document.print_(writer)
-    del writer  # the PDF is completed when the writer is destroyed
-    tmp.replace(path)
-    return path
-
-
-# --------------------------------------------------------------------------- champion vs challenger
-
-
-def comparison_rows(champion: ModelSummary, challenger: ModelSummary,
-                    problem_type: str | None) -> list[tuple[str, str, str]]:
-    """Return ``(what, champion, challenger)`` rows: model, metrics, holdout size, dates."""
-    rows = [
-        ("Model", champion.model_name or "", challenger.model_name or ""),
-        ("Job", champion.job_id, challenger.job_id),
-        ("Status", status_label(champion.status), status_label(challenger.status)),
-    ]
-    keys = [k for k, _ in ordered_metrics(challenger.metrics, problem_type, challenger.primary_metric)]
-    for k, _ in ordered_metrics(champion.metrics, problem_type, champion.primary_metric):
-        if k not in keys:
-            keys.append(k)
-    for key in keys:
-        rows.append((metric_label(key), format_number(metric_value(champion.metrics, key)),
-                     format_number(metric_value(challenger.metrics, key))))
-    rows += [
-        ("Holdout rows", format_number(champion.holdout_rows) if champion.holdout_rows is not None else "",
-         format_number(challenger.holdout_rows) if challenger.holdout_rows is not None else ""),
-        ("Trained", format_timestamp(champion.trained_at), format_timestamp(challenger.trained_at)),
-        ("Deployed since", format_timestamp(champion.deployed_at), "—"),
-    ]
-    return rows
-
-
-class ComparisonDialog(QDialog):
-    """The deployed model (champion) and the one being approved (challenger), side by side.
-
-    Open with ``open()``; ``accepted`` means "replace the deployed model".
-    """
-
-    def __init__(self, champion: ModelSummary, challenger: ModelSummary, problem_type: str | None,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Replace the deployed model?")
-        self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.resize(640, 420)
-        layout = QVBoxLayout(self)
-        intro = QLabel(
-            f"Dataset {challenger.dataset_id} already has a deployed model. Approving {challenger.job_id} "
-            f"replaces it: the service answers with the new model, and the old one can be restored with "
-            f"Roll back (Deployments)."
-        )
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        self.rows = comparison_rows(champion, challenger, problem_type)
-        self.model = RecordTableModel([
-            Column("", lambda r: r[0]),
-            Column("Deployed now (champion)", lambda r: r[1], numeric=True),
-            Column("Under review (challenger)", lambda r: r[2], numeric=True),
-        ], parent=self)
-        self.model.set_rows(self.rows)
-        self.table = QTableView()
-        self.table.setAccessibleName("Champion and challenger")
-        self.table.setModel(self.model)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        layout.addWidget(self.table, 1)
-        buttons = QDialogButtonBox()
-        self.replace_button = buttons.addButton("&Replace the deployed model", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.replace_button.setAccessibleName("Replace the deployed model")
-        self.keep_button = buttons.addButton("&Keep the deployed model", QDialogButtonBox.ButtonRole.RejectRole)
-        self.keep_button.setAccessibleName("Keep the deployed model")
-        self.keep_button.setDefault(True)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-
-# --------------------------------------------------------------------------- the view
 
 
 class ReviewView(QWidget):
@@ -329,7 +119,33 @@ class ReviewView(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.title = heading("Select a job to review", 2)
+        right_layout.addWidget(self.title)
+        self.banner = Banner(name="Review message")
+        right_layout.addWidget(self.banner)
+        right_layout.addWidget(self._build_gates_card())
+        right_layout.addWidget(self._build_actions())
+        self.details_panel = ReviewDetailsPanel()
+        self.details_panel.export_pdf_button.clicked.connect(self.export_model_card)
+        right_layout.addWidget(self.details_panel, 1)
+        # The panel's parts, by the names the rest of the app and the tests use.
+        panel = self.details_panel
+        self.tabs, self.plots, self.card_browser = panel, panel.plots, panel.card_browser
+        self.metrics_model, self.board_model, self.warnings_model = (panel.metrics_model, panel.board_model,
+                                                                     panel.warnings_model)
+        self.export_pdf_button = panel.export_pdf_button
 
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_job_list())
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        layout.addWidget(splitter, 1)
+
+    def _build_job_list(self) -> QWidget:
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -372,20 +188,16 @@ class ReviewView(QWidget):
         self.empty_label = QLabel("No job is waiting for review.")
         self.empty_label.setWordWrap(True)
         left_layout.addWidget(self.empty_label)
+        return left
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        self.title = heading("Select a job to review", 2)
-        right_layout.addWidget(self.title)
-        self.banner = Banner(name="Review message")
-        right_layout.addWidget(self.banner)
+    def _build_gates_card(self) -> QWidget:
         self.gates_card = Card("Policy gates")
         self.gates_layout = QVBoxLayout()
         self.gates_card.body.addLayout(self.gates_layout)
         self.gate_labels: list[QLabel] = []
-        right_layout.addWidget(self.gates_card)
+        return self.gates_card
 
+    def _build_actions(self) -> QWidget:
         actions = QGridLayout()
         reason_label = QLabel("Rea&son:")
         self.reason_edit = QLineEdit()
@@ -408,72 +220,7 @@ class ReviewView(QWidget):
         actions.setColumnStretch(6, 1)
         self.actions_widget = QWidget()
         self.actions_widget.setLayout(actions)
-        right_layout.addWidget(self.actions_widget)
-
-        self.tabs = QTabWidget()
-        self.tabs.setAccessibleName("Job details")
-        self.summary_area = QScrollArea()
-        self.summary_area.setWidgetResizable(True)
-        summary = QWidget()
-        self.summary_form = QFormLayout(summary)
-        self.summary_area.setWidget(summary)
-        self.tabs.addTab(self.summary_area, "Summary")
-        self.metrics_model = RecordTableModel([
-            Column("Metric", lambda r: r[0]),
-            Column("Holdout", lambda r: r[1], numeric=True),
-            Column("Cross-validation", lambda r: r[2], numeric=True),
-            Column("Baseline", lambda r: r[3], numeric=True),
-            Column("What it means", lambda r: r[4], tooltip=lambda r: r[4]),
-        ], parent=self)
-        self.metrics_view = QTableView()
-        self.metrics_view.setAccessibleName("Metrics of the job")
-        self.metrics_view.setModel(self.metrics_model)
-        self.metrics_view.setWordWrap(True)
-        self.metrics_view.verticalHeader().hide()
-        self.metrics_view.horizontalHeader().setStretchLastSection(True)
-        self.tabs.addTab(self.metrics_view, "Metrics")
-        self.board_model = LeaderboardModel(parent=self)
-        self.board_view = QTableView()
-        self.board_view.setAccessibleName("Leaderboard of the job")
-        self.board_view.setModel(self.board_model)
-        self.board_view.verticalHeader().hide()
-        self.tabs.addTab(self.board_view, "Leaderboard")
-        self.warnings_model = RecordTableModel([
-            Column("Source", lambda w: w[0]),
-            Column("Column", lambda w: w[1]),
-            Column("Warning", lambda w: w[2], tooltip=lambda w: w[2]),
-        ], parent=self)
-        self.warnings_view = QTableView()
-        self.warnings_view.setAccessibleName("Data warnings")
-        self.warnings_view.setModel(self.warnings_model)
-        self.warnings_view.verticalHeader().hide()
-        self.warnings_view.horizontalHeader().setStretchLastSection(True)
-        self.tabs.addTab(self.warnings_view, "Data warnings")
-        self.plots = PlotsPanel()
-        self.tabs.addTab(self.plots, "Plots")
-        card = QWidget()
-        card_layout = QVBoxLayout(card)
-        card_layout.setContentsMargins(0, 0, 0, 0)
-        card_buttons = QHBoxLayout()
-        self.export_pdf_button = QPushButton("Export as &PDF…")
-        self.export_pdf_button.setAccessibleName("Export the model card as PDF")
-        self.export_pdf_button.clicked.connect(self.export_model_card)
-        card_buttons.addWidget(self.export_pdf_button)
-        card_buttons.addStretch(1)
-        card_layout.addLayout(card_buttons)
-        self.card_browser = QTextBrowser()
-        self.card_browser.setAccessibleName("Model card")
-        self.card_browser.setOpenExternalLinks(False)
-        card_layout.addWidget(self.card_browser, 1)
-        self.tabs.addTab(card, "Model card")
-        right_layout.addWidget(self.tabs, 1)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        layout.addWidget(splitter, 1)
+        return self.actions_widget
 
     def _action_button(self, text: str, name: str, slot: Callable[[], Any]) -> QPushButton:
         button = QPushButton(text)
@@ -597,7 +344,7 @@ class ReviewView(QWidget):
 
     def _show_details(self, details: ReviewDetails | None) -> None:
         self.details = details
-        for widget in (self.gates_card, self.actions_widget, self.tabs):
+        for widget in (self.gates_card, self.actions_widget, self.details_panel):
             widget.setVisible(details is not None)
         if details is None:
             self._selected_id = None
@@ -610,41 +357,8 @@ class ReviewView(QWidget):
         name = dataset.name if dataset and dataset.name else job.dataset_id
         self.title.setText(f"{job.id} — {job.model_name or 'model'} for {name}")
         self._show_gates(details.gates)
-        self._show_summary(details)
-        cv: dict[str, Any] = job.metrics.get("cv") or {}
-        baseline: dict[str, Any] = job.metrics.get("baseline") or {}
-        rows = []
-        target = job.target_column or "the target"
-        for key, label, value, reading in metric_readings(job.metrics, job.problem_type, target=target,
-                                                          first=job.ranking_metric):
-            rows.append((label, value, format_number(metric_value(cv, key)),
-                         format_number(metric_value(baseline, key)), reading))
-        self.metrics_model.set_rows(rows)
-        self.metrics_view.resizeColumnsToContents()
-        self.board_model.metric = None
-        self.board_model.set_entries(job.leaderboard)
-        warnings = [("Data", str(w.get("column") or ""), str(w.get("message") or w.get("code") or ""))
-                    for w in (dataset.warnings if dataset else []) if isinstance(w, dict)]
-        warnings += [("Training", "", str(w.get("message") or w.get("code") or ""))
-                     for w in job.warnings if isinstance(w, dict)]
-        self.warnings_model.set_rows(warnings)
-        self.tabs.setTabText(3, f"Data warnings ({len(warnings)})")
-        self._show_card(details)
+        self.details_panel.show_details(details)
         self._update_actions()
-
-    def _show_card(self, details: ReviewDetails) -> None:
-        if not details.card_body:
-            self.card_browser.setHtml(details.card_html)
-            return
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QTextDocument
-
-        # A new document, child of the browser: Qt deletes the previous one (QTextEdit::setDocument).
-        document = QTextDocument(self.card_browser)
-        for name, image in details.card_images.items():
-            document.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), image)
-        document.setHtml(details.card_body)
-        self.card_browser.setDocument(document)
 
     def _show_gates(self, gates: list[GateResult]) -> None:
         for label in self.gate_labels:
@@ -674,69 +388,20 @@ class ReviewView(QWidget):
 
         return [QTextDocumentFragment.fromHtml(label.text()).toPlainText() for label in self.gate_labels]
 
-    def _show_summary(self, details: ReviewDetails) -> None:
-        job, dataset = details.job, details.dataset
-        while self.summary_form.rowCount():
-            self.summary_form.removeRow(0)
-        rows: list[tuple[str, str]] = [
-            ("Status", status_label(job.status)),
-            ("Model", job.model_name or "—"),
-            ("Dataset", f"{dataset.name if dataset else job.dataset_id} ({job.dataset_id})"
-             + (f", file {dataset.file_name}" if dataset and dataset.file_name else "")),
-            ("Target", f"{job.target_column} ({job.problem_type or 'unknown type'})"),
-            ("Samples", f"{format_number(job.samples)} rows" if job.samples is not None else ""),
-            ("Holdout rows", format_number(details.challenger.holdout_rows)
-             if details.challenger.holdout_rows is not None else ""),
-            ("Features", format_number(job.features) if job.features is not None else ""),
-            ("Training time", format_duration(job.duration_s)),
-            ("Finished", format_timestamp(job.finished_at)),
-        ]
-        if job.ranking_metric:
-            reason = f" — {job.ranking_metric_reason}" if job.ranking_metric_reason else ""
-            rows.append(("Ranked by", f"{metric_label(job.ranking_metric)}{reason}"))
-        for _key, label, value, reading in metric_readings(job.metrics, job.problem_type,
-                                                     target=job.target_column or "the target",
-                                                     first=job.ranking_metric)[:3]:
-            rows.append((label, f"{value} — {reading}"))
-        if details.champion is not None and details.champion.job_id != job.id:
-            champ = details.champion
-            score = format_number(champ.primary_score) if champ.primary_score is not None else "—"
-            rows.append(("Deployed now", f"{champ.model_name} ({champ.job_id}), {metric_label(champ.primary_metric)} "
-                                         f"{score}; approving this job for Local replaces it"))
-        if job.review:
-            review = job.review
-            rows.append(("Decision", f"{review.get('decision', '')} by {review.get('by', '')} on "
-                                     f"{format_timestamp(review.get('at'))}"
-                         + (f": {review['reason']}" if review.get("reason") else "")))
-        for dep in details.deployments:
-            where = dep.endpoint or dep.bundle_path or ""
-            rows.append(("Deployment", f"{dep.id}: {dep.target}, {dep.status} {where}".strip()))
-        for label, value in rows:
-            value_label = QLabel(value)
-            value_label.setWordWrap(True)
-            value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value_label.setAccessibleName(label)
-            self.summary_form.addRow(f"{label}:", value_label)
-
     def summary_value(self, label: str) -> str:
         """Return the text of one summary row (``Model``, ``Samples``...), or ``""``."""
-        for row in range(self.summary_form.rowCount()):
-            item = self.summary_form.itemAt(row, QFormLayout.ItemRole.FieldRole)
-            widget = item.widget() if item is not None else None
-            if isinstance(widget, QLabel) and widget.accessibleName() == label:
-                return widget.text()
-        return ""
+        return self.details_panel.summary_value(label)
 
     def _update_actions(self) -> None:
         details = self.details
-        status = str(details.job.status) if details else ""
-        busy = self.decisions.busy
+        # The rules are the core's (the status table and the blocking gates); busy and the reason are the view's.
+        allowed = details.allowed if details is not None and not self.decisions.busy else frozenset()
         blocked = bool(details and details.blocked)
-        self.approve_local_button.setEnabled(not busy and status in APPROVABLE_LOCAL and not blocked)
-        self.approve_azure_button.setEnabled(not busy and status in APPROVABLE_AZURE and not blocked)
-        self.reject_button.setEnabled(not busy and status in REJECTABLE and bool(self.reason_edit.text().strip()))
-        self.archive_button.setEnabled(not busy and status in ARCHIVABLE)
-        self.delete_button.setEnabled(not busy and status in DELETABLE)
+        self.approve_local_button.setEnabled(Decision.APPROVE_LOCAL in allowed)
+        self.approve_azure_button.setEnabled(Decision.APPROVE_AZURE in allowed)
+        self.reject_button.setEnabled(Decision.REJECT in allowed and bool(self.reason_edit.text().strip()))
+        self.archive_button.setEnabled(Decision.ARCHIVE in allowed)
+        self.delete_button.setEnabled(Decision.DELETE in allowed)
         tip = "A policy gate blocks approval; see the gates above." if blocked else ""
         self.approve_local_button.setToolTip(tip)
         self.approve_azure_button.setToolTip(tip)

@@ -11,7 +11,6 @@ the app if the app dies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QTimer, QUrl, Signal
@@ -33,13 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Dataset, Deployment
 from predictml_desktop.core.service import (
     DEFAULT_HOST,
-    REQUEST_LOG,
     PortInUseError,
-    ServiceError,
     ServiceProcess,
     ServiceSnapshot,
     ServiceStatus,
@@ -49,11 +45,18 @@ from predictml_desktop.core.service import (
     running_service,
     stop_recorded_service,
 )
-from predictml_desktop.core.settings import Settings, load_settings, save_settings
-from predictml_desktop.core.status import DeploymentStatus
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import format_timestamp
+from predictml_desktop.ui.server_calls import (
+    ServerState,
+    StartResult,
+    load_served,
+    read_log_tail,
+    read_state,
+    save_server_settings,
+    start_service,
+)
 from predictml_desktop.ui.table_models import Column, RecordTableModel
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Banner, Card, heading
@@ -63,88 +66,6 @@ WATCH_MS = 1000
 HEALTH_EVERY = 5
 """Ask /health (off the GUI thread) every this many polls, for the number of models served."""
 LOG_REFRESH_MS = 2000
-LOG_TAIL_BYTES = 64 * 1024
-LOG_TAIL_LINES = 300
-
-
-# --------------------------------------------------------------------------- worker-thread calls
-
-
-@dataclass
-class ServerState:
-    """What the view needs when it is first shown (read off the GUI thread)."""
-
-    settings: Settings
-    api_key: str | None
-    recorded: dict[str, Any] | None
-    """A service kept running by an earlier session of the app (``service.json``), if it still runs."""
-
-
-@dataclass
-class StartResult:
-    """The outcome of a start: the service and its state, or the refusal."""
-
-    service: ServiceProcess | None = None
-    snapshot: ServiceSnapshot | None = None
-    error: ServiceError | None = None
-
-
-def read_state(paths: Paths) -> ServerState:
-    """Read the settings, the API key and a service left running earlier."""
-    return ServerState(load_settings(paths), read_api_key(paths), running_service(paths))
-
-
-def start_service(paths: Paths, port: int, *, keep_running: bool, require_api_key: bool,
-                  command: list[str] | None = None) -> StartResult:
-    """Remember the choices in the settings, start the service and wait for /health.
-
-    Returns the refusal (port in use, child exited) instead of raising it, so the view can offer
-    a free port.
-    """
-    settings = load_settings(paths)
-    settings.server_port, settings.server_keep_running = port, keep_running
-    settings.require_api_key = require_api_key
-    save_settings(paths, settings)
-    service = ServiceProcess(paths, host=DEFAULT_HOST, port=port, require_api_key=require_api_key,
-                             keep_running=keep_running, command=command)
-    try:
-        return StartResult(service, service.start())
-    except ServiceError as exc:
-        return StartResult(service, None, exc)
-
-
-def save_server_settings(paths: Paths, **changes: Any) -> Settings:
-    """Save some of the service's settings (``require_api_key``, ``server_keep_running``...)."""
-    settings = load_settings(paths)
-    for name, value in changes.items():
-        setattr(settings, name, value)
-    save_settings(paths, settings)
-    return settings
-
-
-def load_served(store: Any) -> tuple[list[Deployment], dict[str, Dataset]]:
-    """Return the active local deployments (what the service answers for) and the datasets."""
-    snapshot = store.read()
-    active = [d for d in snapshot.deployments.list()
-              if d.status == DeploymentStatus.ACTIVE and d.target == "local"]
-    return active, {d.id: d for d in snapshot.datasets.list()}
-
-
-def read_log_tail(paths: Paths) -> str:
-    """Return the last lines of ``logs/service-requests.log`` ("" when there is none yet)."""
-    path = paths.logs / REQUEST_LOG
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - LOG_TAIL_BYTES))
-            data = fh.read()
-    except FileNotFoundError:
-        return ""
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    if size > LOG_TAIL_BYTES:
-        lines = lines[1:]  # the first line was cut by the seek
-    return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 # --------------------------------------------------------------------------- the view
@@ -228,6 +149,16 @@ class ServerView(QWidget):
         self.banner = Banner(name="Server message")
         layout.addWidget(self.banner)
 
+        layout.addWidget(self._build_service_card())
+        layout.addWidget(self._build_key_card())
+        splitter = QSplitter()
+        splitter.addWidget(self._build_served_list())
+        splitter.addWidget(self._build_request_log())
+        layout.addWidget(splitter, 1)
+        self._datasets: dict[str, Dataset] = {}
+        self._update_url()
+
+    def _build_service_card(self) -> QWidget:
         control = Card("Service")
         form = QFormLayout()
         self.state_label = QLabel()
@@ -272,8 +203,10 @@ class ServerView(QWidget):
         self.keep_running_check.toggled.connect(self._on_keep_running_toggled)
         form.addRow("", self.keep_running_check)
         control.body.addLayout(form)
-        layout.addWidget(control)
 
+        return control
+
+    def _build_key_card(self) -> QWidget:
         key_card = Card("API key")
         key_form = QFormLayout()
         self.require_key_check = QCheckBox("&Require an API key (X-API-Key or Authorization: Bearer)")
@@ -304,9 +237,10 @@ class ServerView(QWidget):
         self.key_note.setAccessibleName("API key note")
         key_form.addRow("", self.key_note)
         key_card.body.addLayout(key_form)
-        layout.addWidget(key_card)
 
-        splitter = QSplitter()
+        return key_card
+
+    def _build_served_list(self) -> QWidget:
         served = QWidget()
         served_layout = QVBoxLayout(served)
         served_layout.setContentsMargins(0, 0, 0, 0)
@@ -329,6 +263,9 @@ class ServerView(QWidget):
         self.served_empty = QLabel("No model is deployed yet: approve one for Local in the Admin view.")
         self.served_empty.setWordWrap(True)
         served_layout.addWidget(self.served_empty)
+        return served
+
+    def _build_request_log(self) -> QWidget:
         log = QWidget()
         log_layout = QVBoxLayout(log)
         log_layout.setContentsMargins(0, 0, 0, 0)
@@ -339,11 +276,7 @@ class ServerView(QWidget):
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.log_view.setPlaceholderText("Requests appear here once the service answers some.")
         log_layout.addWidget(self.log_view, 1)
-        splitter.addWidget(served)
-        splitter.addWidget(log)
-        layout.addWidget(splitter, 1)
-        self._datasets: dict[str, Dataset] = {}
-        self._update_url()
+        return log
 
     # ------------------------------------------------------------------ small helpers
 

@@ -109,45 +109,11 @@ class TrainingPanel(QWidget):
         progress_row.addWidget(self.cancel_button)
         layout.addLayout(progress_row)
 
-        self.summary = Card("Model ready for review")
-        self.summary.setAccessibleName("Training summary")
-        self.summary_form = QFormLayout()
-        self.summary.body.addLayout(self.summary_form)
-        self.summary_next = QLabel(
-            "An administrator now reviews it in the Admin view; once approved for Local, it answers "
-            "predictions in the Predict view and over the local HTTP service."
-        )
-        self.summary_next.setWordWrap(True)
-        self.summary.body.addWidget(self.summary_next)
-        layout.addWidget(self.summary)
+        layout.addWidget(self._build_summary_card())
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        board_box = QWidget()
-        board_layout = QVBoxLayout(board_box)
-        board_layout.setContentsMargins(0, 0, 0, 0)
-        board_layout.addWidget(heading("Leaderboard", 2))
-        self.leaderboard = LeaderboardModel(parent=self)
-        self.leaderboard_view = table_view(self.leaderboard, "Leaderboard")
-        self.leaderboard_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        board_layout.addWidget(self.leaderboard_view)
-        splitter.addWidget(board_box)
-
-        log_box = QWidget()
-        log_layout = QVBoxLayout(log_box)
-        log_layout.setContentsMargins(0, 0, 0, 0)
-        log_head = QHBoxLayout()
-        log_head.addWidget(heading("Log", 2))
-        log_head.addStretch(1)
-        self.copy_log_button = button("C&opy log", self._on_copy_log_clicked)
-        log_head.addWidget(self.copy_log_button)
-        log_layout.addLayout(log_head)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setAccessibleName("Training log")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(LOG_MAX_LINES)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        log_layout.addWidget(self.log_view)
-        splitter.addWidget(log_box)
+        splitter.addWidget(self._build_leaderboard())
+        splitter.addWidget(self._build_log())
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         layout.addWidget(splitter, 1)
@@ -166,6 +132,48 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._running_widgets: list[QWidget] = [self.progress_bar, self.stage_label, self.elapsed_label,
                                                 self.cancel_button, splitter]
+
+    def _build_summary_card(self) -> QWidget:
+        self.summary = Card("Model ready for review")
+        self.summary.setAccessibleName("Training summary")
+        self.summary_form = QFormLayout()
+        self.summary.body.addLayout(self.summary_form)
+        self.summary_next = QLabel(
+            "An administrator now reviews it in the Admin view; once approved for Local, it answers "
+            "predictions in the Predict view and over the local HTTP service."
+        )
+        self.summary_next.setWordWrap(True)
+        self.summary.body.addWidget(self.summary_next)
+        return self.summary
+
+    def _build_leaderboard(self) -> QWidget:
+        board_box = QWidget()
+        board_layout = QVBoxLayout(board_box)
+        board_layout.setContentsMargins(0, 0, 0, 0)
+        board_layout.addWidget(heading("Leaderboard", 2))
+        self.leaderboard = LeaderboardModel(parent=self)
+        self.leaderboard_view = table_view(self.leaderboard, "Leaderboard")
+        self.leaderboard_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        board_layout.addWidget(self.leaderboard_view)
+        return board_box
+
+    def _build_log(self) -> QWidget:
+        log_box = QWidget()
+        log_layout = QVBoxLayout(log_box)
+        log_layout.setContentsMargins(0, 0, 0, 0)
+        log_head = QHBoxLayout()
+        log_head.addWidget(heading("Log", 2))
+        log_head.addStretch(1)
+        self.copy_log_button = button("C&opy log", self._on_copy_log_clicked)
+        log_head.addWidget(self.copy_log_button)
+        log_layout.addLayout(log_head)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setAccessibleName("Training log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(LOG_MAX_LINES)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        log_layout.addWidget(self.log_view)
+        return log_box
 
     # ------------------------------------------------------------------ states
 

@@ -78,7 +78,7 @@ class TrainingThread(QThread):
         """Supervise the worker until it ends (runs on the thread)."""
         try:
             job = self._runner.run(on_event=self._emit)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - see below: still one sentence, never a traceback
             # The runner records failures on the job itself; reaching here means it could not even
             # do that (a damaged record file, a full disk): still one sentence, never a traceback.
             self.failed.emit(describe_error(exc))

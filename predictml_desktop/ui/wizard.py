@@ -1,7 +1,14 @@
 """The upload wizard (seed phase 1): choose a file, review it, pick the target and options, train.
 
 Every step that touches the file (reading, profiling, storing) runs off the GUI thread through the
-core's ingestion API; the wizard only shows what the core found and passes the user's choices on.
+core's ingestion API (`wizard_calls`); the wizard only shows what the core found and passes the
+user's choices on.
+
+Over 600 lines on purpose: the four steps share one state (the file, its table and profile, the
+target and options being chosen) and one object drives them (the main window, the tests and the
+screenshots reach its widgets by name). What stands apart already does: the core calls
+(`wizard_calls`) and the first step's drop area (`drop_zone`); each step's layout is built by its
+own method.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -24,7 +30,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QProgressBar,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QSplitter,
@@ -37,10 +42,18 @@ from PySide6.QtWidgets import (
 from predictml_desktop.core.resources import sample_dataset_path
 from predictml_desktop.core.settings import load_settings
 from predictml_desktop.ui.context import AppContext
+from predictml_desktop.ui.drop_zone import DropZone
 from predictml_desktop.ui.resources import icon
 from predictml_desktop.ui.table_models import Column, DataFrameModel, RecordTableModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
 from predictml_desktop.ui.widgets import Banner, button, heading, table_view
+from predictml_desktop.ui.wizard_calls import (
+    model_choices,
+    ranking_choices,
+    read_and_profile,
+    reprofile,
+    store_and_create_job,
+)
 
 if TYPE_CHECKING:
     from predictml_desktop.core.ingest import TableRead
@@ -83,116 +96,6 @@ def summary_text(summary: Any) -> str:
     if "examples" in summary:
         return "e.g. " + ", ".join(str(e) for e in summary["examples"])
     return ", ".join(f"{k} {v}" for k, v in summary.items())
-
-
-# ---------------------------------------------------------------------------------------- core calls
-# Plain functions run on the thread pool; they import the core lazily so the window starts fast.
-
-
-def read_and_profile(path: Path, sheet: str | None, limits: Any, progress: Any, should_stop: Any) -> tuple[Any, Any]:
-    """Read ``path`` within ``limits`` and profile it (runs off the GUI thread)."""
-    from predictml_desktop.core.ingest import read_table
-    from predictml_desktop.core.profile import profile_frame
-
-    table = read_table(path, sheet=sheet, limits=limits, progress=progress, should_stop=should_stop)
-    progress(0.95, "Profiling the columns…")
-    return table, profile_frame(table.frame)
-
-
-def reprofile(frame: Any, target: str) -> Any:
-    """Profile ``frame`` again with ``target`` chosen (problem type, leakage, class balance)."""
-    from predictml_desktop.core.profile import profile_frame
-
-    return profile_frame(frame, target=target)
-
-
-def store_and_create_job(
-    context_store: Any,
-    path: Path,
-    table: Any,
-    profile: Any,
-    *,
-    name: str,
-    target: str,
-    problem_type: str,
-    excluded_columns: list[str],
-    options: dict[str, Any],
-) -> Any:
-    """Store the dataset, then create its training job; return the job (runs off the GUI thread)."""
-    from predictml_desktop.core.ingest import store_dataset
-    from predictml_desktop.core.training import TrainingOptions, create_job
-
-    dataset = store_dataset(
-        context_store,
-        path,
-        table,
-        profile,
-        target=target,
-        problem_type=problem_type,
-        excluded_columns=excluded_columns,
-        name=name,
-    )
-    # The dataset records every exclusion (the engine leaves those out, labelled by the profile's
-    # reason); the options carry only the user's own additions, which the engine logs as such.
-    added = [c for c in excluded_columns if c not in profile.excluded_columns]
-    training_options = TrainingOptions(excluded_columns=added, **options)
-    return create_job(context_store, dataset.id, target, training_options, problem_type=problem_type)
-
-
-def model_choices(problem_type: str) -> list[tuple[str, str]]:
-    """Return ``(id, name)`` of the candidate models the user may choose for ``problem_type``.
-
-    The dummy baseline is left out: the engine always trains it, to compare every model against.
-    """
-    from predictml_desktop.core.training.catalog import BASELINE_ID, models_for
-
-    return [(m.id, m.name) for m in models_for(problem_type) if m.id != BASELINE_ID]
-
-
-def ranking_choices(problem_type: str) -> list[tuple[str, str]]:
-    """Return ``(key, label)`` of the metrics that can rank candidates for ``problem_type``."""
-    from predictml_desktop.core.training.metrics import METRIC_LABELS, metrics_for
-
-    return [(key, METRIC_LABELS.get(key, key)) for key in metrics_for(problem_type)]
-
-
-# ---------------------------------------------------------------------------------------- widgets
-
-
-class DropZone(QFrame):
-    """The first step: a dashed area that invites a drop, and the two ways to start."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("dropzone")
-        self.setStyleSheet(
-            "QFrame#dropzone { border: 2px dashed palette(mid); border-radius: 10px; background: palette(base); }"
-        )
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(30, 30, 30, 30)
-        layout.addStretch(1)
-        title = QLabel("Drop a CSV or Excel file here")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        title.setFont(font)
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(title)
-        self.limits_label = QLabel()
-        self.limits_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.limits_label.setWordWrap(True)
-        layout.addWidget(self.limits_label)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.open_button = QPushButton(icon("open"), "&Open a file…")
-        self.open_button.setAccessibleName("Open a file")
-        self.sample_button = QPushButton(icon("sample"), "Try the &sample dataset")
-        self.sample_button.setAccessibleName("Try the sample dataset")
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(self.sample_button)
-        buttons.addStretch(1)
-        layout.addSpacing(12)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
 
 
 class UploadWizard(QWidget):
@@ -357,6 +260,35 @@ class UploadWizard(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(heading("What should the model predict?"))
+        layout.addLayout(self._build_target_form())
+
+        lists = QHBoxLayout()
+        exclude_box = QVBoxLayout()
+        exclude_label = QLabel("Columns to &exclude from the features:")
+        self.exclude_list = QListWidget()
+        self.exclude_list.setAccessibleName("Columns to exclude")
+        exclude_label.setBuddy(self.exclude_list)
+        exclude_box.addWidget(exclude_label)
+        exclude_box.addWidget(self.exclude_list)
+        lists.addLayout(exclude_box, 1)
+
+        lists.addLayout(self._build_training_options(), 1)
+        layout.addLayout(lists, 1)
+
+        nav = QHBoxLayout()
+        self.target_back_button = button(
+            "&Back",
+            lambda: self.steps.setCurrentIndex(STEP_REVIEW),
+            name="Back to the review",
+        )
+        self.train_button = button("T&rain", self.train, icon_name="training")
+        nav.addWidget(self.target_back_button)
+        nav.addStretch(1)
+        nav.addWidget(self.train_button)
+        layout.addLayout(nav)
+        return page
+
+    def _build_target_form(self) -> QFormLayout:
         form = QFormLayout()
         self.name_edit = QLineEdit()
         self.name_edit.setAccessibleName("Dataset name")
@@ -379,18 +311,9 @@ class UploadWizard(QWidget):
         self.problem_reason.setWordWrap(True)
         self.problem_reason.setAccessibleName("Why this problem type")
         form.addRow("", self.problem_reason)
-        layout.addLayout(form)
+        return form
 
-        lists = QHBoxLayout()
-        exclude_box = QVBoxLayout()
-        exclude_label = QLabel("Columns to &exclude from the features:")
-        self.exclude_list = QListWidget()
-        self.exclude_list.setAccessibleName("Columns to exclude")
-        exclude_label.setBuddy(self.exclude_list)
-        exclude_box.addWidget(exclude_label)
-        exclude_box.addWidget(self.exclude_list)
-        lists.addLayout(exclude_box, 1)
-
+    def _build_training_options(self) -> QVBoxLayout:
         options_box = QVBoxLayout()
         options_box.addWidget(QLabel("Search effort:"))
         self.preset_group = QButtonGroup(self)
@@ -430,21 +353,7 @@ class UploadWizard(QWidget):
         models_label.setBuddy(self.models_list)
         options_box.addWidget(models_label)
         options_box.addWidget(self.models_list, 1)
-        lists.addLayout(options_box, 1)
-        layout.addLayout(lists, 1)
-
-        nav = QHBoxLayout()
-        self.target_back_button = button(
-            "&Back",
-            lambda: self.steps.setCurrentIndex(STEP_REVIEW),
-            name="Back to the review",
-        )
-        self.train_button = button("T&rain", self.train, icon_name="training")
-        nav.addWidget(self.target_back_button)
-        nav.addStretch(1)
-        nav.addWidget(self.train_button)
-        layout.addLayout(nav)
-        return page
+        return options_box
 
     def _add_shortcuts(self) -> None:
         # Return moves on in every step, so the whole wizard can be done from the keyboard.
@@ -678,7 +587,7 @@ class UploadWizard(QWidget):
         self.models_list.clear()
         try:
             choices = model_choices(self.problem_type)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the model list is a convenience: the wizard goes on without it
             self.banner.show_message("warning", f"The list of models is not available: {exc}")
             choices = []
         for model_id, name in choices:
@@ -695,7 +604,7 @@ class UploadWizard(QWidget):
         try:
             for key, label in ranking_choices(self.problem_type):
                 self.ranking_combo.addItem(label, key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the metric list is a convenience: the wizard goes on without it
             self.banner.show_message("warning", f"The list of metrics is not available: {exc}")
         self.ranking_combo.setCurrentIndex(max(0, self.ranking_combo.findData(previous)))
 

@@ -77,7 +77,7 @@ def _exit_group() -> None:
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 child.kill()
-    except Exception:  # dying anyway
+    except Exception:  # noqa: BLE001 - dying anyway
         pass
     os._exit(1)
 
@@ -141,7 +141,7 @@ def main(argv: Sequence[str]) -> int:
     except TrainingCancelled as exc:
         emit(TrainingEvent.log(str(exc)))
         _exit(CANCELLED_EXIT)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the job becomes its error event; the traceback goes to stderr (the job's log)
         emit(TrainingEvent.error(_user_message(exc)))
         traceback.print_exc(file=sys.stderr)
         _exit(1)

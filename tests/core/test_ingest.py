@@ -347,9 +347,9 @@ def test_long_sheet_is_built_in_blocks_with_the_same_types(tmp_path: Path) -> No
 
     from openpyxl import Workbook
 
-    from predictml_desktop.core import ingest
+    from predictml_desktop.core.ingest import excel
 
-    n = ingest._EXCEL_BLOCK_ROWS + 10
+    n = excel._EXCEL_BLOCK_ROWS + 10
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Data")
     ws.append(["i", "late_number", "when", "label"])

@@ -15,6 +15,7 @@ import pytest
 import predictml_desktop
 from predictml_desktop.core import prediction
 from predictml_desktop.core.artifacts import ENVIRONMENT_FILE, MODEL_FILE
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.prediction import (
     BatchTooLargeError,
     InputValidationError,
@@ -24,8 +25,10 @@ from predictml_desktop.core.prediction import (
     VersionDriftError,
     predict_frame,
     predict_rows,
+    predict_table,
     read_input_file,
     rows_to_frame,
+    write_error_report,
     write_predictions,
 )
 from predictml_desktop.core.store import Store
@@ -41,13 +44,13 @@ def registry(deployed_home: DeployedHome) -> ModelRegistry:
 
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    real = prediction._unpickle
+    real = pycaret_pipeline.load_pipeline
 
     def counting(path: Path, *, drift_allowed: bool) -> Any:
         calls.append(path)
         return real(path, drift_allowed=drift_allowed)
 
-    monkeypatch.setattr(prediction, "_unpickle", counting)
+    monkeypatch.setattr(pycaret_pipeline, "load_pipeline", counting)
     import joblib
 
     real_load = joblib.load
@@ -265,15 +268,23 @@ def test_batch_file_round_trip_with_formula_neutralisation(deployed_home: Deploy
     clf = registry.get(deployed_home.clf.dataset_id)
     frame = deployed_home.clf.frame.head(60).astype(object)
     frame.insert(0, "note", ["=HYPERLINK(\"http://x\")", "@SUM(1)", "+cmd|' /C calc'!A0", "-2+3", "\tx", "plain"] * 10)
-    frame.loc[3, "age"] = "old"  # unreadable number: a warning, not a failure
+    frame.loc[3, "age"] = "old"  # unreadable number: that row is refused, the others predicted
     frame.loc[4, "gender"] = "=1+1"  # a formula in a feature cell
     source = tmp_path / "input.csv"
     frame.to_csv(source, index=False)
     read = read_input_file(source)
-    result = predict_frame(clf, read)
+    scored = predict_table(clf, read)
+    result = scored.frame
     assert list(result.columns[: len(frame.columns)]) == list(frame.columns)
-    assert {"prediction", "probability_0", "probability_1", "warnings"} <= set(result.columns)
-    assert "age='old' is not a number" in result.loc[3, "warnings"]
+    assert {"prediction", "probability_0", "probability_1", "warnings", "error"} <= set(result.columns)
+    assert result.loc[3, "error"] == "age must be a number, not 'old'."
+    assert result.loc[3, "prediction"] is None and result.loc[3, "probability_1"] is None
+    assert (result["error"].drop(index=3) == "").all() and result["prediction"].drop(index=3).notna().all()
+    assert [(p.row, p.column, p.value) for p in scored.problems] == [(3, "age", "old")] and scored.refused == 1
+    report = write_error_report(scored.problems, tmp_path / "out.csv")
+    assert report == tmp_path / "out.errors.csv"
+    assert report.read_text("utf-8-sig").splitlines() == ["row,column,value,error",
+                                                          "4,age,old,\"age must be a number, not 'old'.\""]
     # Same predictions as row by row through the Python API for clean rows.
     clean = valid_rows(deployed_home.clf, 1)
     assert predict_rows(clf, clean).predictions[0] in (0, 1)
@@ -294,9 +305,11 @@ def test_batch_file_round_trip_with_formula_neutralisation(deployed_home: Deploy
         note = header.index("note")
         assert cells[1][note] == "'=HYPERLINK(\"http://x\")"
         prob = header.index("probability_1")
-        assert all(0.0 <= float(r[prob]) <= 1.0 for r in cells[1:])
+        assert all(0.0 <= float(r[prob]) <= 1.0 for i, r in enumerate(cells[1:]) if i != 3)
     back_csv = pd.read_csv(tmp_path / "out.csv", encoding="utf-8-sig")
-    assert back_csv["prediction"].tolist() == result["prediction"].tolist()
+    assert back_csv["prediction"].drop(index=3).tolist() == result["prediction"].drop(index=3).tolist()
+    assert pd.isna(back_csv.loc[3, "prediction"])
+    assert write_error_report([], tmp_path / "out.csv") is None and not report.exists()  # no stale report
     neg = pd.DataFrame({"x": [-5.0, 2.0], "s": ["-5", "ok"]})
     out = write_predictions(neg, tmp_path / "neg.csv")
     assert out.read_text("utf-8-sig").splitlines() == ["x,s", "-5.0,'-5", "2.0,ok"]
@@ -337,7 +350,7 @@ def test_joblib_load_is_called_from_exactly_one_module() -> None:
             if isinstance(node, ast.ImportFrom) and node.module in ("joblib", "pickle") and any(
                     a.name in ("load", "loads") for a in node.names):
                 callers.add(source.relative_to(root).as_posix())
-    assert callers == {"core/prediction.py"}
+    assert callers == {"core/modeling/pipeline.py"}
 
 
 def test_store_snapshot_untouched_by_predictions(deployed_home: DeployedHome, registry: ModelRegistry) -> None:
@@ -358,13 +371,13 @@ def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
     rows = valid_rows(deployed_home.clf, 64, seed=13)
     direct = [predict_rows(clf, row, strict=True) for row in rows]
     calls: list[int] = []
-    real = prediction._run_pipeline
+    real = prediction.running.run_model
 
     def counting(model: Any, frame: pd.DataFrame) -> Any:
         calls.append(len(frame))
         return real(model, frame)
 
-    prediction._run_pipeline = counting  # type: ignore[assignment]
+    prediction.running.run_model = counting  # type: ignore[assignment]
     try:
         def one(row: dict[str, Any]) -> Any:
             return predict_validated(clf, validate_rows(clf.schema, [row], strict=True), batched=True)
@@ -382,7 +395,7 @@ def test_micro_batcher_merges_concurrent_requests_without_changing_answers(
                 except prediction.ModelFailedError:
                     outcomes.append("failed")
     finally:
-        prediction._run_pipeline = real  # type: ignore[assignment]
+        prediction.running.run_model = real  # type: ignore[assignment]
     for got, want in zip(batched, direct, strict=True):
         assert got.predictions == want.predictions
         assert (got.probabilities or [])[0] == pytest.approx((want.probabilities or [])[0], abs=1e-9)
@@ -398,16 +411,16 @@ def test_an_unreadable_date_uses_the_training_median_with_a_warning(deployed_hom
     row = valid_rows(deployed_home.clf, 1)[0]
     # One row alone whose only date is unreadable: PyCaret's date step would drop the date features
     # of an all-missing batch and the model would fail; the median date is used instead.
-    result = predict_rows(clf, {**row, "signup_date": "someday"}, strict=True)
-    assert len(result.predictions) == 1
-    assert "signup_date='someday' is not a date; the training's median date" in result.warnings[0][0]
-    with pytest.raises(InputValidationError, match="must be a date"):
-        predict_rows(clf, {**row, "signup_date": "someday"})  # the Python API refuses it
+    for strict in (True, False):  # the same verdict over HTTP and through the Python API
+        result = predict_rows(clf, {**row, "signup_date": "someday"}, strict=strict)
+        assert len(result.predictions) == 1
+        assert "signup_date='someday' is not a date; the training's median date" in result.warnings[0][0]
     for text in ("2023-01-24", "2023-01-24T10:30:00Z", "2023-01-24 10:30", "24 January 2023"):
         assert predict_rows(clf, {**row, "signup_date": text}).warnings == [[]], text
     frame = pd.DataFrame([{**row, "signup_date": "never"}, {**row, "signup_date": ""}])
     out = predict_frame(clf, frame)
-    assert "the training's median date" in out.loc[0, "warnings"] and "is empty" in out.loc[1, "warnings"]
+    assert "signup_date='never' is not a date; the training's median date" in out.loc[0, "warnings"]
+    assert "signup_date='' is not a date" in out.loc[1, "warnings"] and (out["error"] == "").all()
 
 
 def test_damaged_deployment_records_are_reported_not_crashed_on(deployed_home: DeployedHome) -> None:

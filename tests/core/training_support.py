@@ -92,7 +92,7 @@ class Background:
     def _run(self, recorder: Recorder) -> None:
         try:
             self.result = self.runner.run(recorder)
-        except BaseException as exc:  # surfaced by join()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by join()
             self.error = exc
 
     def join(self, timeout: float = 60.0) -> TrainingJob:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from predictml_desktop.core import azure
 from predictml_desktop.core.artifacts import read_json
 from predictml_desktop.core.status import DeploymentStatus
 from tests.server.conftest import Served
@@ -27,6 +32,51 @@ def _import_score(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_ALONE = """
+import json, sys
+# Only the bundle's copy of the package may answer (not the editable install of this checkout).
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path.insert(0, ".")
+import score
+score.init()
+answers = [score.run(json.dumps(request)) for request in json.load(sys.stdin)]
+modules = {name: module.__file__ for name, module in sys.modules.items()
+           if name.startswith("predictml_desktop") and getattr(module, "__file__", None)}
+print(json.dumps({"answers": answers, "modules": modules}))
+"""
+
+
+def _run_alone(bundle: Path, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    env = {**os.environ, "AZUREML_MODEL_DIR": str(bundle)}
+    done = subprocess.run([sys.executable, "-c", _ALONE], input=json.dumps(requests), capture_output=True,
+                          text=True, cwd=bundle / "code", env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_scoring_kit_imports_nothing_but_itself_numpy_and_pandas() -> None:
+    # The bundle's Python has the model's libraries, not this app's: every module copied into it may
+    # import only the standard library, numpy, pandas, the model's libraries lazily, and each other.
+    root = Path(azure.__file__).resolve().parents[1]
+    kit = {"predictml_desktop." + rel[: -len(".py")].replace("/", ".") for rel in azure.SCORING_KIT}
+    allowed = {"numpy", "pandas", "joblib", "sklearn", "pycaret"}
+    for rel in (azure.SCORE_MODULE, *azure.SCORING_KIT):
+        tree = ast.parse((root / rel).read_text("utf-8"))
+        guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in guarded:
+                continue
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                top = name.split(".")[0]
+                ok = (top in sys.stdlib_module_names or top in allowed or name in kit
+                      or name == "__future__" or (name == "predictml_desktop.core.modeling" and
+                                                  isinstance(node, ast.ImportFrom)))
+                assert ok, f"{rel} imports {name}"
 
 
 @pytest.mark.parametrize("kind", ["classification", "regression"])
@@ -73,8 +123,14 @@ def test_score_py_answers_like_the_local_service(served: Served, kind: str, tmp_
         local_one = client.post(f"/predict/{job.dataset_id}", json={"inputData": rows[1]}).json()
     assert one["prediction"] == pytest.approx(local_one["prediction"], rel=1e-9)
     bad = score.run(json.dumps({"inputData": {"age": 3}}))
-    assert bad["success"] is False and "missing" in bad["error"]
+    assert bad["success"] is False and "missing" in bad["error"] and bad["error_code"] == "MISSING_FEATURE"
     sys.modules.pop(f"score_{bundle.name}", None)
+    # The bundle stands alone: run in a fresh interpreter that cannot see this package, it loads
+    # every module from the bundle and answers the same.
+    alone = _run_alone(bundle, [{"inputData": rows[:20]}, {"inputData": {**rows[2], "age": "41"}}])
+    assert alone["modules"] and all(Path(f).is_relative_to(bundle / "code") for f in alone["modules"].values())
+    assert alone["answers"][0]["prediction"] == azure["prediction"][:20]
+    assert alone["answers"][1]["success"] is False and alone["answers"][1]["details"][0]["field"] == "age"
 
 
 def test_score_py_refuses_an_altered_model(served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from predictml_desktop.core import prediction
 from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.prediction import ModelRegistry, load_schema, rows_to_frame
 from predictml_desktop.core.records import TrainingJob
 from predictml_desktop.core.status import JobStatus
@@ -394,8 +395,8 @@ def test_tampered_model_gets_409_without_unpickling(trained_template: TrainedTem
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     calls: list[Path] = []
-    real = prediction._unpickle
-    monkeypatch.setattr(prediction, "_unpickle", lambda p, **kw: calls.append(p) or real(p, **kw))
+    real = pycaret_pipeline.load_pipeline
+    monkeypatch.setattr(pycaret_pipeline, "load_pipeline", lambda p, **kw: calls.append(p) or real(p, **kw))
     with live_server(paths) as url, httpx.Client(base_url=url, timeout=30) as client:
         r = client.post(f"/predict/{clf.dataset_id}", json={"inputData": valid_rows(clf, 1)[0]})
         assert r.status_code == 409, r.text

@@ -36,7 +36,7 @@ def draw_plots(run: Run, fitted: Fitted, y_true: np.ndarray, proba: np.ndarray |
             docs = regression_plots(y_true, pred)
         docs["feature_importance"] = importance(run, fitted, y_true)
         return write_plots(run.request.model_dir, docs)
-    except Exception as exc:  # the review screen can do without a plot; the model is what matters
+    except Exception as exc:  # noqa: BLE001 - the review screen can do without a plot; the model is what matters
         run.report.log(f"The review plots could not be drawn ({type(exc).__name__}: {exc}).")
         return []
 

@@ -283,6 +283,6 @@ def write_plots(model_dir: Path, docs: dict[str, dict[str, Any]]) -> list[str]:
             _draw(doc, tmp)
             tmp.replace(folder / f"{name}.png")
             written.append(name)
-        except Exception as exc:  # a plot is a nice-to-have; the model is what matters
+        except Exception as exc:  # noqa: BLE001 - a plot is a nice-to-have; the model is what matters
             log.warning("could not draw the %s plot: %s", name, exc)
     return written

@@ -295,7 +295,7 @@ class FitPool:
             worker = idle[0]
             try:
                 worker.conn.send((task.id, task.fn, task.args, task.slots))
-            except Exception as exc:  # an argument that cannot be pickled fails that task only
+            except Exception as exc:  # noqa: BLE001 - an argument that cannot be pickled fails that task only
                 _fail(task, TaskFailed(type(exc).__name__, str(exc)))
                 continue
             worker.task = task
@@ -309,7 +309,7 @@ class FitPool:
             self._replace(worker, worker.ending or TaskStopped(
                 "crashed", f"its process stopped unexpectedly (exit code {_exit_code(worker)})"))
             return
-        except Exception as exc:  # a result that cannot be unpickled here
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be unpickled fails that task only
             message = ("done", worker.task.id if worker.task else 0, False, (type(exc).__name__, str(exc)))
         kind, task_id = message[0], message[1]
         task = worker.task
@@ -412,7 +412,7 @@ def _worker_main(conn: Connection, parent_pid: int, warm: tuple[str, ...]) -> No
             message = conn.recv()
         except (EOFError, OSError):
             return
-        except Exception as exc:  # a task that cannot be unpickled here (an unknown class, say)
+        except Exception as exc:  # noqa: BLE001 - a task that cannot be unpickled here fails, the worker lives on
             with contextlib.suppress(OSError, ValueError):
                 conn.send(("done", 0, False, (type(exc).__name__, str(exc))))
             continue
@@ -424,13 +424,13 @@ def _worker_main(conn: Connection, parent_pid: int, warm: tuple[str, ...]) -> No
             # Models without a thread parameter (histogram boosting) take OpenMP's default: all cores.
             with threadpool_limits(limits=slots, user_api="openmp"):
                 reply: tuple[Any, ...] = ("done", task_id, True, fn(*args))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a model's failure is its task's answer, never the worker's end
             reply = ("done", task_id, False, (type(exc).__name__, str(exc).strip()[:500]))
         try:
             conn.send(reply)
         except (OSError, ValueError):
             return
-        except Exception as exc:  # a result that cannot be pickled
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled fails that task only
             conn.send(("done", task_id, False, (type(exc).__name__, str(exc))))
 
 

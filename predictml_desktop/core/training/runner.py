@@ -476,7 +476,7 @@ class TrainingRunner:
             with self.store.transaction() as tx:
                 if tx.jobs.get(self.job_id).status == JobStatus.TRAINING:
                     tx.jobs.update(self.job_id, **changes)
-        except Exception as exc:  # a busy lock or a full disk must not kill the supervision
+        except Exception as exc:  # noqa: BLE001 - a busy lock or a full disk must not kill the supervision
             log.warning("could not update job %s: %s", self.job_id, exc)
             return
         now = time.monotonic()

@@ -1,4 +1,4 @@
-"""The compiled fast path (`core.fast_pipeline`) against the real PyCaret pipelines it replaces.
+"""The compiled fast path (`core.modeling.fast_path`) against the real PyCaret pipelines it replaces.
 
 Real pipelines only: the session fixtures' engine-trained models (`tests.trained_models`), two more
 jobs trained once by the engine on a table with every step type the engine's set-up creates
@@ -26,10 +26,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from predictml_desktop.core import fast_pipeline, prediction
+from predictml_desktop.core import prediction
 from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
-from predictml_desktop.core.fast_pipeline import FastPathUnsupported, compare_predictions, probe_rows, try_compile
 from predictml_desktop.core.ingest import import_dataset, load_dataset_frame
+from predictml_desktop.core.modeling import fast_path, fast_steps
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
+from predictml_desktop.core.modeling.fast_path import FastPathUnsupported, compare_predictions, probe_rows, try_compile
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.prediction import (
     LoadedModel,
@@ -185,7 +187,7 @@ CASE_NAMES = ["classification:lightgbm", "classification:lr", "classification:rf
 
 
 def _pipeline_answer(case: Case, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
-    return prediction._predict_with(case.pipeline, rows_to_frame(case.schema, rows), case.classification)
+    return pycaret_pipeline.predict(case.pipeline, rows_to_frame(case.schema, rows), probabilities=case.classification)
 
 
 def _validated(case: Case, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -255,7 +257,7 @@ def _feature_strategy(spec: FeatureSpec) -> st.SearchStrategy[Any]:
 def test_parity_on_hypothesis_rows(rich_cases: dict[str, Case], name: str) -> None:
     """Adversarial single rows: any text as a category, huge numbers, dates from 1700 to 2250."""
     case = rich_cases[name]
-    fast = fast_pipeline.compile_pipeline(case.pipeline, case.schema)
+    fast = fast_path.compile_pipeline(case.pipeline, case.schema)
     assert fast is not None
 
     @settings(max_examples=60, database=None, deadline=None, derandomize=True,
@@ -378,7 +380,8 @@ def test_a_pipeline_with_an_unknown_step_keeps_the_full_pipeline(rich_cases: dic
     assert not attach_fast_path(model)
     assert model.fast_path_reason == reason and model.info()["fastPath"] is False
     rows = valid_rows_from(case, 30)
-    expected = prediction._predict_with(pipeline, rows_to_frame(case.schema, _validated(case, rows)), True)
+    frame = rows_to_frame(case.schema, _validated(case, rows))
+    expected = pycaret_pipeline.predict(pipeline, frame, probabilities=True)
     assert predict_rows(model, rows).predictions == expected[0].tolist()
 
 
@@ -393,12 +396,12 @@ def test_something_that_is_not_a_pycaret_pipeline_is_not_compiled(rich_cases: di
 def test_a_compiled_pipeline_that_differs_is_refused_at_load(rich_cases: dict[str, Case],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     case = rich_cases["classification:lr"]
-    fast = fast_pipeline.compile_pipeline(case.pipeline, case.schema)
+    fast = fast_path.compile_pipeline(case.pipeline, case.schema)
     assert fast is not None
-    scaler = next(k for k in fast.kernels if isinstance(k, fast_pipeline._Scale))
+    scaler = next(k for k in fast.kernels if isinstance(k, fast_steps._Scale))
     op, mean = scaler.ops[0]
     scaler.ops[0] = (op, mean + 1e-3)  # a tiny error in one step
-    monkeypatch.setattr(prediction, "try_compile", lambda pipeline, schema: (fast, ""))
+    monkeypatch.setattr(prediction.loading, "try_compile", lambda pipeline, schema: (fast, ""))
     model = LoadedModel(dataset_id="rich", job_id="x", model_name="x", schema=case.schema,
                         pipeline=case.pipeline, sha256="", path=Path("x"))
     assert not attach_fast_path(model)
@@ -417,8 +420,8 @@ def test_a_batch_it_cannot_reproduce_takes_the_full_pipeline(rich_cases: dict[st
     batch.columns["since"][3] = np.datetime64("NaT")
     with pytest.raises(FastPathUnsupported):
         model.fast.predict(batch, True)
-    expected = prediction._predict_with(case.pipeline, batch.to_frame(), True)
-    assert compare_predictions(expected, prediction._run_pipeline(model, batch), regression=False) is None
+    expected = pycaret_pipeline.predict(case.pipeline, batch.to_frame(), probabilities=True)
+    assert compare_predictions(expected, prediction.running.run_model(model, batch), regression=False) is None
 
 
 def test_concurrent_predictions_through_the_fast_path(rich_cases: dict[str, Case]) -> None:
@@ -462,8 +465,8 @@ def test_the_engines_deployed_models_use_the_fast_path_and_models_says_so(deploy
         model = registry.get(job.dataset_id)
         assert model.fast_path, model.fast_path_reason
         rows = valid_rows(job, 200, seed=4)
-        expected = prediction._predict_with(model.pipeline, rows_to_frame(model.schema, _validated_for(model, rows)),
-                                            model.problem_type == "classification")
+        expected = pycaret_pipeline.predict(model.pipeline, rows_to_frame(model.schema, _validated_for(model, rows)),
+                                            probabilities=model.problem_type == "classification")
         got = predict_rows(model, rows)
         assert got.predictions == expected[0].tolist()
     off = ModelRegistry(deployed_home.paths, fast_path=False).get(deployed_home.clf.dataset_id)

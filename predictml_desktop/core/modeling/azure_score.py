@@ -1,0 +1,104 @@
+"""The scoring program of the Azure ML bundle: ``init()`` loads the approved model, ``run()`` predicts.
+
+`core.azure.export_bundle` copies this file into the bundle as ``code/score.py``, with the modules it
+imports (the bundle's "scoring kit": `core.input_schema`, `core.prediction.errors`, ``validation``,
+``frames`` and ``answers``, and `core.modeling.pipeline`) under ``code/predictml_desktop/``, and the
+model's identity in ``code/bundle.json``. So a request is validated by the same code as in the app
+(`core.prediction.validation`, strict like the local HTTP service) and answered in the same format:
+``{"success": true, "datasetId", "modelName", "prediction", "probability", "warnings",
+"ignoredColumns"}``, or the local service's error body.
+
+Azure ML's inference server calls ``init()`` once and ``run(raw_data)`` per request (the request body).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from predictml_desktop.core.input_schema import InputSchema
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
+from predictml_desktop.core.prediction.answers import class_labels, make_result
+from predictml_desktop.core.prediction.errors import FieldProblem, InputValidationError, PredictionError
+from predictml_desktop.core.prediction.frames import rows_to_frame
+from predictml_desktop.core.prediction.validation import validate_input
+
+BUNDLE_FILE = "bundle.json"
+"""Beside this file: ``{"modelSha256", "datasetId", "modelName"}``, written by the export."""
+
+log = logging.getLogger(__name__)
+
+model: Any = None
+schema: InputSchema | None = None
+bundle: dict[str, Any] = {}
+
+
+def _find(name: str) -> Path:
+    """Return a model file: Azure ML mounts the model folder under ``AZUREML_MODEL_DIR``."""
+    base = os.environ.get("AZUREML_MODEL_DIR", os.path.join(os.path.dirname(__file__), "..", "model"))
+    for candidate in (os.path.join(base, "model", name), os.path.join(base, name)):
+        if os.path.isfile(candidate):
+            return Path(candidate)
+    found = glob.glob(os.path.join(base, "**", name), recursive=True)
+    if not found:
+        raise FileNotFoundError(f"{name} not found under {base}")
+    return Path(found[0])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def init() -> None:
+    """Load the approved model, refusing a model file whose SHA-256 is not the approved one.
+
+    Raises
+    ------
+    RuntimeError
+        If ``model.pkl`` differs from the approved model (a pickle can run code: it is not loaded).
+    """
+    global model, schema, bundle
+    bundle = json.loads(Path(__file__).with_name(BUNDLE_FILE).read_text(encoding="utf-8"))
+    path = _find("model.pkl")
+    if _sha256(path) != bundle["modelSha256"]:
+        raise RuntimeError("model.pkl does not match the approved model (SHA-256 differs); refusing to load it")
+    schema = InputSchema.from_dict(json.loads(_find("schema.json").read_text(encoding="utf-8")))
+    model = pycaret_pipeline.load_pipeline(path, drift_allowed=False)
+    log.info("PredictML model %s for %s loaded", bundle.get("modelName"), bundle.get("datasetId"))
+
+
+def run(raw_data: Any) -> dict[str, Any]:
+    """Answer one request body (``{"inputData": {...}}`` or ``{"inputData": [...]}``) as the local service does."""
+    started = time.perf_counter()
+    try:
+        if schema is None:
+            raise RuntimeError("init() has not run")
+        body = json.loads(raw_data) if isinstance(raw_data, (str, bytes)) else raw_data
+        if not isinstance(body, dict) or "inputData" not in body:
+            message = 'The body must be a JSON object with "inputData".'
+            raise InputValidationError([FieldProblem("body", message, "wrong_type")])
+        validated = validate_input(schema, body["inputData"], strict=True)
+        frame = rows_to_frame(schema, validated.rows)
+        wants = schema.problem_type == "classification" and pycaret_pipeline.has_probabilities(model)
+        predictions, probabilities = pycaret_pipeline.predict(model, frame, probabilities=wants)
+        labels = class_labels(schema.classes, model, probabilities.shape[1]) if probabilities is not None else []
+        result = make_result(str(bundle.get("datasetId")), str(bundle.get("modelName")), validated, predictions,
+                             probabilities, labels, seconds=time.perf_counter() - started)
+        return result.to_response()
+    except PredictionError as exc:
+        return exc.to_response()
+    except Exception:  # the caller gets one sentence; the endpoint's log has the traceback
+        log.exception("prediction failed")
+        message = "The prediction failed on this input."
+        return {"success": False, "error": message, "error_code": "MODEL_FAILED", "message": message,
+                "details": None}
