@@ -3,8 +3,8 @@
 Real pipelines only: the session fixtures' engine-trained models (`tests.trained_models`), two more
 jobs trained once by the engine on a table with every step type the engine's set-up creates
 (dates, missing numbers and categories, a binary category → ordinal encoding, a 4-value one →
-one-hot, a 40-value one → target encoding, an imbalanced 3-class string target → label encoding and
-SMOTE), and the same fitted preprocessing refitted with other estimators (as the engine's ``_fit``
+one-hot, a 40-value one → target encoding, an imbalanced 3-class string target → label encoding),
+and the same fitted preprocessing refitted with other estimators (as the engine's ``_fit``
 does: the set-up's pipeline cloned with another final estimator and fitted with PyCaret).
 """
 
@@ -209,7 +209,6 @@ def test_the_rich_pipelines_hold_every_step_type_the_engine_creates(rich_cases: 
         "ordinal_encoding: OrdinalEncoder",
         "onehot_encoding: OneHotEncoder",
         "rest_encoding: TargetEncoder",
-        "balance: skipped (training only)",
         "normalize: StandardScaler",
         "clean_column_names: CleanColumnNames",
     ]

@@ -268,6 +268,11 @@ class FitPool:
             with self._lock:
                 if self._closed:
                     return
+                gone = [w for w in self._workers
+                        if w.task is None and (w.ending is not None or not w.process.is_alive())]
+            for worker in gone:
+                self._replace(worker, TaskStopped("crashed", "its process had ended"))
+            with self._lock:
                 self._dispatch()
                 busy = [w for w in self._workers if w.task is not None]
             if not busy:
@@ -288,13 +293,18 @@ class FitPool:
                 self._pending.popleft()
                 continue
             used = sum(w.task.slots for w in self._workers if w.task is not None)
-            idle = [w for w in self._workers if w.task is None]
+            idle = [w for w in self._workers if w.task is None and w.ending is None]
             if not idle or used + task.slots > self.size:
                 return
             self._pending.popleft()
             worker = idle[0]
             try:
                 worker.conn.send((task.id, task.fn, task.args, task.slots))
+            except OSError:
+                # Its process died while idle (ended with a stop, say): the task goes to another one.
+                self._pending.appendleft(task)
+                worker.ending = TaskStopped("crashed", "its process had ended")
+                continue
             except Exception as exc:  # noqa: BLE001 - an argument that cannot be pickled fails that task only
                 _fail(task, TaskFailed(type(exc).__name__, str(exc)))
                 continue
@@ -325,6 +335,8 @@ class FitPool:
             task.future.set_result(payload)
         else:
             task.future.set_exception(TaskFailed(*payload))
+        if worker.ending is not None:
+            self._replace(worker, worker.ending)  # it finished just as it was being ended: it is gone
         self._wake.set()
 
     def _watch(self, busy: list[_Worker]) -> None:

@@ -40,9 +40,11 @@ KEEP_SHARE: Final = 1 / 3
 FINAL_RESERVE_SHARE: Final = 0.15
 """Part of the budget kept for the final fits, the holdout evaluation and saving."""
 FINAL_RESERVE_MIN_S: Final = 3.0
-CV_ALLOWANCE_FACTOR: Final = 1.5
+CV_ALLOWANCE_FACTOR: Final = 3.0
 """The leaders' cross-validation may take this many times what screening took."""
-CV_ALLOWANCE_MIN_S: Final = 3.0
+CV_ALLOWANCE_MIN_S: Final = 30.0
+REPEAT_MAX_COST: Final = 2
+"""Cost class up to which a leader fits the second K-fold split of a small table."""
 
 
 def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
@@ -85,13 +87,14 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
 
 def _plan_cv(run: Run, leaders: list[Candidate], baseline: Candidate | None, screened: list[Evaluation],
              cv: FoldSet, screen_ids: list[int], screen_seconds: float) -> list[Job]:
-    """Plan the leaders' cross-validation, sized to the time screening took.
+    """Plan the leaders' cross-validation: their remaining folds, their variants, the second split.
 
-    Screening every candidate costs about as much, relative to PyCaret's own comparison, on every
-    table; the leaders' stage is held to `CV_ALLOWANCE_FACTOR` times that, so the whole search keeps
-    its proportion on small and large tables alike. In order, while the allowance lasts (the best
-    three leaders always): the leaders' remaining folds, their variants, then the second K-fold
-    split of small tables, cheapest leaders first.
+    What is planned depends on the data only (the screening scores and the models' cost classes), so
+    the same table and options give the same model: the second K-fold split of a small table goes to
+    the leaders that are cheap to fit (cost class 2 or less), where its steadier scores come almost
+    free. Time enters only as a cap: the stage may take `CV_ALLOWANCE_FACTOR` times what screening
+    took (at least `CV_ALLOWANCE_MIN_S`), which binds on large tables only; beyond it the lower
+    leaders, their variants and the second split are left out (the best three leaders always run).
     """
     allowance = max(CV_ALLOWANCE_MIN_S, CV_ALLOWANCE_FACTOR * screen_seconds) * run.cores
     first = [i for i in cv.fold_ids(repeat=0) if i not in screen_ids]
@@ -117,7 +120,7 @@ def _plan_cv(run: Run, leaders: list[Candidate], baseline: Candidate | None, scr
     if again:
         for key, (candidate, ids) in sorted(plan.items(), key=lambda kv: _estimate(run, kv[1][0], cv, screened)):
             cost = _estimate(run, candidate, cv, screened) * len(again) * (2.5 if candidate.variant else 1.0)
-            if spent + cost <= allowance:
+            if candidate.info.cost <= REPEAT_MAX_COST and spent + cost <= allowance:
                 spent += cost
                 plan[key] = (candidate, ids + again)
     jobs = [_cv_job(run, baseline, cv, first + again, screened)] if baseline is not None else []
