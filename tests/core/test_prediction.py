@@ -69,9 +69,14 @@ def test_predictions_equal_the_pipeline_and_use_the_seed_format(deployed_home: D
     rows = valid_rows(deployed_home.clf, 200)
     result = predict_rows(clf, rows)
     frame = rows_to_frame(clf.schema, rows)
-    expected = clf.pipeline.predict(frame)
     proba = clf.pipeline.predict_proba(frame)
+    # A yes/no model answers at the decision threshold chosen in training, on every path.
+    threshold = clf.schema.decision_threshold
+    assert threshold is not None and 0 < threshold < 1
+    expected = np.where(proba[:, 1] >= threshold, clf.schema.classes[1], clf.schema.classes[0])
     assert result.predictions == expected.tolist()
+    scored = predict_frame(clf, frame)
+    assert scored["prediction"].tolist() == expected.tolist()
     assert len(result.probabilities or []) == 200
     for got, want in zip(result.probabilities or [], proba, strict=True):
         assert list(got) == ["class_0", "class_1"]
@@ -430,3 +435,17 @@ def test_damaged_deployment_records_are_reported_not_crashed_on(deployed_home: D
     with pytest.raises(RecordsUnavailableError, match="damaged") as info:
         ModelRegistry(deployed_home.paths).get(deployed_home.clf.dataset_id)
     assert info.value.status == 503 and info.value.to_response()["success"] is False
+
+
+def test_the_decision_threshold_decides_between_the_two_classes() -> None:
+    from predictml_desktop.core.prediction.answers import decide
+
+    proba = np.array([[0.8, 0.2], [0.65, 0.35], [0.4, 0.6]])
+    argmax = np.array(["no", "no", "yes"])
+    assert decide(0.3, argmax, proba, ["no", "yes"]).tolist() == ["no", "yes", "yes"]
+    assert decide(None, argmax, proba, ["no", "yes"]).tolist() == ["no", "no", "yes"]
+    assert decide(0.3, np.array([0, 0, 1]), proba, [0, 1]).tolist() == [0, 1, 1]
+    # A wider label than the model's own answers still fits.
+    assert decide(0.1, np.array(["no", "no", "no"]), proba, ["no", "maybe"]).tolist() == ["maybe"] * 3
+    three = np.array([[0.2, 0.3, 0.5]])
+    assert decide(0.3, np.array(["c"]), three, ["a", "b", "c"]).tolist() == ["c"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -84,10 +85,9 @@ def test_http_predictions_equal_in_process_for_1000_generated_rows(served: Serve
     expected: list[Any] = []
     expected_proba: list[Any] = []
     for start in range(0, 1000, 100):
-        frame = rows_to_frame(schema, rows[start:start + 100])
-        expected += model.pipeline.predict(frame).tolist()
+        expected += _pipeline_answers(model, rows_to_frame(schema, rows[start:start + 100]))
         if kind == "classification":
-            expected_proba += model.pipeline.predict_proba(frame).tolist()
+            expected_proba += model.pipeline.predict_proba(rows_to_frame(schema, rows[start:start + 100])).tolist()
     got: list[Any] = []
     got_proba: list[dict[str, float]] = []
     with served.client() as client:
@@ -107,7 +107,7 @@ def test_http_predictions_equal_in_process_for_1000_generated_rows(served: Serve
         for i in range(0, 1000, 10):
             r = client.post(f"/predict/{job.dataset_id}", json={"inputData": rows[i]})
             assert r.status_code == 200
-            alone = model.pipeline.predict(rows_to_frame(schema, [rows[i]])).tolist()
+            alone = _pipeline_answers(model, rows_to_frame(schema, [rows[i]]))
             assert r.json()["prediction"] == pytest.approx(alone, rel=1e-9)
             # ... and the batch's answer for that row: labels exactly, probabilities within 1e-9.
             if kind == "classification":
@@ -116,6 +116,17 @@ def test_http_predictions_equal_in_process_for_1000_generated_rows(served: Serve
             # Not for the regressor: the engine's linear regression has coefficients near 1e14 on
             # collinear one-hot columns, so the summation order of a 1-row and a 100-row product
             # moves its answer by up to 0.2 % (reported; a property of that model, not of serving).
+
+
+def _pipeline_answers(model: Any, frame: pd.DataFrame) -> list[Any]:
+    """The pipeline's own answers, at the model's decision threshold when it has one (as the service answers)."""
+    from predictml_desktop.core.prediction.answers import decide
+
+    predictions = model.pipeline.predict(frame)
+    if model.schema.decision_threshold is None:
+        return list(predictions.tolist())
+    proba = model.pipeline.predict_proba(frame)
+    return list(decide(model.schema.decision_threshold, predictions, proba, model.schema.classes).tolist())
 
 
 def test_seed_endpoint_answers_in_the_seed_format(served: Served) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from predictml_desktop.core.input_schema import InputSchema
 from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
-from predictml_desktop.core.prediction.answers import class_labels, make_result
+from predictml_desktop.core.prediction.answers import class_labels, decide, make_result
 from predictml_desktop.core.prediction.errors import FieldProblem, InputValidationError, PredictionError
 from predictml_desktop.core.prediction.frames import rows_to_frame
 from predictml_desktop.core.prediction.validation import validate_input
@@ -92,6 +92,7 @@ def run(raw_data: Any) -> dict[str, Any]:
         wants = schema.problem_type == "classification" and pycaret_pipeline.has_probabilities(model)
         predictions, probabilities = pycaret_pipeline.predict(model, frame, probabilities=wants)
         labels = class_labels(schema.classes, model, probabilities.shape[1]) if probabilities is not None else []
+        predictions = decide(schema.decision_threshold, predictions, probabilities, labels)
         result = make_result(str(bundle.get("datasetId")), str(bundle.get("modelName")), validated, predictions,
                              probabilities, labels, seconds=time.perf_counter() - started)
         return result.to_response()

@@ -77,6 +77,24 @@ def class_labels(classes: list[Any], pipeline: Any, n_columns: int) -> list[Any]
     return fitted if fitted is not None else list(range(n_columns))
 
 
+def decide(threshold: float | None, predictions: np.ndarray, probabilities: np.ndarray | None,
+           labels: list[Any]) -> np.ndarray:
+    """Return a yes/no model's answers at its decision threshold (the model's own answers otherwise).
+
+    The threshold was chosen at training on out-of-fold predictions (`core.training.threshold`): the
+    positive class (the second of ``labels``) is answered from that probability on. Every path that
+    predicts (form, batch file, HTTP, the Azure bundle) answers through here, so they agree.
+    """
+    if threshold is None or probabilities is None or probabilities.ndim != 2 or probabilities.shape[1] != 2 \
+            or len(labels) != 2:
+        return predictions
+    positive = probabilities[:, 1] >= threshold
+    # Objects: a numpy string array would silently cut a label longer than the model's own answers.
+    out = np.empty(len(positive), dtype=object)
+    out[positive], out[~positive] = labels[1], labels[0]
+    return out
+
+
 def make_result(dataset_id: str, model_name: str, validated: ValidatedRows, predictions: np.ndarray,
                 probabilities: np.ndarray | None, labels: list[Any], *, deployment_id: str | None = None,
                 seconds: float = 0.0) -> PredictionResult:

@@ -73,6 +73,9 @@ def run_model(model: LoadedModel, features: pd.DataFrame | ColumnBatch) -> tuple
                 answer = pycaret_pipeline.predict(pipeline, frame, probabilities=want_proba)
         predictions, proba = answer
         probabilities = None if proba is None else np.asarray(proba, dtype="float64")
+        if probabilities is not None and model.schema.decision_threshold is not None:
+            labels = class_labels(model, probabilities.shape[1])
+            predictions = answers.decide(model.schema.decision_threshold, predictions, probabilities, labels)
     except Exception as exc:  # the model refusing validated input is reported, never a traceback
         log.warning("the model of %s failed on %d row(s): %s", model.dataset_id, len(features), exc, exc_info=True)
         raise ModelFailedError(
