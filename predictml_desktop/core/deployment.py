@@ -27,7 +27,13 @@ from pathlib import Path
 
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Deployment, TrainingJob, now_iso
-from predictml_desktop.core.status import DatasetStatus, DeploymentStatus, JobStatus, check_transition
+from predictml_desktop.core.status import (
+    DEPLOYMENT_UNDEPLOYABLE,
+    DatasetStatus,
+    DeploymentStatus,
+    JobStatus,
+    check_transition,
+)
 from predictml_desktop.core.store import Transaction
 
 log = logging.getLogger(__name__)
@@ -277,7 +283,7 @@ def undeploy(tx: Transaction, paths: Paths, deployment_id: str) -> Deployment:
         If the deployment is already inactive.
     """
     dep = tx.deployments.get(deployment_id)
-    if dep.status == DeploymentStatus.INACTIVE:
+    if dep.status not in DEPLOYMENT_UNDEPLOYABLE:
         raise DeploymentError(f"Deployment {deployment_id} is already inactive.")
     was_active_local = dep.target == LOCAL and dep.status == DeploymentStatus.ACTIVE
     dep = _set(tx, paths, deployment_id, status=DeploymentStatus.INACTIVE, undeployed_at=now_iso())
@@ -300,6 +306,20 @@ class Rollback:
     retired: Deployment
 
 
+def rollback_target(deployments: list[Deployment], current: Deployment) -> Deployment | None:
+    """Return the deployment a rollback of ``current`` restores (the one it superseded), or None.
+
+    None when ``current`` is not an active local deployment or replaced none (the Deployments view
+    offers Roll back exactly when this is not None).
+    """
+    if current.status != DeploymentStatus.ACTIVE or current.target != LOCAL:
+        return None
+    previous = [d for d in deployments
+                if d.dataset_id == current.dataset_id and d.target == LOCAL and d.superseded_by == current.id
+                and d.status == DeploymentStatus.INACTIVE]
+    return previous[-1] if previous else None
+
+
 def rollback(tx: Transaction, paths: Paths, dataset_id: str) -> Rollback:
     """Restore the deployment that the dataset's active one superseded.
 
@@ -315,13 +335,10 @@ def rollback(tx: Transaction, paths: Paths, dataset_id: str) -> Rollback:
     current = active_local(deployments, dataset_id)
     if current is None:
         raise DeploymentError(f"Dataset {dataset_id} has no active local deployment to roll back.")
-    previous = [d for d in deployments
-                if d.dataset_id == dataset_id and d.target == LOCAL and d.superseded_by == current.id
-                and d.status == DeploymentStatus.INACTIVE]
-    if not previous:
+    target = rollback_target(deployments, current)
+    if target is None:
         raise DeploymentError(f"The active deployment {current.id} of dataset {dataset_id} did not replace "
                               "another one; there is nothing to roll back to.")
-    target = previous[-1]
     # Re-signing a record launders it, so it must be genuine before it is re-activated.
     verify_deployment(paths, target)
     old_job = tx.jobs.find(target.training_job_id)

@@ -95,6 +95,9 @@ def decisions_for(status: str) -> frozenset[Decision]:
     return frozenset(d for d, statuses in JOB_DECISIONS.items() if status in statuses)
 
 
+JOB_RETRYABLE: Final = frozenset({J.FAILED, J.CANCELLED})
+"""Job statuses a retry starts from (a retry is a new job with ``retryOf``; the old one keeps its status)."""
+
 DATASET_TRAINABLE: Final = frozenset({D.UPLOADED, D.FAILED, D.REJECTED, D.PENDING_REVIEW, D.DEPLOYED, D.ACTIVE})
 """Statuses from which a new training of the dataset may start."""
 
@@ -117,6 +120,9 @@ DEPLOYMENT_TRANSITIONS: Final[dict[DeploymentStatus, frozenset[DeploymentStatus]
     P.INACTIVE: frozenset({P.ACTIVE}),
     P.EXPORTED: frozenset({P.INACTIVE}),
 }
+
+DEPLOYMENT_UNDEPLOYABLE: Final = frozenset(s for s, nxt in DEPLOYMENT_TRANSITIONS.items() if P.INACTIVE in nxt)
+"""Deployment statuses Undeploy applies to (an active local one stops being served, an export is retired)."""
 
 _TABLES: Final[dict[str, dict[str, frozenset[str]]]] = {
     "job": {k.value: frozenset(v.value for v in vs) for k, vs in JOB_TRANSITIONS.items()},

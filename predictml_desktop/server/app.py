@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,20 @@ def create_app(
     )
     app.include_router(router)
 
+    _add_error_handlers(app)
+
+    app.openapi = _openapi_builder(app, key, max_batch_rows)  # type: ignore[method-assign]
+
+    # Outermost first: log everything, refuse foreign hosts, check the key, then limit the body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, key=key)
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts or [])
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Answer every error in the service's JSON error format, never with a traceback."""
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
@@ -138,6 +152,9 @@ def create_app(
         log.exception("unexpected error in the prediction service")
         return error_response(500, "INTERNAL", "The service failed unexpectedly; see its log.")
 
+
+def _openapi_builder(app: FastAPI, key: ApiKey, max_batch_rows: int) -> Callable[[], dict[str, Any]]:
+    """Return the ``/openapi.json`` document builder: one operation per deployed dataset, cached per deployment set."""
     cache: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
@@ -171,14 +188,7 @@ def create_app(
         cache["stamp"], cache["doc"] = stamp, doc
         return dict(doc)
 
-    app.openapi = openapi  # type: ignore[method-assign]
-
-    # Outermost first: log everything, refuse foreign hosts, check the key, then limit the body.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, key=key)
-    app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts or [])
-    app.add_middleware(RequestLogMiddleware)
-    return app
+    return openapi
 
 
 def _preload(registry: ModelRegistry) -> None:

@@ -19,9 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from predictml_desktop.core.deployment import rollback_target
 from predictml_desktop.core.governance import Governance
 from predictml_desktop.core.records import Dataset, Deployment
-from predictml_desktop.core.status import DeploymentStatus
+from predictml_desktop.core.status import DEPLOYMENT_UNDEPLOYABLE, DeploymentStatus
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.decisions import DecisionRunner, SessionProvider
@@ -38,14 +39,6 @@ def load_deployments(store: Any) -> tuple[list[Deployment], dict[str, Dataset]]:
     snapshot = store.read()
     deployments = sorted(snapshot.deployments.list(), key=lambda d: d.deployed_at or "", reverse=True)
     return deployments, {d.id: d for d in snapshot.datasets.list()}
-
-
-def rollback_target(deployments: list[Deployment], dep: Deployment) -> Deployment | None:
-    """Return the deployment a rollback of ``dep`` would restore (the one it superseded), or None."""
-    if dep.status != DeploymentStatus.ACTIVE or dep.target != "local":
-        return None
-    previous = [d for d in deployments if d.superseded_by == dep.id and d.status == DeploymentStatus.INACTIVE]
-    return previous[0] if previous else None
 
 
 class DeploymentsPanel(QWidget):
@@ -174,8 +167,7 @@ class DeploymentsPanel(QWidget):
         previous = rollback_target(self.model.rows, dep) if dep is not None else None
         self.rollback_button.setEnabled(previous is not None and not busy)
         self.rollback_button.setText(f"&Roll back to {previous.training_job_id}" if previous else "&Roll back")
-        self.undeploy_button.setEnabled(dep is not None and not busy
-                                        and dep.status in (DeploymentStatus.ACTIVE, DeploymentStatus.EXPORTED))
+        self.undeploy_button.setEnabled(dep is not None and not busy and dep.status in DEPLOYMENT_UNDEPLOYABLE)
 
     # ------------------------------------------------------------------ decisions
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.records import Dataset, TrainingJob
-from predictml_desktop.core.status import JobStatus
+from predictml_desktop.core.status import JOB_RETRYABLE, JobStatus
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import (
@@ -40,7 +40,6 @@ from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.training_panel import retry
 from predictml_desktop.ui.widgets import Banner, button, heading, table_view
 
-RETRYABLE = {JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 LOG_TAIL_BYTES = 256 * 1024
 """The end of a job's full log shown in its details (logs can grow large)."""
 
@@ -298,7 +297,7 @@ class JobsView(QWidget):
         self.details_title.setText(f"{job.id} — {self._dataset_name(job)}")
         self.error_label.setText(failure_text(job.error) if job.error else "")
         self.error_label.setVisible(bool(job.error))
-        self.retry_button.setVisible(job.status in RETRYABLE)
+        self.retry_button.setVisible(job.status in JOB_RETRYABLE)
         # A training this window supervises is followed (and cancelled) in the Training view; one run
         # by another process (``predictml train``) can be cancelled from here.
         here = job.id == self._supervised_job_id()
@@ -397,7 +396,7 @@ class JobsView(QWidget):
 
     def _on_retry_clicked(self) -> None:
         job = self.selected_job()
-        if job is None or job.status not in RETRYABLE:
+        if job is None or job.status not in JOB_RETRYABLE:
             return
         busy = getattr(self.window(), "training_busy_reason", None)
         reason = busy() if callable(busy) else None

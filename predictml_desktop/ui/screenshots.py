@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 SIZE = (1280, 800)
 SCREENSHOT_MODELS = ["lr", "dt", "rf", "lightgbm"]
@@ -48,34 +48,11 @@ def _settle(ms: int = 150) -> None:
     loop.exec()
 
 
-def render(out_dir: Path, home: Path) -> list[Path]:
-    """Drive the app through the workflow in ``home`` and save one PNG per step in ``out_dir``."""
-    os.environ["PREDICTML_HOME"] = str(home)
-    os.environ.setdefault("PREDICTML_CONFIG_HOME", str(home.parent / "config"))
-    from PySide6.QtWidgets import QApplication
-
-    from predictml_desktop.core.governance import Governance
-    from predictml_desktop.core.paths import Paths
+def _shoot_data_and_training(window: Any, shot: Callable[[str], None]) -> Any:
+    """Shoot the wizard's steps with the sample dataset, then the training live and done; return the panel."""
     from predictml_desktop.core.resources import sample_dataset_path
-    from predictml_desktop.ui.jobs_view import JobsView
-    from predictml_desktop.ui.main_window import MainWindow
-    from predictml_desktop.ui.predict_view import PredictView
     from predictml_desktop.ui.training_panel import TrainingPanel
     from predictml_desktop.ui.wizard import STEP_REVIEW, UploadWizard
-
-    _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive while rendering
-    out_dir.mkdir(parents=True, exist_ok=True)
-    saved: list[Path] = []
-    window = MainWindow(Paths.default())
-    window.resize(*SIZE)
-    window.show()
-    _wait(lambda: window.startup_report is not None, 30, "the start-up checks")
-
-    def shot(name: str) -> None:
-        _settle()
-        path = out_dir / f"{name}.png"
-        window.grab().save(str(path))
-        saved.append(path)
 
     shot("01-data-start")
     wizard = cast(UploadWizard, window.view("data"))
@@ -106,20 +83,20 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     if finished[0] != "pending_review":
         raise RuntimeError(f"The training ended as {finished[0]}: {panel.banner.text}")
 
-    jobs = cast(JobsView, window.show_view("jobs"))
-    _wait(lambda: jobs.model.rowCount() > 0, 30, "the job list")
-    jobs.select_job(jobs.model.row_object(0).id)
-    shot("07-jobs")
+    return panel
 
+
+def _shoot_review_and_approve(window: Any, shot: Callable[[str], None], job_id: str) -> None:
+    """Shoot the unlocked review of the trained job (plots drawn), then approve it for Local."""
     # The account is made through the core (a cheap hash, for speed); the review is the real view,
     # unlocked with the password as an admin would, and its plots drawn before the shot.
-    from predictml_desktop.core.governance import cheap_hasher_for_tests
+    from predictml_desktop.core.governance import Governance, cheap_hasher_for_tests
+    from predictml_desktop.core.paths import Paths
     from predictml_desktop.ui.admin_tab import PAGE_UNLOCK, AdminTab
 
     password = secrets.token_urlsafe(24)
     governance = Governance(Paths.default(), hasher=cheap_hasher_for_tests())
     governance.create_admin("screenshots", password)
-    job_id = panel.job.id if panel.job else jobs.model.row_object(0).id
     admin = cast(AdminTab, window.show_view("admin"))
     _wait(lambda: admin.pages.currentIndex() == PAGE_UNLOCK, 30, "the locked Admin view")
     admin.unlock_page.password_edit.setText(password)
@@ -136,6 +113,12 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     governance.approve(session, job_id, "local", reason="Screenshots of the workflow", override=True)
     window.context.notify_records_changed()
 
+
+def _shoot_predictions(window: Any, shot: Callable[[str], None], home: Path) -> None:
+    """Shoot the Predict view: one row with the form, then a batch file."""
+    from predictml_desktop.core.resources import sample_dataset_path
+    from predictml_desktop.ui.predict_view import PredictView
+
     predict = cast(PredictView, window.show_view("predict"))
     _wait(lambda: predict.model is not None, 120, "the model to load")
     predict.predict()
@@ -149,6 +132,39 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     predict.score_file(batch_input)
     _wait(lambda: predict.batch_result is not None, 120, "the batch predictions")
     shot("09-predict-batch")
+
+
+def render(out_dir: Path, home: Path) -> list[Path]:
+    """Drive the app through the workflow in ``home`` and save one PNG per step in ``out_dir``."""
+    os.environ["PREDICTML_HOME"] = str(home)
+    os.environ.setdefault("PREDICTML_CONFIG_HOME", str(home.parent / "config"))
+    from PySide6.QtWidgets import QApplication
+
+    from predictml_desktop.core.paths import Paths
+    from predictml_desktop.ui.jobs_view import JobsView
+    from predictml_desktop.ui.main_window import MainWindow
+
+    _app = QApplication.instance() or QApplication(sys.argv[:1])  # kept alive while rendering
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    window = MainWindow(Paths.default())
+    window.resize(*SIZE)
+    window.show()
+    _wait(lambda: window.startup_report is not None, 30, "the start-up checks")
+
+    def shot(name: str) -> None:
+        _settle()
+        path = out_dir / f"{name}.png"
+        window.grab().save(str(path))
+        saved.append(path)
+
+    panel = _shoot_data_and_training(window, shot)
+    jobs = cast(JobsView, window.show_view("jobs"))
+    _wait(lambda: jobs.model.rowCount() > 0, 30, "the job list")
+    jobs.select_job(jobs.model.row_object(0).id)
+    shot("07-jobs")
+    _shoot_review_and_approve(window, shot, panel.job.id if panel.job else jobs.model.row_object(0).id)
+    _shoot_predictions(window, shot, home)
     window.show_view("server")
     shot("11-server")
     window.close()

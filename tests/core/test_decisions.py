@@ -105,3 +105,25 @@ def test_a_blocking_gate_removes_the_approvals(predictml_home: Path) -> None:
     assert gov.allowed_decisions(job, [warn, block]) == {Decision.REJECT, Decision.DELETE}
     # The gates the core evaluates itself agree: this job's own gates do not block.
     assert Decision.APPROVE_LOCAL in gov.allowed_decisions(job, gov.evaluate_gates(job))
+
+
+def test_rollback_and_undeploy_offer_what_the_core_does(predictml_home: Path) -> None:
+    from predictml_desktop.core.deployment import active_local, rollback_target
+    from predictml_desktop.core.status import DEPLOYMENT_UNDEPLOYABLE, JOB_RETRYABLE
+
+    paths = Paths.default().ensure()
+    gov = Governance(paths, hasher=cheap_hasher_for_tests())
+    session = gov.create_admin("ada", PASSWORD)
+    dataset_id = add_dataset(gov.store)
+    first = add_job(gov.store, dataset_id)
+    gov.approve(session, first, "local", override=True)
+    second = add_job(gov.store, dataset_id)
+    gov.approve(session, second, "local", override=True)
+    deps = gov.store.read().deployments.list()
+    current = active_local(deps, dataset_id)
+    assert current is not None and current.training_job_id == second
+    offered = rollback_target(deps, current)
+    assert offered is not None and offered.training_job_id == first
+    assert all(rollback_target(deps, d) is None for d in deps if d.id != current.id)  # only the active one
+    assert gov.rollback(session, dataset_id).id == offered.id  # the core restores what the view offers
+    assert DEPLOYMENT_UNDEPLOYABLE == {"active", "exported"} and JOB_RETRYABLE == {"failed", "cancelled"}
