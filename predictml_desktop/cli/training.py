@@ -112,6 +112,9 @@ def _result_document(job: TrainingJob) -> dict[str, Any]:
             "rankingMetric": job.ranking_metric,
             "beatsBaseline": job.beats_baseline,
             "warnings": job.warnings,
+            "stoppedEarly": job.stopped_early,
+            "decisionThreshold": job.decision_threshold,
+            "ensemble": job.ensemble,
         })
     else:
         doc["error"] = job.error or ("Training was cancelled." if job.status == JobStatus.CANCELLED else None)
@@ -199,7 +202,8 @@ def _import(store: Store, args: argparse.Namespace) -> str:
 
 
 def _print_summary(job: TrainingJob) -> None:
-    print(f"Job {job.id}: {job.model_name} — waiting for an administrator's review.")
+    early = " (stopped early: the best model finished by then)" if job.stopped_early else ""
+    print(f"Job {job.id}: {job.model_name}{early} — waiting for an administrator's review.")
     metrics = {k: v for k, v in (job.metrics or {}).items() if isinstance(v, (int, float)) and k != "holdoutRows"}
     for key, value in list(metrics.items())[:6]:
         print(f"  holdout {key}: {value:.4f}")
@@ -261,7 +265,13 @@ def _show(args: argparse.Namespace) -> int:
     if job.error:
         print(f"  error: {job.error}")
     if job.model_name:
-        print(f"  model: {job.model_name} ({job.model_path})")
+        print(f"  model: {job.model_name} ({job.model_path})" + (" — stopped early" if job.stopped_early else ""))
+    members = job.ensemble or []
+    if len(members) > 1:
+        print("  ensemble: " + ", ".join(f"{m.get('model')} {float(m.get('weight') or 0):.0%}" for m in members))
+    if job.decision_threshold:
+        print(f"  decision threshold: {job.decision_threshold.get('value'):.3f} "
+              f"({job.decision_threshold.get('objective')}, chosen on out-of-fold predictions)")
     numeric = {k: v for k, v in (job.metrics or {}).items() if isinstance(v, (int, float))}
     if numeric:
         print("  holdout: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
@@ -298,6 +308,9 @@ def _cancel(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_FAILURE) from None
     if job.status == JobStatus.CANCELLED:
         print(f"Job {job.id} cancelled.")
+        return 0
+    if job.status == JobStatus.PENDING_REVIEW and job.stopped_early:
+        print(f"Job {job.id} stopped early: {job.model_name}, the best model finished by then, waits for review.")
         return 0
     print(f"Job {job.id} ended before the cancel took effect: {job.status}.")
     return 0

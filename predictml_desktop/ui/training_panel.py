@@ -102,7 +102,8 @@ class TrainingPanel(QWidget):
         self.stage_label.setAccessibleName("Training stage")
         self.elapsed_label = QLabel()
         self.elapsed_label.setAccessibleName("Elapsed time")
-        self.cancel_button = button("&Cancel training", self._on_cancel_clicked)
+        self.cancel_button = button("&Stop training", self._on_cancel_clicked)
+        self.cancel_button.setToolTip("End the search now and keep the best model finished so far")
         progress_row.addWidget(self.progress_bar, 1)
         progress_row.addWidget(self.stage_label)
         progress_row.addWidget(self.elapsed_label)
@@ -293,7 +294,15 @@ class TrainingPanel(QWidget):
         self._fill_summary(job)
         self.summary.show()
         show_jobs = ("Show in Jobs", lambda: self.context.navigate_requested.emit("jobs"))
-        if job.beats_baseline is False:
+        if job.stopped_early and job.beats_baseline is not False:
+            self.summary.title.setText("Model ready for review (stopped early)")
+            self.banner.show_message(
+                "info",
+                f"Training stopped early: the best model finished by then ({job.model_name or 'a model'}) is "
+                "waiting for an administrator's review, marked as stopped early.",
+                [show_jobs],
+            )
+        elif job.beats_baseline is False:
             # Never presented as a success: such a model predicts no better than guessing the majority.
             self.summary.title.setText("Model no better than the baseline")
             self.banner.show_message(
@@ -317,12 +326,21 @@ class TrainingPanel(QWidget):
         self.summary_form.addRow("Model:", QLabel(job.model_name or "—"))
         for label, value in key_metrics(job.metrics or {}, job.problem_type, job.ranking_metric):
             self.summary_form.addRow(f"{label}:", QLabel(value))
+        members = job.ensemble or []
+        if len(members) > 1:
+            shown = ", ".join(f"{m.get('name') or m.get('model')} {float(m.get('weight') or 0):.0%}" for m in members)
+            self.summary_form.addRow("Ensemble of:", QLabel(shown))
+        threshold = job.decision_threshold or {}
+        if isinstance(threshold.get("value"), (int, float)):
+            self.summary_form.addRow("Decision threshold:", QLabel(
+                f"{threshold['value']:.2f} on the probability of the positive class"))
         self.summary_form.addRow("Duration:", QLabel(format_duration(job.duration_s)))
         if job.samples is not None:
             self.summary_form.addRow("Samples:", QLabel(format_number(job.samples)))
         if job.features is not None:
             self.summary_form.addRow("Features:", QLabel(format_number(job.features)))
-        self.summary_form.addRow("Status:", QLabel("Waiting for review"))
+        self.summary_form.addRow("Status:", QLabel("Waiting for review" + (" (stopped early)" if job.stopped_early
+                                                                          else "")))
 
     def _on_thread_failed(self, message: str) -> None:
         self.stage_label.setText("Failed")
@@ -360,20 +378,25 @@ class TrainingPanel(QWidget):
             return
         if not widgets.confirm(
             self,
-            "Cancel the training?",
-            "The worker stops and the job is kept as cancelled. You can retry it later.",
-            yes="Cancel training",
+            "Stop the training?",
+            "The search ends now and the best model finished so far is kept for review, marked as stopped "
+            "early. If no model has finished yet, the job is cancelled; you can retry it later.",
+            yes="Stop and keep the best",
             no="Keep training",
         ):
             return
-        self.cancel()
+        self.cancel(keep_best=True)
 
-    def cancel(self) -> None:
-        """Stop the running training without asking."""
+    def cancel(self, *, keep_best: bool = False) -> None:
+        """Stop the running training without asking.
+
+        ``keep_best`` ends the search and keeps the best model finished so far (its final fits take a
+        few seconds); without it (closing the window) everything ends within seconds.
+        """
         if self.training_thread is not None and self.running:
             self.cancel_button.setEnabled(False)
-            self.stage_label.setText("Cancelling…")
-            self.training_thread.cancel()
+            self.stage_label.setText("Stopping: keeping the best model so far…" if keep_best else "Cancelling…")
+            self.training_thread.cancel(keep_best=keep_best)
 
     def _on_retry_clicked(self) -> None:
         job_id = self.training_thread.job_id if self.training_thread is not None else None

@@ -103,6 +103,11 @@ class TrainingThread(QThread):
         elif kind == "error":
             self.log_received.emit(f"Error: {data.get('message', '')}")
 
-    def cancel(self) -> None:
-        """Ask the worker to stop (from the GUI thread); `cancelled` follows once its tree has ended."""
-        self._runner.cancel()
+    def cancel(self, *, keep_best: bool = False) -> None:
+        """Ask the worker to stop (from the GUI thread).
+
+        With ``keep_best`` the best model finished so far is saved and `succeeded` follows (the job
+        stopped early), or `cancelled` when none had finished; without it, `cancelled` follows once
+        the worker's tree has ended.
+        """
+        self._runner.cancel(keep_best=keep_best)

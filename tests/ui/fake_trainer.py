@@ -34,6 +34,16 @@ def main() -> None:
         emit(type="progress", progress=40, stage="Training models")
         while True:
             time.sleep(0.2)
+    if scenario == "keeps":  # one model done, then on "stop" (as the real worker) it keeps that model
+        emit(type="progress", progress=40, stage="Training models")
+        emit(type="candidate", model="lr", name="Logistic Regression", unit="screen:lr", stage="screening",
+             status="done", reason=None, scores={"auc": 0.81}, fitSeconds=0.1)
+        for line in iter(sys.stdin.readline, ""):
+            if line.strip() == "stop":
+                emit(type="progress", progress=0, stage="Stopping", stopping=True)
+                break
+            if line.strip() == "cancel":
+                os._exit(1)
     emit(type="progress", progress=40, stage="Training models")
     for model, name, auc in (("lr", "Logistic Regression", 0.81), ("rf", "Random Forest Classifier", 0.86)):
         emit(type="candidate", model=model, name=name, unit=model, stage="screen", status="done", reason=None,
@@ -50,7 +60,10 @@ def main() -> None:
     emit(type="result", success=True, model_path=f"models/{job_id}/model.pkl",
          modelSha256=hashlib.sha256(data).hexdigest(), model_name="Random Forest Classifier",
          problem_type="classification", metrics={"accuracy": 0.83, "auc": 0.88, "f1": 0.8}, samples=240,
-         features=5, rankingMetric="auc")
+         features=5, rankingMetric="auc", stoppedEarly=scenario == "keeps",
+         decisionThreshold={"value": 0.42, "objective": "f1_macro", "score": 0.8, "scoreAtHalf": 0.78},
+         ensemble=[{"model": "rf", "name": "Random Forest Classifier", "weight": 0.6},
+                   {"model": "lr", "name": "Logistic Regression", "weight": 0.4}])
     emit(type="progress", progress=100, stage="Model saved")
 
 

@@ -62,6 +62,8 @@ def test_a_successful_training_streams_progress_log_and_leaderboard_then_shows_t
     assert summary["Model:"] == "Random Forest Classifier"
     assert summary["AUC:"] == "0.880" and summary["Accuracy:"] == "0.830"
     assert summary["Status:"] == "Waiting for review"
+    assert summary["Ensemble of:"] == "Random Forest Classifier 60%, Logistic Regression 40%"
+    assert summary["Decision threshold:"].startswith("0.42")
     assert panel.banner.kind == "success"
     assert window.context.store.read().jobs.get(job_id).status == JobStatus.PENDING_REVIEW
     assert not panel.running and panel.busy_reason() is None
@@ -95,7 +97,7 @@ def test_cancel_asks_first_then_stops_the_worker(qtbot, window, job_id, confirma
     qtbot.waitUntil(lambda: panel.progress_bar.value() == 40, timeout=RUN_TIMEOUT)
     confirmations.answer = False
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
-    assert confirmations.asked[-1][0] == "Cancel the training?"
+    assert confirmations.asked[-1][0] == "Stop the training?"
     assert panel.running
     confirmations.answer = True
     with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT) as finished:
@@ -103,6 +105,20 @@ def test_cancel_asks_first_then_stops_the_worker(qtbot, window, job_id, confirma
     assert finished.args == ["cancelled"]
     assert panel.banner.kind == "warning" and "cancelled" in panel.banner.text
     assert window.context.store.read().jobs.get(job_id).status == JobStatus.CANCELLED
+
+
+def test_stop_keeps_the_best_model_so_far_for_review(qtbot, window, job_id, confirmations) -> None:
+    panel = training_panel(window, "keeps")
+    panel.supervise(job_id)
+    qtbot.waitUntil(lambda: len(panel.leaderboard.rows) == 1, timeout=RUN_TIMEOUT)
+    confirmations.answer = True
+    with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT) as finished:
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert finished.args == ["pending_review"]
+    assert panel.summary.title.text() == "Model ready for review (stopped early)"
+    assert panel.banner.kind == "info" and "stopped early" in panel.banner.text
+    job = window.context.store.read().jobs.get(job_id)
+    assert job.status == JobStatus.PENDING_REVIEW and job.stopped_early
 
 
 def test_only_one_training_runs_at_a_time(qtbot, window, job_id) -> None:

@@ -325,13 +325,16 @@ def kill_recorded_worker(worker: dict[str, Any] | None, *, grace_s: float = 2.0)
     return True
 
 
-def request_cancel(store: Store, job_id: str, *, wait_s: float = 8.0, poll_s: float = 0.2) -> TrainingJob:
+def request_cancel(store: Store, job_id: str, *, wait_s: float = 8.0, poll_s: float = 0.2,
+                   keep_s: float = 150.0) -> TrainingJob:
     """Cancel a job trained by another process (``predictml jobs cancel``).
 
     The request is recorded on the job; its supervising runner notices it within about a second
-    and cancels its worker. If no supervisor reacts within ``wait_s`` (it is gone or hung), the
-    worker's process tree is ended here, by its recorded PID and create time, and the job recorded
-    as cancelled.
+    and stops its worker, which keeps the best model finished so far (the job then waits for review
+    as stopped early) or, with none, ends (cancelled). While the supervisor's heartbeat shows it alive
+    this waits up to ``keep_s`` for that; if no supervisor reacts within ``wait_s`` (it is gone or
+    hung), the worker's process tree is ended here, by its recorded PID and create time, and the job
+    recorded as cancelled.
 
     Returns
     -------
@@ -350,11 +353,13 @@ def request_cancel(store: Store, job_id: str, *, wait_s: float = 8.0, poll_s: fl
         if job.status != JobStatus.TRAINING:
             raise TrainingError(f"Job {job_id} is not training (it is {job.status}); there is nothing to cancel.")
         tx.jobs.update(job_id, cancel_requested=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() - started < wait_s + keep_s:
         job = store.read().jobs.get(job_id)
         if job.status != JobStatus.TRAINING:
             return job
+        if time.monotonic() - started >= wait_s and not job_alive(job):
+            break
         time.sleep(poll_s)
     job = store.read().jobs.get(job_id)
     kill_recorded_worker(job.worker)
