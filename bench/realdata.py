@@ -26,6 +26,7 @@ engine against the cached peers and say so. Run under ``nice``; the splits and w
     nice -n 19 .venv/bin/python bench/realdata.py --only pycaret,lightgbm,flaml      # the peers, cached
     nice -n 19 .venv/bin/python bench/realdata.py --only pycaret,lightgbm,flaml --resume  # go on after a stop
     nice -n 10 .venv/bin/python bench/realdata.py --only engine --write-readme       # the engine against them
+    nice -n 10 .venv/bin/python bench/realdata.py --only engine,flaml --write-readme # FLAML given its time too
     nice -n 10 .venv/bin/python bench/realdata.py --fresh --write-readme             # everything, one run
     .venv/bin/python bench/realdata.py --tables wine,hmda --only engine              # a few tables
     .venv/bin/python bench/realdata.py --report [--write-readme]                     # print the cached table
