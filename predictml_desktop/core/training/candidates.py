@@ -25,11 +25,15 @@ VARIANTS: Final[dict[str, tuple[tuple[str, dict[str, Any]], ...]]] = {
     "xgboost": (
         ("slow learner", {**_BOOSTING_SLOW, "max_depth": 4}),
     ),
+}
+"""Settings tried for a model that reached the full cross-validation (label, parameters)."""
+
+CLASSIFIER_VARIANTS: Final[dict[str, tuple[tuple[str, dict[str, Any]], ...]]] = {
+    # scikit-learn's LogisticRegression; the regressor of the same id (LinearRegression) has no C.
     "lr": (
         ("strong regularisation", {"C": 0.1}),
     ),
 }
-"""Settings tried for a model that reached the full cross-validation (label, parameters)."""
 
 LARGE_VARIANTS: Final[dict[str, tuple[tuple[str, dict[str, Any]], ...]]] = {
     "lightgbm": (
@@ -83,9 +87,11 @@ def plain(info: ModelInfo) -> Candidate:
     return Candidate(info.id, info)
 
 
-def variants_of(candidate: Candidate, rows: int) -> list[Candidate]:
+def variants_of(candidate: Candidate, rows: int, *, classification: bool) -> list[Candidate]:
     """Return the variants worth trying for a plain candidate that reached the full cross-validation."""
-    table = LARGE_VARIANTS if rows >= LARGE_ROWS else VARIANTS
+    table = dict(LARGE_VARIANTS if rows >= LARGE_ROWS else VARIANTS)
+    if classification:
+        table.update(CLASSIFIER_VARIANTS)
     out = []
     for label, params in table.get(candidate.model_id, ()):
         slug = label.replace(" ", "-")

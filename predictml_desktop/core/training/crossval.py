@@ -175,7 +175,12 @@ def skipped(run: Run, candidate: Candidate, stage: str, unit: str, reason: str) 
 def _submit(run: Run, job: Job) -> None:
     info = job.candidate.info
     job.threads = run.threads_for(info, job.fold_set.cells)
-    estimator = build_estimator(run.exp, job.candidate, threads=job.threads, boosting_rounds=run.spec.boosting_rounds)
+    try:
+        estimator = build_estimator(run.exp, job.candidate, threads=job.threads,
+                                    boosting_rounds=run.spec.boosting_rounds)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be built fails as a candidate, never the run
+        job.ended, job.status = f"failed: {type(exc).__name__}: {str(exc).strip()[:200]}", FAILED
+        return
     for fold_id in job.fold_ids:
         fold = job.fold_set.folds[fold_id]
         future = run.pool.submit(fit_fold, estimator, fold.ref, run.classification, job.candidate.model_id,

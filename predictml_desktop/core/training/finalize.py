@@ -67,7 +67,13 @@ def fit_final(run: Run, choice: FinalChoice, X: pd.DataFrame, y: pd.Series, *, t
     futures: list[tuple[str, float, Future[Any]]] = []
     for candidate, weight in choice.members:
         threads = run.threads_for(candidate.info, cells)
-        estimator = build_estimator(run.exp, candidate, threads=threads, boosting_rounds=run.spec.boosting_rounds)
+        try:
+            estimator = build_estimator(run.exp, candidate, threads=threads, boosting_rounds=run.spec.boosting_rounds)
+        except Exception as exc:  # noqa: BLE001 - a member that cannot be built is left out, like a failed fit
+            failed: Future[Any] = Future()
+            failed.set_exception(TaskFailed(type(exc).__name__, str(exc)[:200]))
+            futures.append((candidate.key, weight, failed))
+            continue
         timeout = _share(run, choice, candidate.key, len(Xt))
         future = run.pool.submit(fit_estimator, estimator, x_path, y_path, columns, candidate.model_id,
                                  slots=threads, timeout=timeout,

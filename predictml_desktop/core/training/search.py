@@ -112,7 +112,7 @@ def _plan_cv(run: Run, leaders: list[Candidate], baseline: Candidate | None, scr
         plan[candidate.key] = (candidate, list(first))
     if run.spec.variants:
         for candidate in [c for c, _ in plan.values()]:
-            for variant in variants_of(candidate, len(run.exp.X_train)):
+            for variant in variants_of(candidate, len(run.exp.X_train), classification=run.classification):
                 cost = _estimate(run, variant, cv, screened) * 2.5 * len(cv.fold_ids(repeat=0))
                 if spent + cost <= allowance:
                     spent += cost
