@@ -177,7 +177,7 @@ def train_or_fail_as_hung(store: Store, job: TrainingJob, table: str) -> tuple[T
     def run() -> None:
         try:
             outcome["job"] = runner.run(recorder)
-        except BaseException as exc:  # reported below, on the test's thread
+        except BaseException as exc:  # noqa: BLE001 - reported below, on the test's thread
             outcome["error"] = exc
 
     thread = threading.Thread(target=run, name=f"soak-{table}", daemon=True)

@@ -22,6 +22,8 @@ import pandas as pd
 
 OHE_MAX_CATEGORIES: Final = 25
 """Categories up to which a column is one-hot encoded; above, PyCaret target-encodes it."""
+SETUP_SAMPLE_ROWS: Final = 20_000
+"""Above this many rows PyCaret is set up on a sample that keeps the table's structure (see `setup_experiment`)."""
 
 WARM_MODULES: Final = (
     "sklearn.ensemble",
@@ -198,11 +200,20 @@ def setup_experiment(frame: pd.DataFrame, target: str, *, classification: bool, 
     afterwards (see `core.training.threshold`), which serves imbalanced classes better than
     synthetic rows.
 
+    PyCaret's ``setup`` fits and transforms its whole pipeline on the data it is given, which the
+    engine never uses (it fits the pipeline per fold): on a million rows that took a minute and
+    gigabytes. A table over `SETUP_SAMPLE_ROWS` is therefore set up on a sample that keeps its
+    structure (every class, and the values that decide each category column's encoding), and split
+    here exactly as PyCaret splits (its dtype shrinking, then scikit-learn's ``train_test_split`` with
+    the same seed, stratified): the same holdout rows, the same pipeline.
+
     Raises
     ------
     SetupError
         When PyCaret refuses the data.
     """
+    big = len(frame) > SETUP_SAMPLE_ROWS
+    setup_frame = _structure_sample(frame, target, categorical, classification, seed) if big else frame
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if classification:
@@ -214,7 +225,7 @@ def setup_experiment(frame: pd.DataFrame, target: str, *, classification: bool, 
 
             exp = RegressionExperiment()
     kwargs: dict[str, Any] = {
-        "data": frame,
+        "data": setup_frame,
         "target": target,
         "train_size": 1 - holdout_share,
         "data_split_shuffle": True,
@@ -241,13 +252,46 @@ def setup_experiment(frame: pd.DataFrame, target: str, *, classification: bool, 
             exp.setup(**kwargs)
     except ValueError as exc:
         raise SetupError(str(exc)) from None
-    experiment = Experiment(
-        classification=classification,
-        X_train=exp.X_train, y_train=exp.y_train, X_test=exp.X_test, y_test=exp.y_test, seed=seed,
+    if big:
+        X_train, X_test, y_train, y_test = _split(frame, target, holdout_share, seed, classification)
+    else:
+        X_train, X_test, y_train, y_test = exp.X_train, exp.X_test, exp.y_train, exp.y_test
+    return Experiment(
+        classification=classification, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, seed=seed,
         _base=_with_label_encoding(exp.pipeline, classification),
         _containers=dict(exp._all_models_internal),
     )
-    return experiment
+
+
+def _structure_sample(frame: pd.DataFrame, target: str, categorical: list[str], classification: bool,
+                      seed: int) -> pd.DataFrame:
+    """Return a sample of ``frame`` on which PyCaret builds the same pipeline as on the whole table.
+
+    PyCaret chooses each category column's encoding from its number of distinct values (two: ordinal;
+    up to `OHE_MAX_CATEGORIES`: one-hot; more: target encoding), so the sample holds a row of each of
+    the most frequent ``OHE_MAX_CATEGORIES + 1`` values of every category column, and of every class.
+    """
+    rng = np.random.default_rng(seed)
+    keep: set[int] = set(rng.choice(len(frame), size=SETUP_SAMPLE_ROWS, replace=False).tolist())
+    covered = [*categorical, target] if classification else list(categorical)
+    for column in covered:
+        values = frame[column]
+        for value in values.value_counts().index[:OHE_MAX_CATEGORIES + 1]:
+            keep.add(int(np.flatnonzero((values == value).to_numpy())[0]))
+    return frame.iloc[sorted(keep)]
+
+
+def _split(frame: pd.DataFrame, target: str, holdout_share: float, seed: int,
+           classification: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """Split as PyCaret 3.3.2's ``setup`` does: dtypes shrunk, then ``train_test_split`` (shuffled, seeded)."""
+    from pycaret.utils.generic import df_shrink_dtypes
+    from sklearn.model_selection import train_test_split
+
+    data = df_shrink_dtypes(frame)
+    X, y = data.drop(columns=[target]), data[target]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=holdout_share, random_state=seed, shuffle=True, stratify=y if classification else None)
+    return X_train, X_test, y_train, y_test
 
 
 def _with_label_encoding(pipeline: Any, classification: bool) -> Any:

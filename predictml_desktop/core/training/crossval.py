@@ -183,7 +183,8 @@ def _submit(run: Run, job: Job) -> None:
         return
     for fold_id in job.fold_ids:
         fold = job.fold_set.folds[fold_id]
-        future = run.pool.submit(fit_fold, estimator, fold.ref, run.classification, job.candidate.model_id,
+        future = run.pool.submit(fit_fold, estimator, fold.ref.X_tr, fold.ref.y_tr, fold.ref.X_va, run.classification,
+                                 job.candidate.model_id,
                                  slots=job.threads, timeout=job.timeout,
                                  label=f"{job.candidate.key} fold {fold_id + 1}")
         job.futures[future] = fold_id

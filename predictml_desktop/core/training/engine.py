@@ -73,6 +73,8 @@ from predictml_desktop.core.training.state import CANDIDATES_DIR, Checkpoint, Se
 __all__ = ["TrainingCancelled", "TrainingRequest", "run_training"]
 
 HOLDOUT_SHARE: Final = 0.2
+REFIT_MAX_ROWS: Final = 200_000
+"""From this many training rows on, the model fitted on them is saved without a second fit on every row."""
 SETUP_SHARE_S: Final = 900.0
 
 
@@ -111,14 +113,14 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
     report = Reporter(emit)
     work = request.work_dir or Path(tempfile.mkdtemp(prefix="predictml-fit-"))
     # Spawned before anything heavy is loaded here, and never forked from later (see pool.py).
-    pool = FitPool(cores, warm_modules=WARM_MODULES)
+    pool = FitPool(cores, warm_modules=WARM_MODULES, share_dir=work / "shared")
     try:
         run = _set_up(request, report, pool, cores, work, should_stop or (lambda: False))
         return _search_and_save(run)
     finally:
         pool.close()
         with contextlib.suppress(OSError):
-            shutil.rmtree(work / "folds", ignore_errors=True)
+            shutil.rmtree(work / "shared", ignore_errors=True)
         if request.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -148,13 +150,13 @@ def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: in
     report.unit_done("setup")
     report.log(f"Set up: {len(exp.X_train):,} training rows, {len(exp.X_test):,} holdout rows (never seen by the "
                f"search), {len(data.features)} features ({len(data.numeric)} numeric, {len(data.categorical)} "
-               f"categorical, {len(data.dates)} dates); {cores} fitting process{'es' if cores > 1 else ''}.")
+               f"categorical, {len(data.dates)} dates); {pool.description}.")
     state = SearchState(warnings=list(data.warnings))
     run = Run(request=request, options=options, spec=options.spec, data=data, exp=exp, pool=pool, metric=metric,
               metric_reason=reason, infos={}, clock=Clock(request.started_at, options.effective_budget_s),
               report=report, state=state,
               checkpoint=Checkpoint(request.model_dir / CANDIDATES_DIR, fresh=not request.resume),
-              work=work / "folds", should_stop=should_stop, cores=cores)
+              work=work / "shared", should_stop=should_stop, cores=cores)
     run.infos = {m.id: m for m in models_for(data.problem_type)}
     return run
 
@@ -213,6 +215,9 @@ def _final(run: Run, choice: FinalChoice) -> dict[str, Any]:
     needed = estimate_seconds(run, choice, len(exp.X_train)) + estimate_seconds(run, choice, rows)
     if "prepare:all" in run.request.stopped_units:
         run.report.log("The fit on every row hung before; the model fitted on the training rows is kept.")
+    elif len(exp.X_train) >= REFIT_MAX_ROWS:
+        run.report.log(f"The model fitted on the {len(exp.X_train):,} training rows is the one saved: the "
+                       f"{len(exp.X_test):,} holdout rows would add little to so many, for a second fit as long.")
     elif not run.state.stopped_early and needed > run.clock.left():
         run.state.budget_hit = True
         run.report.log(f"Fitting the chosen model on every row would take about {needed:.0f} s, more than the "
@@ -247,7 +252,10 @@ def _final(run: Run, choice: FinalChoice) -> dict[str, Any]:
 def _final_model(run: Run, holdout_model: Fitted, on_all: Any) -> tuple[Fitted, bool]:
     """Return the model fitted on every row, or the holdout model when that fit was stopped, skipped or failed."""
     if on_all is None:
-        if run.state.stopped_early:
+        if len(run.exp.X_train) >= REFIT_MAX_ROWS and not run.state.stopped_early:
+            run.state.warn("not_refitted", f"The model is saved as fitted on the {len(run.exp.X_train):,} training "
+                                           "rows (80 %): on a table this large the other 20 % would add little.")
+        elif run.state.stopped_early:
             run.state.warn("stopped_early", "The training was stopped before the search finished. The best model "
                                             "finished by then was kept, fitted on the training rows only (80 %).",
                            level="warning")

@@ -14,6 +14,7 @@ reviewable model when any candidate finished.
 
 from __future__ import annotations
 
+import time
 import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from predictml_desktop.core.training.context import MIN_SHARE_S, Run
 from predictml_desktop.core.training.events import Stage
 from predictml_desktop.core.training.folds import fit_estimator
 from predictml_desktop.core.training.jobs import TrainingError
-from predictml_desktop.core.training.pool import TaskFailed, TaskStopped, share_array
+from predictml_desktop.core.training.pool import TaskFailed, TaskStopped
 
+PROGRESS_EVERY_S: Final = 15.0
 FINAL_SHARE_FACTOR: Final = 20.0
 """A final fit's time share: this many times its estimate (a fold's fit scaled to all rows)."""
 
@@ -61,8 +63,7 @@ def fit_final(run: Run, choice: FinalChoice, X: pd.DataFrame, y: pd.Series, *, t
         columns = run.exp.column_names(pre, X)
     finally:
         run.report.unit_done(unit)
-    folder = run.work / f"final-{tag}"
-    x_path, y_path = share_array(folder, "X", Xt), share_array(folder, "y", yt)
+    x_path, y_path = run.pool.share(f"final-{tag}-X", Xt), run.pool.share(f"final-{tag}-y", yt)
     cells = Xt.shape[0] * Xt.shape[1]
     futures: list[tuple[str, float, Future[Any]]] = []
     for candidate, weight in choice.members:
@@ -99,6 +100,7 @@ def collect(run: Run, handle: Any, *, tag: str, stoppable: bool = False) -> Fitt
     fitted: list[tuple[str, Any]] = []
     weights: list[float] = []
     dropped: list[str] = []
+    started = last_news = time.monotonic()
     for key, weight, future in futures:
         while True:
             try:
@@ -107,6 +109,14 @@ def collect(run: Run, handle: Any, *, tag: str, stoppable: bool = False) -> Fitt
             except TimeoutError:
                 if stoppable:
                     run.check_stop()
+                if time.monotonic() - last_news >= PROGRESS_EVERY_S:
+                    # A long fit is never silent: the user (and the runner's watchdog) hear from it.
+                    last_news = time.monotonic()
+                    done = sum(f.done() for _, _, f in futures)
+                    run.report.log(f"Still fitting the chosen model on the {tag} rows: {done} of {len(futures)} "
+                                   f"member{'s' if len(futures) > 1 else ''} done, "
+                                   f"{last_news - started:.0f} s so far.")
+                    run.report.progress(80 + min(15.0, (last_news - started) / 10), Stage.EVALUATE)
             except (TaskFailed, TaskStopped) as exc:
                 estimator = None
                 dropped.append(f"{key} ({exc})")

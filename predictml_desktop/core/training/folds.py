@@ -2,27 +2,26 @@
 
 A fold set is a (repeated) K-fold split of (a sample of) the training rows. For each fold the
 preprocessing is fitted on the fold's training rows only (no leakage, as PyCaret's own
-cross-validation does), the transformed arrays are written once as ``.npy`` files, and every
-candidate's fit of that fold maps the same files (`pool.share_array`): preparing a fold costs one
-preprocessing fit, not one per model.
+cross-validation does), and the transformed arrays are shared once with the fitting processes
+(``share``: memory-mapped ``.npy`` files on this computer, scattered arrays on a cluster): every
+candidate's fit of that fold uses the same arrays, so preparing a fold costs one preprocessing fit,
+not one per model.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from predictml_desktop.core.modeling.experiment import Experiment
-from predictml_desktop.core.training.pool import load_shared, share_array
+from predictml_desktop.core.training.pool import resolve
 
 FAULTS_ENV: Final = "PREDICTML_TRAINING_FAULTS"
 """Fault injection for tests: ``hang:dt,crash:nb,abort:qda,spin:mlp`` makes a model's fits sleep
@@ -32,11 +31,11 @@ the fitting processes, which inherit the environment; never set by the applicati
 
 @dataclass(frozen=True)
 class FoldRef:
-    """Where a fitting process finds one fold's arrays (paths of memory-mappable ``.npy`` files)."""
+    """How a fitting process gets one fold's arrays: the references ``share`` returned (see `pool.resolve`)."""
 
-    X_tr: str
-    y_tr: str
-    X_va: str
+    X_tr: Any
+    y_tr: Any
+    X_va: Any
 
 
 @dataclass
@@ -107,7 +106,7 @@ def prepare_fold_set(
     n_splits: int,
     repeats: int = 1,
     keep: int | None = None,
-    folder: Path,
+    share: Callable[[str, np.ndarray], Any],
     should_stop: Callable[[], bool] = lambda: False,
 ) -> FoldSet:
     """Preprocess the folds of a (repeated) K-fold split of at most ``max_rows`` training rows.
@@ -126,8 +125,8 @@ def prepare_fold_set(
         How many K-fold splits, each with another shuffle (small tables: more fits, less noise).
     keep
         Prepare only the first ``keep`` folds (a screening rung fits two folds of K).
-    folder
-        Where the shared arrays are written.
+    share
+        Shares an array with the fitting processes under a name; returns its reference.
     should_stop
         Polled between folds.
     """
@@ -141,8 +140,6 @@ def prepare_fold_set(
     if exp.classification:
         smallest = int(pd.Series(y).value_counts().min())
         n_splits = max(2, min(n_splits, smallest))
-    target = folder / name
-    shutil.rmtree(target, ignore_errors=True)
     folds: list[Fold] = []
     codes = np.zeros(len(X), dtype=int if exp.classification else float)
     width = 0
@@ -160,9 +157,8 @@ def prepare_fold_set(
             yv = np.asarray(yv)
             codes[va] = yv
             width = Xt.shape[1]
-            tag = f"r{repeat}f{number}"
-            ref = FoldRef(share_array(target, f"{tag}-Xtr", Xt), share_array(target, f"{tag}-ytr", yt),
-                          share_array(target, f"{tag}-Xva", Xv))
+            tag = f"{name}-r{repeat}f{number}"
+            ref = FoldRef(share(f"{tag}-Xtr", Xt), share(f"{tag}-ytr", yt), share(f"{tag}-Xva", Xv))
             folds.append(Fold(ref, va, yv, repeat, len(tr)))
     return FoldSet(name, folds, len(X), n_splits, repeats, codes, width, time.monotonic() - t)
 
@@ -171,10 +167,10 @@ FoldOutput = tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None, np.n
 """Fit seconds, predictions, probabilities, decision scores and classes of one fold."""
 
 
-def fit_fold(estimator: Any, ref: FoldRef, classification: bool, model_id: str = "") -> FoldOutput:
-    """Fit one fold and predict its validation rows (runs in a fitting process)."""
+def fit_fold(estimator: Any, X_tr: Any, y_tr: Any, X_va: Any, classification: bool, model_id: str = "") -> FoldOutput:
+    """Fit one fold and predict its validation rows (runs in a fitting process; arrays as `pool.resolve` takes them)."""
     inject_fault(model_id)
-    return fit_arrays(estimator, load_shared(ref.X_tr), load_shared(ref.y_tr), load_shared(ref.X_va), classification)
+    return fit_arrays(estimator, resolve(X_tr), resolve(y_tr), resolve(X_va), classification)
 
 
 def fit_arrays(estimator: Any, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.ndarray,
@@ -224,7 +220,7 @@ def inject_fault(model_id: str) -> None:
             os._exit(134)
 
 
-def fit_estimator(estimator: Any, X_path: str, y_path: str, columns: list[str] | None = None,
+def fit_estimator(estimator: Any, X_ref: Any, y_ref: Any, columns: list[str] | None = None,
                   model_id: str = "") -> Any:
     """Fit ``estimator`` on shared arrays and return it fitted (the final fits of the chosen members).
 
@@ -237,10 +233,10 @@ def fit_estimator(estimator: Any, X_path: str, y_path: str, columns: list[str] |
     inject_fault(f"final-{model_id}")
     # Copies, not the read-only maps: this fitted model is kept, and some libraries write to the
     # arrays they were fitted on (scikit-learn's checks flip a DataFrame's arrays to writable).
-    X: Any = np.array(load_shared(X_path))
+    X: Any = np.array(resolve(X_ref))
     if columns is not None:
         X = pd.DataFrame(X, columns=columns)
     with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
         warnings.simplefilter("ignore")
-        estimator.fit(X, np.array(load_shared(y_path)))
+        estimator.fit(X, np.array(resolve(y_ref)))
     return estimator

@@ -118,12 +118,17 @@ class FitPool:
         fits do not pay for them.
     stuck_after_s
         Seconds without CPU use after which a running task is ended as stuck (`STUCK_AFTER_S` if None).
+    share_dir
+        Where `share` writes the arrays the workers map.
     """
 
-    def __init__(self, size: int, *, warm_modules: Sequence[str] = (), stuck_after_s: float | None = None) -> None:
+    def __init__(self, size: int, *, warm_modules: Sequence[str] = (), stuck_after_s: float | None = None,
+                 share_dir: Path | None = None) -> None:
         import multiprocessing
 
         self.size = max(1, int(size))
+        self.share_dir = share_dir
+        self.description = f"{self.size} fitting process{'es' if self.size > 1 else ''} on this computer"
         self._ctx = multiprocessing.get_context("spawn")
         self._warm = tuple(warm_modules)
         self._stuck_after = STUCK_AFTER_S if stuck_after_s is None else stuck_after_s
@@ -131,12 +136,26 @@ class FitPool:
         self._wake = threading.Event()
         self._pending: deque[_Task] = deque()
         self._ids = itertools.count(1)
+        self._shared = itertools.count(1)
         self._closed = False
         self._workers: list[_Worker] = [self._start_worker() for _ in range(self.size)]
         self._thread = threading.Thread(target=self._loop, name="fit-pool", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ public API
+
+    def share(self, name: str, array: np.ndarray) -> str:
+        """Make ``array`` available to every worker; return the reference to pass in a task's arguments.
+
+        Raises
+        ------
+        ValueError
+            If the pool was made without a ``share_dir``.
+        """
+        if self.share_dir is None:
+            raise ValueError("this pool has no folder to share arrays in")
+        # A new file each time: a worker keeps its maps by path, and must never see a reused name's old data.
+        return share_array(self.share_dir, f"{name}-{next(self._shared)}", array)
 
     @property
     def pids(self) -> list[int]:
@@ -487,6 +506,18 @@ def load_shared(path: str) -> np.ndarray:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         _LOADED[path] = array
     return array
+
+
+def resolve(ref: Any) -> np.ndarray:
+    """Return the array a task was given: a shared file's path (this computer), or the array itself.
+
+    On a Dask cluster the scheduler hands a task the arrays scattered to it, already in memory; here
+    the task gets the path of a memory-mapped file. Tasks call this on every array argument, so the
+    same task function runs in both.
+    """
+    if isinstance(ref, str):
+        return load_shared(ref)
+    return np.asarray(ref)
 
 
 def forget_shared(prefix: str) -> None:
