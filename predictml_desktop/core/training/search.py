@@ -238,15 +238,20 @@ def _drop_unscalable(run: Run, alive: list[Candidate], scored: dict[str, Evaluat
 def fit_estimate(run: Run, candidate: Candidate, rows: int) -> float:
     """Seconds one fit of ``candidate`` on ``rows`` training rows should take, from its fits so far; 0 if unknown.
 
-    It needs fits on two sample sizes: a fit's fixed cost dominates a small sample, so scaling one
-    small fit up overstates a large one many times (LightGBM on 1,600 rows, scaled to 800,000: 200 s;
-    in fact about 30). Through the two largest: a line, or the model's cost exponent for those whose
-    time grows faster than the rows (kernel methods).
+    A fit's fixed cost dominates a small sample, so scaling one small fit up in proportion overstates a
+    large one many times (LightGBM on 1,600 rows, scaled to 800,000: 200 s; in fact about 30). With
+    fits on two sample sizes: a line through the two largest, or the model's cost exponent for those
+    whose time grows faster than the rows (kernel methods); with one, a floor (see below).
     """
     by_rows = {e.rows_per_fold: e.fold_seconds for e in run.state.history
                if e.model == candidate.key and e.ok and e.rows_per_fold > 0 and e.fold_scores}
-    if len(by_rows) < 2:
+    if not by_rows:
         return 0.0
+    if len(by_rows) == 1:
+        # One size only: the square root of the growth is a floor no fit beats (the cheapest grow
+        # about linearly), so a model over the limit even so will not do on all rows.
+        ((n1, t1),) = by_rows.items()
+        return t1 * math.sqrt(max(1.0, rows / n1))
     n0, n1 = sorted(by_rows)[-2:]
     t0, t1 = by_rows[n0], by_rows[n1]
     if candidate.info.cost_exponent > 1.2:
