@@ -151,6 +151,17 @@ class Experiment:
             Xt, yt = fitted.transform(X, y)
         return np.asarray(Xt, dtype=float), np.asarray(yt)
 
+    def fit_on_sample(self, X: pd.DataFrame, y: pd.Series, rows: int) -> Any:
+        """Fit a fresh copy of the preprocessing on at most ``rows`` rows of ``X, y``; return it.
+
+        Imputation values, categories, target encodings and scaling learned from a large random
+        sample are those of the whole table to a few decimals, at a fraction of the time.
+        """
+        if len(X) > rows:
+            keep = np.sort(np.random.default_rng(self.seed).choice(len(X), rows, replace=False))
+            X, y = X.iloc[keep], y.iloc[keep]
+        return self.fit_transform(X, y)[0]
+
     def column_names(self, fitted: Any, X: pd.DataFrame) -> list[str]:
         """Names of the model columns a fitted preprocessing makes from ``X`` (one-hot, date parts…)."""
         with warnings.catch_warnings():
@@ -342,3 +353,13 @@ def _fast_tune_grids() -> Iterator[None]:
     finally:
         for module in modules:
             module.np_list_arange = original
+
+
+def transform_rows(fitted: Any, X: pd.DataFrame, y: pd.Series | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Transform rows with a fitted preprocessing; run in a fitting process, on one chunk of a large table."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if y is None:
+            return np.asarray(fitted.transform(X), dtype=float), None
+        Xt, yt = fitted.transform(X, y)
+    return np.asarray(Xt, dtype=float), np.asarray(yt)
