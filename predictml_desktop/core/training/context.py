@@ -200,6 +200,8 @@ class Run:
     cores: int = 1
     candidates: dict[str, Candidate] = field(default_factory=dict)
     """Every candidate evaluated, by key."""
+    prep_seconds_per_row: float = 0.0
+    """What preparing a row of a fold cost (fit and transform), for the final fits' share of the budget."""
 
     @property
     def classification(self) -> bool:

@@ -138,9 +138,22 @@ def _not_cross_validated(run: Run, candidate: Candidate, screened: list[Evaluati
 
 
 def search_deadline(run: Run) -> float:
-    """Epoch seconds by which the search must stop starting work (the rest is for the final fits)."""
-    reserve = max(FINAL_RESERVE_MIN_S, FINAL_RESERVE_SHARE * run.clock.budget_s)
+    """Epoch seconds by which the search must stop starting work (the rest is for the final fits).
+
+    The reserve grows with the table: preparing every training row again (at the rate the folds were
+    prepared, in chunks side by side) and fitting the best model so far on them, so a large table's
+    final fit still ends within the budget.
+    """
+    reserve = max(FINAL_RESERVE_MIN_S, FINAL_RESERVE_SHARE * run.clock.budget_s, _final_estimate(run))
     return run.clock.started_at + run.clock.budget_s - reserve
+
+
+def _final_estimate(run: Run) -> float:
+    n = len(run.exp.X_train)
+    prep = run.prep_seconds_per_row * n / max(1, run.cores if n > 100_000 else 1)
+    best = [e for e in run.state.finished() if e.model != BASELINE_ID and e.model in run.candidates]
+    fits = [fit_estimate(run, run.candidates[e.model], n) for e in best]
+    return 1.2 * (prep + (max(fits) if fits else 0.0))
 
 
 # --------------------------------------------------------------------------- stages
@@ -165,8 +178,10 @@ def _prepare(run: Run, name: str, rows: int, *, repeats: int = 1, keep: int | No
     # Preprocessing runs here, in this process: the watchdog gives it a generous share.
     run.report.unit(unit, max(60.0, 0.5 * run.clock.budget_s), Stage.TRAIN, f"preparing {rows:,} rows")
     try:
-        return prepare_fold_set(run.exp, name, max_rows=rows, n_splits=run.spec.cv_folds, repeats=repeats, keep=keep,
-                                share=run.pool.share, should_stop=run.should_stop)
+        fs = prepare_fold_set(run.exp, name, max_rows=rows, n_splits=run.spec.cv_folds, repeats=repeats, keep=keep,
+                              share=run.pool.share, should_stop=run.should_stop)
+        run.prep_seconds_per_row = fs.prep_seconds / max(1, fs.rows * len(fs.folds))
+        return fs
     except InterruptedError:
         raise StopRequested from None
     finally:
