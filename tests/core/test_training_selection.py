@@ -120,3 +120,21 @@ def test_ranking_metrics_are_threshold_free_and_say_why(counts: dict, metric: st
     chosen, reason = M.choose_ranking_metric("classification", counts)
     assert chosen == metric and words in reason
     assert M.choose_ranking_metric("regression")[0] == "r2"
+
+
+def test_the_catalog_is_what_the_readme_and_the_architecture_claim() -> None:
+    """20 classifiers and 26 regressors besides the baseline (the seed promised 20+)."""
+    import re
+    from pathlib import Path
+
+    from predictml_desktop.core.training.catalog import BASELINE_ID, models_for
+
+    classifiers = [m for m in models_for("classification") if m.id != BASELINE_ID]
+    regressors = [m for m in models_for("regression") if m.id != BASELINE_ID]
+    assert len(classifiers) >= 20 and len({m.id for m in classifiers}) == len(classifiers)
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("README.md", "docs/ARCHITECTURE.md"):
+        text = " ".join((root / doc).read_text(encoding="utf-8").split())
+        found = re.search(r"(\d+) classifiers \(?(?:or|and) (\d+) regressors", text)
+        assert found, doc
+        assert (int(found[1]), int(found[2])) == (len(classifiers), len(regressors)), doc
