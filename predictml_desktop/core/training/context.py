@@ -176,8 +176,6 @@ class Run:
         The candidates' catalog entries by model id.
     clock, report, state, checkpoint
         The budget, the events, the findings and their persistence.
-    work
-        Folder of the shared fold arrays.
     should_stop
         True once the user asked to stop (keep the best model so far).
     """
@@ -195,7 +193,6 @@ class Run:
     report: Reporter
     state: SearchState
     checkpoint: Checkpoint
-    work: Path
     should_stop: Callable[[], bool]
     cores: int = 1
     candidates: dict[str, Candidate] = field(default_factory=dict)

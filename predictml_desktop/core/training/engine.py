@@ -115,7 +115,7 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
     # Spawned before anything heavy is loaded here, and never forked from later (see pool.py).
     pool = FitPool(cores, warm_modules=WARM_MODULES, share_dir=work / "shared")
     try:
-        run = _set_up(request, report, pool, cores, work, should_stop or (lambda: False))
+        run = _set_up(request, report, pool, cores, should_stop or (lambda: False))
         return _search_and_save(run)
     finally:
         pool.close()
@@ -125,7 +125,7 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: int, work: Path,
+def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: int,
             should_stop: Callable[[], bool]) -> Run:
     options = request.options
     for unit, reason in request.stopped_units.items():
@@ -156,7 +156,7 @@ def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: in
               metric_reason=reason, infos={}, clock=Clock(request.started_at, options.effective_budget_s),
               report=report, state=state,
               checkpoint=Checkpoint(request.model_dir / CANDIDATES_DIR, fresh=not request.resume),
-              work=work / "shared", should_stop=should_stop, cores=cores)
+              should_stop=should_stop, cores=cores)
     run.infos = {m.id: m for m in models_for(data.problem_type)}
     return run
 
