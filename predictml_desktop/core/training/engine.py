@@ -323,6 +323,7 @@ def _write_result(run: Run, choice: FinalChoice, final: Fitted, holdout: dict[st
         "modelId": choice.key, "estimator": type(final.estimator).__name__, "problem_type": data.problem_type,
         "metrics": M.ordered(holdout, metric), "model_path": model_path, "modelSha256": digest,
         "durationS": round(run.clock.elapsed(), 2), "finalSeconds": round(final_seconds, 2),
+        "searchEndedS": round(run.state.search_ended_s, 2) if run.state.search_ended_s is not None else None,
         "rankingMetric": metric, "rankingMetricReason": run.metric_reason,
         "cv": choice.evaluation.scores, "cvStd": choice.evaluation.std, "baseline": M.ordered(baseline, metric),
         "beatsBaseline": beats, "holdoutRows": len(run.exp.X_test), "samples": len(data.frame),

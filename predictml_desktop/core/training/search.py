@@ -46,6 +46,7 @@ CV_ALLOWANCE_MIN_S: Final = 30.0
 FINAL_FIT_SHARE: Final = 0.3
 """Part of the budget the chosen model's fit on every training row may take."""
 REPEAT_MAX_COST: Final = 2
+MAX_COSTLY_LEADERS: Final = 2
 """Cost class up to which a leader fits the second K-fold split of a small table."""
 
 
@@ -84,6 +85,7 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
                    f"with up to {what}.")
     _evaluate_jobs(run, jobs, fraction=(0.5, 1.0))
     run.report.log(f"Search done in {time.monotonic() - started:.1f} s.")
+    run.state.search_ended_s = run.clock.elapsed()
     return cv
 
 
@@ -290,11 +292,23 @@ def _keep(run: Run, alive: list[Candidate], scored: dict[str, Evaluation]) -> li
 def _leaders(run: Run, screened: list[Evaluation]) -> list[Candidate]:
     """Return the screened candidates that get the full cross-validation, best first.
 
-    The preset's number of leaders, plus the best tree ensemble of each kind if they are not among
-    them: an ensemble gains most from members that err differently.
+    The preset's number of leaders, of which at most `MAX_COSTLY_LEADERS` of the costly kind (cost
+    class 3 or more: a network, a Gaussian process, scikit-learn's stage-by-stage boosting, CatBoost),
+    plus the best tree ensemble of each kind if they are not among them: an ensemble gains most from
+    members that err differently. The cap holds the leaders' stage to a few costly fits per fold
+    however many of them screened well; the next cheaper candidates take their places.
     """
     ranked = _ranked(run, [e for e in screened if e.ok and e.reason is None and e.model != BASELINE_ID])
-    chosen = ranked[:run.spec.leaders]
+    chosen: list[Evaluation] = []
+    costly = 0
+    for evaluation in ranked:
+        if len(chosen) >= run.spec.leaders:
+            break
+        if run.infos[_model_id(run, evaluation)].cost >= 3:
+            if costly >= MAX_COSTLY_LEADERS:
+                continue
+            costly += 1
+        chosen.append(evaluation)
     for family in ("boosting", "bagging"):
         if not any(run.infos[_model_id(run, e)].family == family for e in chosen):
             best = next((e for e in ranked if run.infos[_model_id(run, e)].family == family), None)
@@ -307,8 +321,9 @@ def _cv_job(run: Run, candidate: Candidate, cv: FoldSet, fold_ids: list[int], sc
     prior = next((e for e in screened if e.model == candidate.key and e.fold_set == cv.name and e.ok), None)
     done = prior is not None and len(prior.fold_scores) > 0
     ids = fold_ids if done else sorted(set(fold_ids) | set(cv.fold_ids(repeat=0)))
+    # A costly leader that trails the cheap ones by far on its first new fold stops there (see crossval).
     return Job(candidate, cv, STAGE_CV, f"cv:{candidate.key}", ids, _cv_share(run, candidate, cv, screened),
-               prior=prior)
+               prior=prior, prunable=candidate.info.cost >= 3)
 
 
 def _affordable(run: Run, jobs: list[Job], screened: list[Evaluation], cv: FoldSet) -> list[Job]:

@@ -139,6 +139,8 @@ class SearchState:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     budget_hit: bool = False
     stopped_early: bool = False
+    search_ended_s: float | None = None
+    """Seconds from the job's start to the end of the search (the rest went to the final fits)."""
 
     def record(self, evaluation: Evaluation) -> None:
         """Keep ``evaluation`` as its candidate's latest."""
