@@ -293,6 +293,21 @@ def test_at_the_budget_the_best_model_finished_so_far_is_kept(tmp_path: Path) ->
     assert len(pipeline.predict(binary_frame(20, seed=3).drop(columns=["target"]))) == 20
 
 
+def test_a_budget_out_during_successive_halving_keeps_the_best_screened_model(tmp_path: Path) -> None:
+    """A table larger than one screening sample: the rungs stop at the budget and a model is still kept."""
+    request = TrainingRequest(
+        frame=binary_frame(3_000, seed=2), target="target", problem_type=None,
+        options=TrainingOptions(preset="fast", budget_s=10, models=["lr", "nb", "dt", "rf"]),
+        job_id="training_1", model_dir=tmp_path / "models" / "training_1", home=tmp_path,
+        started_at=time.time() - 60,
+    )
+    result = run_training(request, lambda _e: None)
+    assert result["success"] and result["modelId"] in ("lr", "nb", "dt", "rf")
+    assert any(w["code"] == "budget_reached" for w in result["warnings"])
+    assert not any(e["stage"] == "cross-validation" and e["status"] == "done" and e["model"] != "dummy"
+                   for e in result["leaderboard"])
+
+
 def test_the_budget_caps_the_whole_job(tmp_path: Path) -> None:
     """Set-up and final fits included: a 15 s budget on a table that takes longer ends by about then."""
     started = time.time()

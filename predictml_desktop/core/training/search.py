@@ -50,8 +50,10 @@ MAX_COSTLY_LEADERS: Final = 2
 """Cost class up to which a leader fits the second K-fold split of a small table."""
 
 
-def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
+def run_search(run: Run, candidates: list[Candidate]) -> FoldSet | None:
     """Screen ``candidates`` and cross-validate the leaders; return the fold set the leaders share.
+
+    None when the budget ran out before the leaders' stage: the best screened model is then kept.
 
     Every evaluation is recorded in ``run.state`` (and published as it finishes).
 
@@ -66,6 +68,7 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
     cv_rows = min(n, spec.cv_rows)
     repeats = spec.repeats if n < spec.repeat_below else 1
     started = time.monotonic()
+    cv: FoldSet | None
     if n <= spec.screen_rows:
         cv = _prepare(run, "cv", cv_rows, repeats=repeats)
         screen_ids = cv.fold_ids(repeat=0)[:spec.screen_folds]
@@ -75,6 +78,12 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet:
     else:
         screened, cv = _halving(run, runnable, n, cv_rows, repeats)
         screen_ids = []
+    if not any(e.ok and e.model != BASELINE_ID for e in run.state.history):
+        raise _nothing_trained(run)
+    if cv is None or run.state.budget_hit:
+        run.report.log("The time budget ran out during screening: the best model screened is kept.")
+        run.state.search_ended_s = run.clock.elapsed()
+        return None
     leaders = _leaders(run, screened)
     if not leaders:
         raise _nothing_trained(run)
@@ -206,8 +215,12 @@ def _evaluate_jobs(run: Run, jobs: list[Job], *, fraction: tuple[float, float]) 
 
 
 def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
-             repeats: int) -> tuple[list[Evaluation], FoldSet]:
-    """Successive halving on growing samples; return the last rung's evaluations and the CV fold set."""
+             repeats: int) -> tuple[list[Evaluation], FoldSet | None]:
+    """Successive halving on growing samples; return the last rung's evaluations and the CV fold set.
+
+    When the budget runs out, the rungs stop there (no fold set for the leaders: None), and the
+    evaluations returned are those of the last rung that scored any.
+    """
     spec = run.spec
     rows = spec.screen_rows
     alive = list(candidates)
@@ -220,7 +233,11 @@ def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
         span = 0.5 / rungs
         results = _evaluate_all(run, alive, fs, STAGE_SCREEN, list(range(len(fs.folds))),
                                 fraction=(rung * span, (rung + 1) * span), prefix=f"rung{rung}")
-        last = {e.model: e for e in results if e.ok and e.reason is None}
+        scored = {e.model: e for e in results if e.ok and e.reason is None}
+        if scored:
+            last = scored
+        if run.state.budget_hit:
+            return list(last.values()), None
         _drop_unscalable(run, [c for c in alive if c.key in last], last, n)
         if rung < rungs - 1:
             alive = _keep(run, [c for c in alive if c.key in last or c.is_baseline], last)
