@@ -37,6 +37,9 @@ class ModelInfo:
     max_rows
         Above this many training rows the model is skipped (with that reason): its time or memory
         grows too fast (kernel methods, Gaussian processes).
+    max_width
+        Above this many model columns (after one-hot encoding and date parts) the model is skipped:
+        its time grows with their cube (ARD) or faster (Theil-Sen's subsets).
     cost_exponent
         How its fit time grows with rows (1 for most models, 2 for kernel SVMs, 3 for Gaussian
         processes); used to extrapolate screening times to more rows.
@@ -51,6 +54,7 @@ class ModelInfo:
     cost: int = 1
     threads_param: str | None = None
     max_rows: int | None = None
+    max_width: int | None = None
     cost_exponent: float = 1.0
     probabilities: bool = True
 
@@ -92,10 +96,10 @@ REGRESSORS: Final[tuple[ModelInfo, ...]] = (
     ModelInfo("llar", "Lasso Least Angle Regression"),
     ModelInfo("omp", "Orthogonal Matching Pursuit"),
     ModelInfo("br", "Bayesian Ridge"),
-    ModelInfo("ard", "Automatic Relevance Determination", cost=2, max_rows=50_000, cost_exponent=1.2),
+    ModelInfo("ard", "Automatic Relevance Determination", cost=2, max_rows=50_000, max_width=100, cost_exponent=1.2),
     ModelInfo("par", "Passive Aggressive Regressor"),
     ModelInfo("ransac", "Random Sample Consensus", cost=2),
-    ModelInfo("tr", "TheilSen Regressor", cost=3, max_rows=10_000, cost_exponent=1.5),
+    ModelInfo("tr", "TheilSen Regressor", cost=3, max_rows=10_000, max_width=30, cost_exponent=1.5),
     ModelInfo("huber", "Huber Regressor"),
     ModelInfo("kr", "Kernel Ridge", "kernel", 2, max_rows=3_000, cost_exponent=3.0),
     ModelInfo("svm", "Support Vector Regression", "kernel", 2, max_rows=10_000, cost_exponent=2.0),

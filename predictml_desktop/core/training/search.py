@@ -45,6 +45,7 @@ CV_ALLOWANCE_FACTOR: Final = 3.0
 CV_ALLOWANCE_MIN_S: Final = 30.0
 FINAL_FIT_SHARE: Final = 0.3
 """Part of the budget the chosen model's fit on every training row may take."""
+SCREEN_FOLD_SHARE: Final = 0.05
 REPEAT_MAX_COST: Final = 2
 MAX_COSTLY_LEADERS: Final = 2
 """Cost class up to which a leader fits the second K-fold split of a small table."""
@@ -71,6 +72,7 @@ def run_search(run: Run, candidates: list[Candidate]) -> FoldSet | None:
     cv: FoldSet | None
     if n <= spec.screen_rows:
         cv = _prepare(run, "cv", cv_rows, repeats=repeats)
+        runnable = _drop_too_wide(run, runnable, cv.width)
         screen_ids = cv.fold_ids(repeat=0)[:spec.screen_folds]
         run.report.log(f"Screening {len(runnable)} models on {cv.rows:,} rows ({len(screen_ids)} of {cv.n_splits} "
                        f"folds; folds prepared in {cv.prep_seconds:.1f} s).")
@@ -184,6 +186,19 @@ def _drop_unsuited(run: Run, candidates: list[Candidate], n: int) -> list[Candid
     return sorted(out, key=lambda c: (not c.is_baseline, c.info.cost, order[c.key]))
 
 
+def _drop_too_wide(run: Run, candidates: list[Candidate], width: int) -> list[Candidate]:
+    """Record the models too slow for this many model columns as skipped; return the others."""
+    out = []
+    for candidate in candidates:
+        limit = candidate.info.max_width
+        if limit is not None and width > limit:
+            skipped(run, candidate, STAGE_SCREEN, f"screen:{candidate.key}",
+                    f"skipped: too slow for {width:,} model columns (used up to {limit:,})")
+        else:
+            out.append(candidate)
+    return out
+
+
 def _prepare(run: Run, name: str, rows: int, *, repeats: int = 1, keep: int | None = None) -> FoldSet:
     unit = f"folds:{name}"
     # Preprocessing runs here, in this process: the watchdog gives it a generous share.
@@ -228,6 +243,8 @@ def _halving(run: Run, candidates: list[Candidate], n: int, cv_rows: int,
     last: dict[str, Evaluation] = {}
     for rung in range(rungs):
         fs = _prepare(run, f"rung{rung}", rows, keep=spec.screen_folds)
+        if rung == 0:
+            alive = _drop_too_wide(run, alive, fs.width)
         run.report.log(f"Screening {len(alive)} models on {fs.rows:,} rows ({spec.screen_folds} of {fs.n_splits} "
                        f"folds; folds prepared in {fs.prep_seconds:.1f} s).")
         span = 0.5 / rungs
@@ -368,9 +385,13 @@ def _affordable(run: Run, jobs: list[Job], screened: list[Evaluation], cv: FoldS
 
 
 def _first_share(run: Run) -> float:
-    """Return a fold's time share when nothing is known of the model yet."""
+    """Return a screening fold's time share (a sample of at most ``screen_rows`` rows).
+
+    A model that cannot fit one fold of the sample in `SCREEN_FOLD_SHARE` of the budget would not
+    fit the whole table in the time either (ARD on a 300-column one-hot table took 50 s a fold).
+    """
     left = search_deadline(run) - time.time()
-    return max(MIN_SHARE_S, min(0.25 * run.clock.budget_s, left))
+    return max(MIN_SHARE_S, min(SCREEN_FOLD_SHARE * run.clock.budget_s, left))
 
 
 def _estimate(run: Run, candidate: Candidate, cv: FoldSet, screened: list[Evaluation]) -> float:
