@@ -218,6 +218,8 @@ class JobsView(QWidget):
             text += f" ({job.progress} %)"
         elif job.status == JobStatus.FAILED and job.error and "interrupt" in job.error.lower():
             text += " (interrupted)"
+        elif job.stopped_early:
+            text += " (stopped early)"
         return text
 
     @staticmethod
@@ -325,6 +327,14 @@ class JobsView(QWidget):
         if job.beats_baseline is not None:
             rows.append(("Versus baseline", "better than the dummy baseline" if job.beats_baseline
                          else "NOT better than the dummy baseline: do not use this model"))
+        members = job.ensemble or []
+        if len(members) > 1:
+            rows.append(("Ensemble of", ", ".join(f"{m.get('name') or m.get('model')} "
+                                                  f"{float(m.get('weight') or 0):.0%}" for m in members)))
+        threshold = job.decision_threshold or {}
+        if isinstance(threshold.get("value"), (int, float)):
+            rows.append(("Decision threshold", f"{threshold['value']:.2f} on the probability of the positive "
+                                               "class (chosen on rows the models did not train on)"))
         for warning in job.warnings or []:
             text = warning.get("message", warning) if isinstance(warning, dict) else warning
             rows.append(("Warning", str(text)))

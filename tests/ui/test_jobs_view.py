@@ -80,6 +80,25 @@ def test_details_show_metrics_leaderboard_and_the_full_log(qtbot, window, jobs) 
     assert view.summary_form.itemAt(0, view.summary_form.ItemRole.FieldRole).widget() is status
 
 
+def test_details_show_the_ensemble_and_the_decision_threshold(qtbot, window, jobs) -> None:
+    view = _show(qtbot, window)
+    assert view.select_job(jobs["ok"])
+    form = view.summary_form
+    rows = {form.itemAt(i, form.ItemRole.LabelRole).widget().text().rstrip(":"):
+            form.itemAt(i, form.ItemRole.FieldRole).widget().text() for i in range(form.rowCount())}
+    assert rows["Ensemble of"] == "Random Forest Classifier 60%, Logistic Regression 40%"
+    assert rows["Decision threshold"].startswith("0.42 on the probability of the positive class")
+
+
+def test_a_job_stopped_early_says_so(qtbot, window, jobs) -> None:
+    store = window.context.store
+    with store.transaction() as tx:
+        tx.jobs.update(jobs["ok"], stopped_early=True)
+    view = _show(qtbot, window)
+    row = next(r for r in range(view.model.rowCount()) if view.model.index(r, 0).data() == jobs["ok"])
+    assert view.model.index(row, 1).data() == "Waiting for review (stopped early)"
+
+
 def test_a_failed_job_shows_its_error_and_can_be_retried(qtbot, window, jobs) -> None:
     view = _show(qtbot, window)
     assert view.select_job(jobs["failed"])
