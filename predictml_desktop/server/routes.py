@@ -37,6 +37,8 @@ from predictml_desktop.server.middleware import BodyTooLargeError
 from predictml_desktop.server.state import ServiceState
 
 log = logging.getLogger(__name__)
+MODEL_LOAD_TIMEOUT_S = 60.0
+"""A request waits this long for its model to load (the first one after a start or a new deployment)."""
 
 router = APIRouter()
 
@@ -256,6 +258,18 @@ async def _predict(request: Request, dataset_id: str | None) -> Response:
         return error_response(429, "BUSY", "The service is busy; retry in a moment.", None,
                               headers={"Retry-After": "1"})
     loop = asyncio.get_running_loop()
+    # Loading a model (once; seconds for a large ensemble on a busy machine) is not the prediction:
+    # it has a time limit of its own, and a caller that arrives meanwhile is asked to retry.
+    loading = loop.run_in_executor(state.executor, _load_sync, state, dataset_id)
+    try:
+        refused = await asyncio.wait_for(asyncio.shield(loading), timeout=MODEL_LOAD_TIMEOUT_S)
+    except TimeoutError:
+        loading.add_done_callback(lambda _f: state.release())
+        return error_response(503, "LOADING", "The model is still loading; retry in a moment.", None,
+                              headers={"Retry-After": "2"})
+    if refused is not None:
+        state.release()
+        return JSONResponse(refused[1], status_code=refused[0])
     future = loop.run_in_executor(state.executor, _predict_sync, state, dataset_id, body, seed)
     future.add_done_callback(lambda _f: state.release())
     try:
@@ -263,6 +277,15 @@ async def _predict(request: Request, dataset_id: str | None) -> Response:
     except TimeoutError:
         return error_response(504, "TIMEOUT", f"The prediction took longer than {state.predict_timeout_s:g} s.")
     return JSONResponse(payload, status_code=status)
+
+
+def _load_sync(state: ServiceState, dataset_id: str) -> tuple[int, Any] | None:
+    """Load (or find loaded) the dataset's model; its refusal as (status, body), or None. Runs in a worker thread."""
+    try:
+        state.registry.get(dataset_id)
+    except PredictionError as exc:
+        return exc.status, exc.to_response()
+    return None
 
 
 def _predict_sync(state: ServiceState, dataset_id: str, body: dict[str, Any], seed: bool) -> tuple[int, Any]:

@@ -44,6 +44,7 @@ from predictml_desktop.core.prediction import (
     rows_to_frame,
     validate_rows,
 )
+from predictml_desktop.core.prediction.answers import decide
 from predictml_desktop.core.status import JobStatus
 from predictml_desktop.core.store import Store
 from predictml_desktop.core.training import TrainingOptions, TrainingRunner, create_job
@@ -467,7 +468,10 @@ def test_the_engines_deployed_models_use_the_fast_path_and_models_says_so(deploy
         expected = pycaret_pipeline.predict(model.pipeline, rows_to_frame(model.schema, _validated_for(model, rows)),
                                             probabilities=model.problem_type == "classification")
         got = predict_rows(model, rows)
-        assert got.predictions == expected[0].tolist()
+        # The app answers at the model's decision threshold (a yes/no model's), on both paths alike.
+        labels = model.schema.classes
+        want = decide(model.schema.decision_threshold, expected[0], expected[1], labels) if labels else expected[0]
+        assert got.predictions == want.tolist()
     off = ModelRegistry(deployed_home.paths, fast_path=False).get(deployed_home.clf.dataset_id)
     assert not off.fast_path and off.fast_path_reason == "disabled"
 

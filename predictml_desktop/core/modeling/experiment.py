@@ -244,6 +244,9 @@ def setup_experiment(frame: pd.DataFrame, target: str, *, classification: bool, 
         "numeric_features": numeric or None,
         "categorical_features": categorical or None,
         "date_features": dates or None,
+        # PyCaret's default makes day, month and year of a date; the day of the week is what most
+        # dated records turn on (ridership, sales, visits), and trees cannot derive it from the others.
+        "create_date_columns": ["day", "month", "year", "dayofweek"],
         "imputation_type": "simple",
         "max_encoding_ohe": OHE_MAX_CATEGORIES,
         # Scale-sensitive candidates (linear, kernel, neighbours, networks) need it; trees do not mind.

@@ -83,7 +83,7 @@ class Evaluation:
             "model": self.model, "name": self.name, "unit": self.unit, "stage": self.stage, "status": self.status,
             "reason": self.reason,
         }
-        if self.ok:
+        if self.ok or self.scores:  # a candidate stopped after its first fold keeps what that fold scored
             entry.update({
                 "scores": self.scores, "std": self.std, "folds": self.folds, "rows": self.rows,
                 "rowsPerFold": self.rows_per_fold, "foldSet": self.fold_set, "fitSeconds": round(self.fit_seconds, 3),
