@@ -100,6 +100,7 @@ def prepare(table: Table) -> tuple[Path, dict[str, Any]]:
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if (folder / "train.csv").exists() and _sha256(folder / "train.csv") == meta["train_sha256"]:
+            meta.update(package=table.package, description=table.description)  # words, not data: may change
             return folder, meta
     frame, target, problem = table.load()
     stratify = frame[target] if problem == "classification" else None
@@ -463,7 +464,9 @@ def provenance_lines(docs: list[dict[str, Any]]) -> list[str]:
     loads: dict[str, list[float]] = {}
     for d in docs:
         for name, rec in d.get("contenders", {}).items():
-            by.setdefault(name, set()).add(f"{rec.get('measured_at', '?')[:10]} at {rec.get('commit', '?')}")
+            # The commit says which engine ran; the peers' code is the pinned libraries and this folder.
+            when = rec.get("measured_at", "?")[:10] + (f" at {rec.get('commit', '?')}" if name == "engine" else "")
+            by.setdefault(name, set()).add(when)
             loads.setdefault(name, []).append(float(rec.get("load1", 0.0)))
     out = []
     for name in CONTENDERS:

@@ -150,7 +150,7 @@ def _class_order(model: Any, n_columns: int, fallback: list[Any], schema_classes
         if callable(inverse):
             try:
                 return list(inverse(np.asarray(fitted)))
-            except Exception:  # noqa: BLE001 - a label decoder that does not apply: keep the fitted labels
+            except (AttributeError, KeyError, TypeError, ValueError):  # no label step: the labels are as fitted
                 pass
         return list(fitted)
     return fallback
