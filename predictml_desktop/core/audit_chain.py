@@ -380,7 +380,8 @@ class _Writer:
         if head.matches(seq, digest):
             return None
         if seq < head.seq:
-            kind, what = "truncated", f"ended at entry {seq} but the signed head records {head.seq} entries"
+            kind, what = "truncated", (f"ended at entry {seq} but the signed head records {head.seq} entries: entries "
+                                       "were removed from the end (truncated), or the file was rewritten")
         elif seq > head.seq:
             kind, what = "added", (f"ended at entry {seq}, but the signed head records {head.seq} entries "
                                    "(entries were added outside PredictML)")
@@ -583,7 +584,7 @@ def verify_bytes(paths: Paths, data: bytes, read: HeadRead) -> ChainReport:
             seq, _ = last
             if seq < head.seq:
                 what = (f"the trail ends at entry {seq} but the signed head records {head.seq} entries: entries were "
-                        "removed from the end (truncated)")
+                        "removed from the end (truncated), or the file was rewritten")
             elif seq > head.seq:
                 what = (f"the trail ends at entry {seq} but the signed head records {head.seq}: the file was rewritten "
                         "or entries were added outside PredictML")
