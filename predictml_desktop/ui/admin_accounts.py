@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -36,7 +37,7 @@ from predictml_desktop.ui.widgets import Banner, table_view
 def _lock_text(info: AdminInfo) -> str:
     if info.locked_for_s > 0:
         return f"locked for {max(1, round(info.locked_for_s / 60))} min"
-    return f"{info.failed_attempts} wrong in a row" if info.failed_attempts else ""
+    return f"{info.failed_attempts} wrong in a row" if info.failed_attempts else "open"
 
 
 class AddAdminDialog(QDialog):
@@ -150,6 +151,7 @@ class AdminAccountsPanel(QWidget):
         self.reason_edit = QLineEdit()
         self.reason_edit.setAccessibleName("Why the admin is removed")
         self.reason_edit.setPlaceholderText("why (recorded when removing)")
+        self.reason_edit.setMinimumWidth(260)
         self.refresh_button = QPushButton("Re&fresh")
         self.refresh_button.setAccessibleName("Refresh the admin list")
         self.refresh_button.clicked.connect(self.reload)
@@ -166,6 +168,8 @@ class AdminAccountsPanel(QWidget):
             Column("Unlocking", _lock_text),
         ], parent=self)
         self.table = table_view(self.model, "Admin accounts")
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         layout.addWidget(self.table, 1)
         self._update_buttons()

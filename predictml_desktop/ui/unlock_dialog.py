@@ -449,7 +449,7 @@ class PasswordDialog(QDialog):
         self.setWindowTitle("Confirm with the admin password")
         self.setWindowModality(Qt.WindowModality.WindowModal)
         layout = QVBoxLayout(self)
-        text = QLabel(f"Enter the admin password again to {action}.")
+        text = QLabel(f"Enter the password of {session.name} again to {action}.")
         text.setWordWrap(True)
         layout.addWidget(text)
         self.password_edit = password_field("Admin password")

@@ -596,7 +596,9 @@ class UploadWizard(QWidget):
             if name == self.target:
                 continue
             words, why = self._exclusion_reasons.get(name, ("", ""))
-            text = f"{name}  ({_kind_label(column['kind'])})" + (f" — {words}" if words else "")
+            # The kind already says "identifier" or "constant"; a leak is not a kind, so it is said.
+            leak = words == _EXCLUSION_WORDS["leakage"]
+            text = f"{name}  ({_kind_label(column['kind'])})" + (f" — {words}" if leak else "")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(why)
