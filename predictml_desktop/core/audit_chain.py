@@ -612,12 +612,13 @@ _cache: dict[str, tuple[tuple[Any, ...], ChainReport]] = {}
 _cache_guard = threading.Lock()
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    # The change time too: a hand edit can set the modification time back, never the change time.
     try:
         st = path.stat()
     except OSError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 def verify(paths: Paths) -> ChainReport:

@@ -246,3 +246,16 @@ def test_concurrent_writers_in_separate_processes_keep_one_chain(log: AuditLog, 
     for i in range(3):
         mine = [int(e.details["n"]) for e in events if e.actor == f"writer{i}"]
         assert mine == list(range(80))  # each writer's entries in its own order, none lost
+
+
+def test_an_edit_that_keeps_the_size_and_restores_the_modification_time_is_still_seen(log: AuditLog) -> None:
+    lines = _fill(log, 3)
+    assert log.verify().ok  # cached from here on, for this file as it is
+    before = log.path.stat()
+    lines[2] = lines[2].replace(b"reason 1", b"reason 9")  # same length
+    _write(log, lines)
+    import os
+
+    os.utime(log.path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert log.path.stat().st_size == before.st_size
+    assert not log.verify().ok
