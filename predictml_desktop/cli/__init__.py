@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "predictml_desktop.cli.doctor",
     "predictml_desktop.cli.training",
     "predictml_desktop.cli.admin",
+    "predictml_desktop.cli.oversight",
     "predictml_desktop.cli.predict",
     "predictml_desktop.cli.serve",
 )

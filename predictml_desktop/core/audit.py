@@ -1,9 +1,11 @@
-"""The audit trail: one JSON line per admin decision or password event, in ``audit.jsonl`` (DESIGN §6).
+"""The audit trail: one JSON line per admin decision, password event or settings change, in ``audit.jsonl`` (DESIGN §6).
 
-The file is append-only: a line is written with one ``write`` on a file opened for appending and
-fsynced (`core.store.append_line`), so concurrent writers never interleave and a crash leaves at
-worst one partial last line, which `AuditLog.read` skips and counts. Nothing here ever receives a
-password: events carry who, what, which job, when and why.
+The file is append-only and tamper-evident: every line carries its entry number and the hash of
+the line before it, and the newest entry is signed with the installation's key
+(`core.audit_chain`: how lines are chained, written under a cross-process lock, and verified).
+`AuditLog.verify` says "intact (N entries)" or exactly where the chain breaks. Reading for display
+(`AuditLog.read`) shows every readable line, chained or not, and counts the unreadable ones.
+Nothing here ever receives a password: events carry who, what, which job, when and why.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from predictml_desktop.core import audit_chain
+from predictml_desktop.core.audit_chain import ChainReport
+from predictml_desktop.core.files import atomic_write_bytes
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import parse_iso
-from predictml_desktop.core.store import append_line, atomic_write_bytes
 
 
 class AuditAction(StrEnum):
@@ -42,6 +46,20 @@ class AuditAction(StrEnum):
     UNDEPLOYED = "undeployed"
     ROLLED_BACK = "rolled_back"
     POLICY_CHANGED = "policy_changed"
+    APPROVAL_RECORDED = "approval_recorded"
+    """A first approval under the two-person rule, waiting for a second admin."""
+    ADMIN_ADDED = "admin_added"
+    ADMIN_REMOVED = "admin_removed"
+    SETTINGS_ADOPTED = "settings_adopted"
+    """A settings file from before signed settings, signed on the first admin action after the upgrade."""
+    SETTINGS_CHANGED = "settings_changed"
+    SETTINGS_CONFIRMED = "settings_confirmed"
+    """An admin accepted a settings file changed outside PredictML, which is signed from then on."""
+    SETTINGS_DISCARDED = "settings_discarded"
+    """An admin set aside a settings file changed outside PredictML; the last signed one (or defaults) applies."""
+    CHAIN_STARTED = audit_chain.CHAIN_STARTED
+    AUDIT_BREAK_DETECTED = audit_chain.BREAK_DETECTED
+    AUDIT_ACKNOWLEDGED = audit_chain.ACKNOWLEDGED
 
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -75,6 +93,10 @@ class AuditEvent:
     deployment_id: str | None = None
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    """Its entry number in the chain (None for a line from before the chain)."""
+    line: int | None = None
+    """Its line number in ``audit.jsonl`` (set when read)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON object written as one line (camelCase keys, as the records)."""
@@ -101,6 +123,7 @@ class AuditEvent:
         if not isinstance(data.get("action"), str) or not isinstance(data.get("actor"), str):
             raise ValueError("an audit line needs an action and an actor")
         details = data.get("details")
+        seq = data.get("seq")
         return cls(
             action=data["action"],
             actor=data["actor"],
@@ -110,6 +133,7 @@ class AuditEvent:
             deployment_id=data.get("deploymentId"),
             reason=data.get("reason"),
             details=details if isinstance(details, dict) else {},
+            seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
         )
 
 
@@ -139,7 +163,7 @@ class AuditLog:
         return self.paths.audit_file
 
     def append(self, event: AuditEvent, *, at: float | None = None) -> AuditEvent:
-        """Write one event as one fsynced line and return it.
+        """Write one event as the next entry of the chain (one fsynced line, then the signed head) and return it.
 
         Parameters
         ----------
@@ -155,9 +179,15 @@ class AuditLog:
         """
         if not event.at:
             event.at = _utc_iso(at if at is not None else datetime.now(UTC).timestamp())
-        self.paths.home.mkdir(parents=True, exist_ok=True)
-        append_line(self.path, event.to_dict())
+        written = audit_chain.append_entry(self.paths, event.to_dict())
+        event.seq = int(written["seq"])
+        if written.get("details") != event.details and isinstance(written.get("details"), dict):
+            event.details = written["details"]
         return event
+
+    def verify(self) -> ChainReport:
+        """Check the chain against its signed head: "intact (N entries)" or where it breaks (`ChainReport`)."""
+        return audit_chain.verify(self.paths)
 
     def read(self) -> AuditReadResult:
         """Return every readable event, oldest first; unreadable lines are skipped and counted."""
@@ -167,11 +197,14 @@ class AuditLog:
             return AuditReadResult([])
         events: list[AuditEvent] = []
         skipped = 0
-        for line in raw.splitlines():
+        # Split on b"\n" only, as the chain does, so line numbers match `verify`'s.
+        for number, line in enumerate(raw.split(b"\n"), start=1):
             if not line.strip():
                 continue
             try:
-                events.append(AuditEvent.from_dict(json.loads(line)))
+                event = AuditEvent.from_dict(json.loads(line))
+                event.line = number
+                events.append(event)
             except (ValueError, TypeError, AttributeError):
                 # A crash can leave a partial last line; a hand edit can leave anything. Neither may
                 # hide the rest of the trail.

@@ -6,25 +6,23 @@ the admin session first); they change statuses only through the transition table
 
 Integrity (reliability P-7): any process running as the user can edit ``deployments.json``. Each
 deployment record therefore carries an HMAC-SHA256 over its identity — id, dataset, training job,
-model hash, target and status — keyed by a random secret in the configuration folder (outside the
-data home, mode 0600). The prediction service serves a deployment only if its signature verifies,
-so a hand-made or hand-edited record (another model id pasted in, an inactive one set active)
-serves nothing.
+model hash, target and status, and since approvals pin their evidence (issue 14) the hashes of the
+model's schema, environment and model card and the approving admins — keyed by the installation's
+secret in the configuration folder (`core.integrity`, outside the data home, mode 0600). The
+prediction service serves a deployment only if its signature verifies, so a hand-made or
+hand-edited record (another model id pasted in, an inactive one set active) serves nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
-import os
-import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from predictml_desktop.core import evidence, integrity
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Deployment, TrainingJob, now_iso
 from predictml_desktop.core.status import (
@@ -38,8 +36,7 @@ from predictml_desktop.core.store import Transaction
 
 log = logging.getLogger(__name__)
 
-SIGNING_KEY_FILE = "deployment-signing.key"
-_KEY_BYTES = 32
+SIGNING_KEY_FILE = integrity.SIGNING_KEY_FILE
 
 LOCAL = "local"
 AZURE = "azure"
@@ -58,60 +55,32 @@ class TamperedDeploymentError(DeploymentError):
 
 
 def signing_key_path(paths: Paths) -> Path:
-    """Return the file holding the deployment signing key (in the configuration folder)."""
-    return paths.config / SIGNING_KEY_FILE
+    """Return the file holding the installation's signing key (in the configuration folder)."""
+    return integrity.key_path(paths)
 
 
 def signing_key(paths: Paths) -> bytes:
-    """Return the deployment signing key, creating it (mode 0600) on first use.
-
-    Creation is race-free across processes: the key is written to a private temporary file and
-    hard-linked into place, which fails if another process got there first; then the winner's key
-    is read.
+    """Return the installation's signing key (`core.integrity.installation_key`), creating it on first use.
 
     Raises
     ------
     DeploymentError
         If the key file exists but cannot be read or has the wrong size.
     """
-    path = signing_key_path(paths)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if sys.platform != "win32":
-            with contextlib.suppress(OSError):
-                os.chmod(path.parent, 0o700)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(_KEY_BYTES))
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass  # another process created it first: use theirs
-            except OSError:
-                # No hard links on this file system: an exclusive rename is the next best thing.
-                if not path.exists():
-                    os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
     try:
-        key = path.read_bytes()
-    except OSError as exc:
-        raise DeploymentError(f"The deployment signing key {path} cannot be read: {exc.strerror or exc}.") from exc
-    if len(key) != _KEY_BYTES:
-        raise DeploymentError(
-            f"The deployment signing key {path} is damaged; delete it and approve the models again."
-        )
-    return key
+        return integrity.installation_key(paths)
+    except integrity.SigningKeyError as exc:
+        raise DeploymentError(str(exc)) from None
 
 
 def _payload(dep: Deployment) -> bytes:
-    fields = [dep.id, dep.dataset_id, dep.training_job_id, dep.model_sha256 or "", dep.target, str(dep.status)]
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    fields: list[object] = [dep.id, dep.dataset_id, dep.training_job_id, dep.model_sha256 or "", dep.target,
+                            str(dep.status)]
+    if dep.evidence or dep.approvers:
+        # Records made since approvals pin their evidence also sign it (and who approved): removing
+        # or changing either breaks the signature. Older records keep the six fields they were signed with.
+        fields += [dep.evidence or {}, list(dep.approvers or [])]
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=True, sort_keys=True).encode("ascii")
 
 
 def compute_signature(key: bytes, dep: Deployment) -> str:
@@ -226,7 +195,8 @@ class LocalActivation:
 
 
 def activate_local(
-    tx: Transaction, paths: Paths, job: TrainingJob, *, approved_by: str, port: int
+    tx: Transaction, paths: Paths, job: TrainingJob, *, approved_by: str, port: int,
+    evidence: dict[str, str] | None = None, approvers: list[str] | None = None,
 ) -> LocalActivation:
     """Deploy an approved job to the local service, superseding the dataset's active deployment.
 
@@ -256,6 +226,8 @@ def activate_local(
         model_name=job.model_name,
         model_path=job.model_path,
         model_sha256=job.model_sha256,
+        evidence=evidence,
+        approvers=approvers,
     )
     dep.signature = sign(paths, dep)
     superseded = None
@@ -339,8 +311,14 @@ def rollback(tx: Transaction, paths: Paths, dataset_id: str) -> Rollback:
     if target is None:
         raise DeploymentError(f"The active deployment {current.id} of dataset {dataset_id} did not replace "
                               "another one; there is nothing to roll back to.")
-    # Re-signing a record launders it, so it must be genuine before it is re-activated.
+    # Re-signing a record launders it, so it must be genuine before it is re-activated, and so must
+    # what its approval relied on.
     verify_deployment(paths, target)
+    if target.evidence:
+        changed = evidence.problems(paths, target.training_job_id, target.evidence)
+        if changed:
+            raise DeploymentError(f"The previous model (job {target.training_job_id}) cannot be restored: "
+                                  f"{'; '.join(changed)}.")
     old_job = tx.jobs.find(target.training_job_id)
     if old_job is None or old_job.status not in (JobStatus.SUPERSEDED, JobStatus.APPROVED_FOR_INFERENCE):
         state = "deleted" if old_job is None else str(old_job.status)
@@ -360,7 +338,8 @@ def rollback(tx: Transaction, paths: Paths, dataset_id: str) -> Rollback:
 
 
 def record_export(
-    tx: Transaction, paths: Paths, job: TrainingJob, bundle_dir: Path, *, approved_by: str
+    tx: Transaction, paths: Paths, job: TrainingJob, bundle_dir: Path, *, approved_by: str,
+    evidence: dict[str, str] | None = None, approvers: list[str] | None = None,
 ) -> Deployment:
     """Record an exported Azure ML bundle as a deployment with status ``exported``.
 
@@ -383,6 +362,8 @@ def record_export(
         model_name=job.model_name,
         model_path=job.model_path,
         model_sha256=job.model_sha256,
+        evidence=evidence,
+        approvers=approvers,
     )
     dep.signature = sign(paths, dep)
     tx.deployments.add(dep)

@@ -77,6 +77,12 @@ def _plots(model_dir: Path) -> str:
     return "".join(parts) or '<p class="muted">No plots were saved.</p>'
 
 
+def _warnings_of(job: TrainingJob, dataset: Dataset | None) -> list[dict[str, Any]]:
+    # The job's own check (its target, the columns it trained on) when it has one; else the profile's.
+    found = job.data_warnings if job.data_warnings is not None else (dataset.warnings if dataset else [])
+    return [w for w in found if isinstance(w, dict)]
+
+
 def render_model_card(
     job: TrainingJob,
     dataset: Dataset | None,
@@ -124,7 +130,7 @@ def render_model_card(
             ("Features used", job.features),
         ]),
         "<h3>Data warnings</h3>",
-        _table([w for w in (dataset.warnings if dataset else []) if isinstance(w, dict)], ["column", "message"]),
+        _table(_warnings_of(job, dataset), ["column", "message"]),
         "<h2>Chosen model</h2>",
         _kv([
             ("Model", job.model_name),
@@ -155,9 +161,11 @@ def render_model_card(
     parts.append("<h2>Decision</h2>")
     if review:
         overridden = review.get("overriddenGates") or []
+        approvers = review.get("approvers") or []
         parts.append(_kv([
             ("Decision", review.get("decision")),
             ("By", review.get("by")),
+            ("Approved by", " and ".join(str(a) for a in approvers) if len(approvers) > 1 else None),
             ("At", review.get("at")),
             ("Reason", review.get("reason")),
             ("Overridden warnings", ", ".join(str(g.get("title", g.get("gate"))) for g in overridden) or "none"),
@@ -190,4 +198,30 @@ def write_model_card(paths: Paths, job_id: str, *, gates: list[Any] | None = Non
     atomic_write_bytes(path, text.encode("utf-8"), keep_backup=False)
     if gates is not None:
         write_json(model_dir / "gates.json", {"gates": [g.to_dict() if hasattr(g, "to_dict") else g for g in gates]})
+    return path
+
+
+def write_pinned_card(paths: Paths, job: TrainingJob, relative: str, *, gates: list[Any] | None = None) -> Path:
+    """Write the model card an approval pins (``models/<jobId>/<relative>``), for ``job`` as it is approved.
+
+    The card shows the job with its approval (``job`` is the record as it will be stored) and is
+    never written again; `core.evidence` records its hash.
+
+    Parameters
+    ----------
+    paths
+        The data home.
+    job
+        The job with the approval's review (not yet stored).
+    relative
+        Where, inside the job's folder (`core.evidence.card_name`).
+    gates
+        The policy gates the admin saw.
+    """
+    dataset = Store(paths).read().datasets.find(job.dataset_id)
+    model_dir = paths.model_dir(job.id)
+    path = model_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_model_card(job, dataset, model_dir=model_dir, gates=gates)
+    atomic_write_bytes(path, text.encode("utf-8"), keep_backup=False)
     return path

@@ -172,6 +172,13 @@ class TrainingJob(Record):
     ``score``, ``scoreAtHalf``), chosen on out-of-fold predictions; every prediction path applies it."""
     ensemble: list[dict[str, Any]] | None = None
     """The final model's members (``model``, ``name``, ``weight``); one member for a single model."""
+    data_warnings: list[dict[str, Any]] | None = None
+    """Leakage, identifier, constant and empty-column warnings for this job's target and the features it
+    actually trains on (``code``, ``message``, ``column``), computed when the job is created; the approval
+    gates read these. None on jobs created before they were computed (the gates fall back to the dataset's)."""
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    """First approvals waiting for a second admin under the two-person rule (``by``, ``at``, ``target``,
+    ``reason``, ``modelSha256``); emptied when the model is deployed or the job is refused."""
 
 
 @dataclass
@@ -194,7 +201,12 @@ class Deployment(Record):
     model_path: str | None = None
     model_sha256: str | None = None
     """Copied from the job at deployment: the service refuses a model file that does not match it."""
+    evidence: dict[str, str] | None = None
+    """What the approval pinned: SHA-256 of each file of ``models/<jobId>/`` it relied on (model, schema,
+    environment, the model card as approved); loading the model checks every one."""
+    approvers: list[str] | None = None
+    """The admins whose approvals made this deployment (two under the two-person rule)."""
     signature: str | None = None
-    """HMAC over the deployment's identity and model hash, keyed outside the data home."""
+    """HMAC over the deployment's identity, model hash, evidence and approvers, keyed outside the data home."""
     superseded_by: str | None = None
     undeployed_at: str | None = None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.governance import AdminSession, Governance
+from predictml_desktop.ui.admin_accounts import AdminAccountsPanel
 from predictml_desktop.ui.audit_view import AuditView
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.deployments_panel import DeploymentsPanel
@@ -172,10 +173,16 @@ class AdminTab(QWidget):
         self.review.decided.connect(self._on_decided)
         self.deployments = DeploymentsPanel(self.context, self.governance, self._session_or_none)
         self.deployments.decisions.session_expired.connect(self._on_session_expired)
-        self.audit = AuditView(self.context.paths)
+        self.audit = AuditView(self.context.paths, governance=self.governance,
+                               session_provider=self._session_or_none)
+        self.audit.integrity.decisions.session_expired.connect(self._on_session_expired)
+        self.admins = AdminAccountsPanel(self.governance, self._session_or_none)
+        self.admins.decisions.session_expired.connect(self._on_session_expired)
+        self.admins.changed.connect(lambda _what: self.audit.reload())
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(self.deployments, "Deployments")
         self.tabs.addTab(self.audit, "Audit trail")
+        self.tabs.addTab(self.admins, "Admins")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         open_layout.addWidget(self.tabs, 1)
         self.pages.addWidget(open_page)
@@ -242,6 +249,7 @@ class AdminTab(QWidget):
         self.review.reload()
         self.deployments.reload()
         self.audit.reload()
+        self.admins.reload()
         self.unlocked.emit()
 
     def _watch_activity(self, on: bool) -> None:
@@ -294,7 +302,9 @@ class AdminTab(QWidget):
             session.close()
         self.idle_label.clear()
         for dialog in (self.password_dialog, self.settings_dialog, self.review.comparison_dialog,
-                       self.review.decisions.password_dialog, self.deployments.decisions.password_dialog):
+                       self.review.decisions.password_dialog, self.deployments.decisions.password_dialog,
+                       self.admins.add_dialog, self.admins.decisions.password_dialog,
+                       self.audit.integrity.decisions.password_dialog):
             if dialog is not None:
                 dialog.close()
         self._show_unlock(reason)
@@ -312,6 +322,8 @@ class AdminTab(QWidget):
             self.audit.reload()
         elif widget is self.deployments:
             self.deployments.reload()
+        elif widget is self.admins:
+            self.admins.reload()
 
     def _on_records_changed(self) -> None:
         if self.session is not None:

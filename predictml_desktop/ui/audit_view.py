@@ -2,6 +2,7 @@
 
 Reading and filtering run on a worker thread through the core (`core.audit.AuditLog`), so a long
 trail never stalls the window; the export is the core's too (formula-like CSV cells neutralised).
+Inside the Admin view, the chain's verification sits above the table (`audit_integrity`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.audit import AuditAction, AuditEvent, AuditLog
+from predictml_desktop.core.governance import Governance
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.ui.formatting import format_timestamp
 from predictml_desktop.ui.table_models import Column, RecordTableModel
@@ -57,6 +59,16 @@ ACTION_LABELS = {
     AuditAction.UNDEPLOYED: "Undeployed",
     AuditAction.ROLLED_BACK: "Rolled back",
     AuditAction.POLICY_CHANGED: "Policy changed",
+    AuditAction.APPROVAL_RECORDED: "First approval (waits for a second admin)",
+    AuditAction.ADMIN_ADDED: "Admin added",
+    AuditAction.ADMIN_REMOVED: "Admin removed",
+    AuditAction.SETTINGS_ADOPTED: "Settings adopted (signed)",
+    AuditAction.SETTINGS_CHANGED: "Settings changed",
+    AuditAction.SETTINGS_CONFIRMED: "Edited settings confirmed",
+    AuditAction.SETTINGS_DISCARDED: "Edited settings discarded",
+    AuditAction.CHAIN_STARTED: "Chain started",
+    AuditAction.AUDIT_BREAK_DETECTED: "Break in the trail found",
+    AuditAction.AUDIT_ACKNOWLEDGED: "Break acknowledged",
 }
 FILTER_DEBOUNCE_MS = 150
 
@@ -128,6 +140,9 @@ class AuditView(QWidget):
     ----------
     paths
         The data home.
+    governance, session_provider
+        Inside the Admin view: verify the chain above the table, and let the admin acknowledge a
+        break (`audit_integrity.AuditIntegrityBar`).
     """
 
     loaded = Signal()
@@ -136,9 +151,16 @@ class AuditView(QWidget):
     exported = Signal(str)
     """The shown events were written; carries the path."""
 
-    def __init__(self, paths: Paths, parent: QWidget | None = None) -> None:
+    def __init__(self, paths: Paths, parent: QWidget | None = None, *, governance: Governance | None = None,
+                 session_provider: Any = None) -> None:
         super().__init__(parent)
         self.paths = paths
+        self.integrity: Any = None
+        if governance is not None:
+            from predictml_desktop.ui.audit_integrity import AuditIntegrityBar
+
+            self.integrity = AuditIntegrityBar(governance, session_provider or (lambda: None))
+            self.integrity.acknowledged.connect(self.reload)
         self.tasks = Tasks(self)
         self.page: AuditPage | None = None
         self._generation = 0
@@ -153,6 +175,8 @@ class AuditView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = Banner(name="Audit message")
         layout.addWidget(self.banner)
+        if self.integrity is not None:
+            layout.addWidget(self.integrity)
         layout.addLayout(self._build_filters())
         layout.addLayout(self._build_buttons())
         layout.addWidget(self._build_table(), 1)
@@ -227,6 +251,8 @@ class AuditView(QWidget):
 
     def _build_table(self) -> QTableView:
         self.model = RecordTableModel([
+            Column("Line", lambda e: e.line, numeric=True,
+                   tooltip=lambda e: f"entry {e.seq} of the chain" if e.seq else "from before the chain"),
             Column("When", lambda e: format_timestamp(e.at), tooltip=lambda e: e.at),
             Column("Who", lambda e: e.actor),
             Column("Action", lambda e: action_label(e.action)),
@@ -292,6 +318,8 @@ class AuditView(QWidget):
     def reload(self) -> None:
         """Read and filter the trail off the GUI thread."""
         self._debounce.stop()
+        if self.integrity is not None:
+            self.integrity.verify()
         self._generation += 1
         generation = self._generation
         self.tasks.start(read_audit, self.paths, self.current_filter(),

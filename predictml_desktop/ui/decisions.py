@@ -15,7 +15,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from predictml_desktop.core.governance import AdminSession, Governance, SessionError, StepUpRequiredError
+from predictml_desktop.core.governance import (
+    AdminSession,
+    AwaitingSecondApprovalError,
+    Governance,
+    SessionError,
+    StepUpRequiredError,
+)
 from predictml_desktop.ui.governance_calls import Outcome, attempt
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.unlock_dialog import PasswordDialog
@@ -47,6 +53,10 @@ class DecisionRunner(QObject):
 
     session_expired = Signal(str)
     """The session is locked or idle; the admin tab should lock. Carries the sentence."""
+
+    recorded = Signal(str, str)
+    """A first approval was recorded and waits for a second admin (two-person rule); carries the action key
+    and the core's sentence. Not a failure: nothing more can be done by this admin."""
 
     def __init__(self, governance: Governance, session_provider: SessionProvider, parent: QWidget) -> None:
         super().__init__(parent)
@@ -145,6 +155,9 @@ class DecisionRunner(QObject):
             self.succeeded.emit(action, outcome.value)
             return
         error = outcome.error
+        if isinstance(error, AwaitingSecondApprovalError):
+            self.recorded.emit(action, str(error))
+            return
         if isinstance(error, StepUpRequiredError):
             session = self.session()
             if session is not None:

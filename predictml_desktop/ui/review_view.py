@@ -103,6 +103,7 @@ class ReviewView(QWidget):
         self.decisions = DecisionRunner(governance, session_provider, self)
         self.decisions.started.connect(lambda text: self.banner.show_message("info", text))
         self.decisions.failed.connect(self._on_decision_failed)
+        self.decisions.recorded.connect(self._on_approval_recorded)
         self.datasets: dict[str, Dataset] = {}
         self.details: ReviewDetails | None = None
         self.comparison_dialog: ComparisonDialog | None = None
@@ -373,6 +374,10 @@ class ReviewView(QWidget):
                 symbol, colour, word = _GATE_STYLE[gate.outcome]
                 gates_text.append((colour, f"{symbol} <b>{word}</b> — {html.escape(gate.title)}: "
                                            f"{html.escape(gate.message)}"))
+        for first in self.details.job.approvals if self.details is not None else []:
+            where = "Azure" if first.get("target") == "azure" else "Local"
+            gates_text.append(("#8a5a00", f"⏳ <b>Waiting</b> — {html.escape(str(first.get('by')))} approved it for "
+                                          f"{where}; the two-person rule needs a second admin's approval."))
         for colour, text in gates_text:
             label = QLabel(f'<span style="color:{colour}">{text}</span>')
             label.setTextFormat(Qt.TextFormat.RichText)
@@ -570,6 +575,13 @@ class ReviewView(QWidget):
         self.context.notify_records_changed()
         self.reload()
         self.decided.emit(action, job_id)
+
+    def _on_approval_recorded(self, _action: str, message: str) -> None:
+        # Two-person rule: this admin's approval is recorded; a second admin's deploys.
+        self.reason_edit.clear()
+        self.banner.show_message("info", message)
+        if self.details is not None:
+            self._after_decision("approval_recorded", self.details.job.id)
 
     def _on_decision_failed(self, _action: str, message: str) -> None:
         self._update_actions()

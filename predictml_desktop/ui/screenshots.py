@@ -2,8 +2,8 @@
 
 Runs the real workflow in a temporary data home: the sample dataset through the wizard, a real
 training with a short candidate list, an approval for Local through the core governance API (with a
-throw-away admin password), a prediction through the form, and a batch file. Each view is grabbed
-as the user would see it.
+throw-away admin password), a second admin, the verified audit trail and the admin list, a
+prediction through the form, and a batch file. Each view is grabbed as the user would see it.
 
 Usage: ``python -m predictml_desktop.ui.screenshots [OUT_DIR]`` (default ``docs/screenshots``).
 """
@@ -112,6 +112,19 @@ def _shoot_review_and_approve(window: Any, shot: Callable[[str], None], job_id: 
     assert session is not None
     governance.approve(session, job_id, "local", reason="Screenshots of the workflow", override=True)
     window.context.notify_records_changed()
+    # A second admin, then the trail (verified against its signed head) and the admin list.
+    governance.add_admin(session, "bob@example.org", secrets.token_urlsafe(24))
+    verified: list[Any] = []
+    admin.audit.integrity.verified.connect(verified.append)
+    admin.tabs.setCurrentWidget(admin.audit)
+    _wait(lambda: bool(verified) and admin.audit.page is not None, 30, "the verified audit trail")
+    shot("12-admin-audit")
+    listed: list[bool] = []
+    admin.admins.reloaded.connect(lambda: listed.append(True))
+    admin.tabs.setCurrentWidget(admin.admins)
+    _wait(lambda: bool(listed) and len(admin.admins.names()) == 2, 30, "the admin list")
+    shot("13-admin-admins")
+    admin.tabs.setCurrentWidget(admin.review)
 
 
 def _shoot_predictions(window: Any, shot: Callable[[str], None], home: Path) -> None:
@@ -168,6 +181,11 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     window.show_view("server")
     shot("11-server")
     window.close()
+    from predictml_desktop.ui.tasks import wait_for_background_jobs
+
+    # Closing locks the Admin view, which writes its audit entry on a worker: let it finish before
+    # the temporary data home is removed.
+    wait_for_background_jobs(30_000)
     return saved
 
 

@@ -1,8 +1,11 @@
 """Settings: import limits and the default training preset for everyone; the approval policy for the admin.
 
-Limits and the preset are saved with `core.settings.save_settings`. The policy gates are saved with
-`Governance.set_policy`, which needs an open admin session and writes an audit line: without an
-unlocked Admin view the policy is shown read-only. Reading and saving run off the GUI thread.
+Limits and the preset are saved with `core.settings.save_settings` (signed, with an audit line). The
+policy gates and the two-person rule are saved with `Governance.set_policy`, which needs an open
+admin session: without an unlocked Admin view the policy is shown read-only. A ``settings.json``
+changed outside PredictML is reported at the top, with the safe defaults in force; an admin keeps
+its values or discards it there (`Governance.confirm_settings`). Reading and saving run off the GUI
+thread.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from predictml_desktop.core.governance import DEFAULT_POLICY, GATE_MODES, AdminSession, Governance, policy
+from predictml_desktop.core.governance import GATE_MODES, GATES, TWO_PERSON_MODES, AdminSession, Governance, policy
 from predictml_desktop.core.paths import Paths
-from predictml_desktop.core.settings import MB, Settings, load_settings, save_settings
+from predictml_desktop.core.settings import MB, Settings, SettingsRead, load_settings, read_settings, save_settings
 from predictml_desktop.ui.governance_calls import Outcome, attempt
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Banner
@@ -35,6 +38,8 @@ from predictml_desktop.ui.widgets import Banner
 PRESET_LABELS = {"fast": "Fast (about a minute)", "balanced": "Balanced (about 5 minutes)",
                  "thorough": "Thorough (up to 30 minutes)"}
 MODE_LABELS = {"block": "Block approval", "warn": "Warn (approval needs an override)", "off": "Off"}
+TWO_PERSON_LABELS = {"off": "Off: one admin's approval deploys", "azure": "Azure exports need two admins",
+                     "all": "Every deployment needs two admins"}
 
 GATE_HELP = {
     "minHoldoutScore": "The model's holdout score (AUC for classification, R² for regression, or the job's "
@@ -91,7 +96,7 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
     for name in ("max_file_bytes", "max_rows", "max_columns"):
         if name in changes:
             setattr(settings.limits, name, int(changes[name]))
-    save_settings(paths, settings)
+    save_settings(paths, settings, actor=session.name if session is not None and session.active else None)
     return SavedSettings(load_settings(paths), saved_policy)
 
 
@@ -117,6 +122,9 @@ class SettingsDialog(QDialog):
     save_failed = Signal(str)
     """Saving was refused or failed; carries the sentence shown."""
 
+    unverified_decided = Signal(bool)
+    """An admin kept (True) or discarded (False) a settings file changed outside PredictML."""
+
     def __init__(self, paths: Paths, governance: Governance | None = None, session: AdminSession | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +133,7 @@ class SettingsDialog(QDialog):
         self.session = session if session is not None and session.active else None
         self.tasks = Tasks(self)
         self._loaded_gates: dict[str, dict[str, Any]] = {}
+        self.status: Any = None
         self.setWindowTitle("Settings")
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.resize(620, 480)
@@ -145,7 +154,12 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self.save_button.setEnabled(False)
         self.tabs.setEnabled(False)  # until the saved values are shown: the read would undo an edit
-        self.tasks.start(load_settings, paths, on_result=self._on_loaded,
+        from predictml_desktop.ui.decisions import DecisionRunner
+
+        self.decisions = DecisionRunner(governance, lambda: self.session, self) if governance is not None else None
+        if self.decisions is not None:
+            self.decisions.failed.connect(lambda _action, message: self.banner.show_message("error", message))
+        self.tasks.start(read_settings, paths, on_result=self._on_loaded,
                          on_error=lambda message: self.banner.show_message("error", message))
 
     # ------------------------------------------------------------------ layout
@@ -187,7 +201,7 @@ class SettingsDialog(QDialog):
         grid = QGridLayout()
         self.mode_combos: dict[str, QComboBox] = {}
         row = 0
-        for key in DEFAULT_POLICY:
+        for key in GATES:
             title = QLabel(f"<b>{GATE_TITLES[key]}</b>")
             combo = QComboBox()
             combo.setAccessibleName(f"{GATE_TITLES[key]}: what happens when it fails")
@@ -216,6 +230,18 @@ class SettingsDialog(QDialog):
                 grid.addWidget(QLabel("Largest gap:"), row, 0)
                 grid.addWidget(self.max_gap_spin, row, 1)
                 row += 1
+        two = QLabel("<b>Two-person rule</b>")
+        self.two_person_combo = QComboBox()
+        self.two_person_combo.setAccessibleName("Two-person rule: which deployments need two admins")
+        for mode in TWO_PERSON_MODES:
+            self.two_person_combo.addItem(TWO_PERSON_LABELS[mode], mode)
+        two.setBuddy(self.two_person_combo)
+        grid.addWidget(two, row, 0)
+        grid.addWidget(self.two_person_combo, row, 1)
+        two_help = QLabel("A deployment under the rule needs the approvals of two different admins: the first "
+                          "is recorded, the second deploys.")
+        two_help.setWordWrap(True)
+        grid.addWidget(two_help, row + 1, 0, 1, 2)
         layout.addLayout(grid)
         layout.addStretch(1)
         self.policy_page = page
@@ -232,11 +258,14 @@ class SettingsDialog(QDialog):
 
     def _policy_controls(self) -> list[QWidget]:
         return [*self.mode_combos.values(), self.min_classification_spin, self.min_regression_spin,
-                self.max_gap_spin]
+                self.max_gap_spin, self.two_person_combo]
 
     # ------------------------------------------------------------------ values
 
-    def _on_loaded(self, settings: Settings) -> None:
+    def _on_loaded(self, read: SettingsRead) -> None:
+        settings = read.settings
+        self.status = read.status
+        self._show_status()
         self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(settings.default_preset)))
         self.max_file_spin.setValue(max(1, round(settings.limits.max_file_bytes / MB)))
         self.max_rows_spin.setValue(settings.limits.max_rows)
@@ -247,7 +276,8 @@ class SettingsDialog(QDialog):
         self.min_classification_spin.setValue(float(gates["minHoldoutScore"].get("classification", 0.7)))
         self.min_regression_spin.setValue(float(gates["minHoldoutScore"].get("regression", 0.3)))
         self.max_gap_spin.setValue(float(gates["maxCvHoldoutGap"].get("value", 0.1)))
-        editable = self.policy_editable
+        self.two_person_combo.setCurrentIndex(max(0, self.two_person_combo.findData(gates["twoPersonRule"]["mode"])))
+        editable = self.policy_editable and read.status.trusted
         for widget in self._policy_controls():
             widget.setEnabled(editable)
         self.policy_note.setText(
@@ -271,6 +301,7 @@ class SettingsDialog(QDialog):
         out["minHoldoutScore"]["classification"] = round(self.min_classification_spin.value(), 3)
         out["minHoldoutScore"]["regression"] = round(self.min_regression_spin.value(), 3)
         out["maxCvHoldoutGap"]["value"] = round(self.max_gap_spin.value(), 3)
+        out["twoPersonRule"] = {"mode": self.two_person_combo.currentData()}
         return out
 
     def changes(self) -> dict[str, Any]:
@@ -290,6 +321,41 @@ class SettingsDialog(QDialog):
         self.save_button.setEnabled(False)
         self.tasks.start(attempt, save_all, self.paths, self.changes(), self.governance, self.session, gates,
                          on_result=self._on_saved, on_error=self._on_save_failed)
+
+    # ------------------------------------------------------------------ a settings file changed outside PredictML
+
+    def _show_status(self) -> None:
+        status = self.status
+        if status is None or status.trusted:
+            if status is not None and status.state == "unsigned":
+                self.banner.show_message("info", status.message)
+            return
+        actions: list[tuple[str, Any]] = []
+        if self.policy_editable:
+            if status.state == "unverified":
+                actions.append(("Keep its values", lambda: self.decide_unverified(accept=True)))
+            actions.append(("Discard it", lambda: self.decide_unverified(accept=False)))
+        else:
+            self.save_button.setToolTip("An admin must confirm or discard the change first.")
+        self.banner.show_message("warning", status.message + ("" if actions else
+                                 " Unlock the Admin view and open Settings there to decide."), actions)
+
+    def decide_unverified(self, *, accept: bool) -> None:
+        """Keep (signed) or discard a settings file changed outside PredictML (an admin decision, audited)."""
+        if self.decisions is None or self.governance is None:
+            return
+        governance = self.governance
+
+        def done(_status: Any) -> None:
+            self.banner.show_message("success", "settings.json is signed again; the decision is in the audit trail.")
+            self.tasks.start(read_settings, self.paths, on_result=self._on_loaded,
+                             on_error=lambda message: self.banner.show_message("error", message))
+            self.unverified_decided.emit(accept)
+
+        label = "keep the changed settings" if accept else "discard the changed settings"
+        self.decisions.run("confirm_settings", label,
+                           lambda session: governance.confirm_settings(session, accept=accept), step_up=True,
+                           on_success=done)
 
     def _on_saved(self, outcome: Outcome) -> None:
         if not outcome.ok:

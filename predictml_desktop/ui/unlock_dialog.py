@@ -14,6 +14,7 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -227,8 +228,16 @@ class CreateAdminPage(QWidget):
         self.refused.emit(message)
 
 
+def unlock_state(governance: Governance, name: str | None) -> tuple[list[str], LockoutState]:
+    """Return the admins' names and the chosen one's lockout (runs off the GUI thread)."""
+    names = governance.admin_names()
+    if name not in names:
+        name = names[0] if len(names) == 1 else None
+    return names, governance.lockout_state(name)
+
+
 class UnlockPage(QWidget):
-    """The locked Admin view: the password, "wrong password" and "locked for N min" messages.
+    """The locked Admin view: who you are (with several admins), the password, "wrong password" and lockout messages.
 
     Parameters
     ----------
@@ -260,11 +269,20 @@ class UnlockPage(QWidget):
         self.intro.setAccessibleName("Why the view is locked")
         layout.addWidget(self.intro)
         form = QFormLayout()
+        # Shown only when several admins exist: each unlocks with their own password and lockout.
+        self.name_label = QLabel("&Admin:")
+        self.name_combo = QComboBox()
+        self.name_combo.setAccessibleName("Which admin you are")
+        self.name_label.setBuddy(self.name_combo)
+        self.name_combo.activated.connect(lambda _index: self.refresh())
+        form.addRow(self.name_label, self.name_combo)
         self.password_edit = password_field("Admin password")
         self.password_edit.returnPressed.connect(self.submit)
         self.password_edit.textChanged.connect(self._update_button)
         form.addRow("&Password:", self.password_edit)
         layout.addLayout(form)
+        for widget in (self.name_label, self.name_combo):
+            widget.hide()
         self.unlock_button = QPushButton("&Unlock")
         self.unlock_button.setAccessibleName("Unlock the admin view")
         self.unlock_button.setDefault(True)
@@ -291,7 +309,7 @@ class UnlockPage(QWidget):
         """Read the lockout state (off the GUI thread) and show it."""
         self._refresh_generation += 1
         generation = self._refresh_generation
-        self.tasks.start(attempt, self.governance.lockout_state,
+        self.tasks.start(attempt, unlock_state, self.governance, self.admin_name,
                          on_result=lambda outcome: self._on_lockout_state(outcome, generation),
                          on_error=self._show_error)
 
@@ -299,7 +317,8 @@ class UnlockPage(QWidget):
         if generation != self._refresh_generation:
             return  # an older read, overtaken by a newer one
         if outcome.ok:
-            state: LockoutState = outcome.value
+            names, state = outcome.value
+            self._set_names(names)
             if state.locked:
                 self._start_lockout(state.retry_after_s)
             else:
@@ -307,6 +326,22 @@ class UnlockPage(QWidget):
         else:
             self._show_error(str(outcome.error))
         self.lockout_checked.emit()
+
+    @property
+    def admin_name(self) -> str | None:
+        """The admin chosen in the list (None while a single admin exists)."""
+        return self.name_combo.currentText() or None if self.name_combo.count() > 1 else None
+
+    def _set_names(self, names: list[str]) -> None:
+        current = self.name_combo.currentText()
+        if [self.name_combo.itemText(i) for i in range(self.name_combo.count())] != names:
+            self.name_combo.clear()
+            self.name_combo.addItems(names)
+            if current in names:
+                self.name_combo.setCurrentText(current)
+        several = len(names) > 1
+        self.name_label.setVisible(several)
+        self.name_combo.setVisible(several)
 
     def _update_button(self) -> None:
         self.unlock_button.setEnabled(bool(self.password_edit.text()) and not self._busy and not self.locked_out)
@@ -320,7 +355,8 @@ class UnlockPage(QWidget):
         self.message.setStyleSheet("")
         self.message.setText("Checking…")
         password = self.password_edit.text()
-        self.tasks.start(attempt, self.governance.unlock, password, on_result=self._on_unlock_result,
+        self.tasks.start(attempt, self.governance.unlock, password, self.admin_name,
+                         on_result=self._on_unlock_result,
                          on_error=self._show_error)
 
     def _on_unlock_result(self, outcome: Outcome) -> None:
@@ -340,7 +376,8 @@ class UnlockPage(QWidget):
         self._update_button()
         self.refused.emit(str(error))
         # Say how many tries are left before the lock, from the count the core persisted.
-        self.tasks.start(attempt, self.governance.lockout_state, on_result=self._on_failures_counted)
+        self.tasks.start(attempt, self.governance.lockout_state, self.admin_name,
+                         on_result=self._on_failures_counted)
 
     def _on_failures_counted(self, outcome: Outcome) -> None:
         if not outcome.ok or self.locked_out:
@@ -412,7 +449,7 @@ class PasswordDialog(QDialog):
         self.setWindowTitle("Confirm with the admin password")
         self.setWindowModality(Qt.WindowModality.WindowModal)
         layout = QVBoxLayout(self)
-        text = QLabel(f"Enter the admin password again to {action}.")
+        text = QLabel(f"Enter the password of {session.name} again to {action}.")
         text.setWordWrap(True)
         layout.addWidget(text)
         self.password_edit = password_field("Admin password")

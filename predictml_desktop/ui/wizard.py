@@ -79,6 +79,21 @@ def _kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
 
 
+_EXCLUSION_WORDS = {"id_like": "identifier", "constant": "same value everywhere", "empty_column": "empty",
+                    "leakage": "suspected leak of the target"}
+
+
+def exclusion_reasons(warnings: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Return, per column the profile leaves out, a few words and the warning's sentence (why it is ticked)."""
+    out: dict[str, tuple[str, str]] = {}
+    for warning in warnings:
+        words = _EXCLUSION_WORDS.get(str(warning.get("code")))
+        column = warning.get("column")
+        if words and column and column not in out:
+            out[str(column)] = (words, str(warning.get("message", "")))
+    return out
+
+
 def summary_text(summary: Any) -> str:
     """Return a column's profile summary in one line (range, top categories, date span...)."""
     from predictml_desktop.ui.formatting import format_number
@@ -267,9 +282,19 @@ class UploadWizard(QWidget):
         exclude_label = QLabel("Columns to &exclude from the features:")
         self.exclude_list = QListWidget()
         self.exclude_list.setAccessibleName("Columns to exclude")
+        self.exclude_list.itemChanged.connect(lambda _item: self._update_exclude_note())
         exclude_label.setBuddy(self.exclude_list)
+        exclude_hint = QLabel("Identifiers, constant and empty columns and columns suspected of leaking the target "
+                              "are ticked, with the reason; untick one to train on it.")
+        exclude_hint.setWordWrap(True)
+        self.exclude_note = QLabel()
+        self.exclude_note.setWordWrap(True)
+        self.exclude_note.setAccessibleName("What including a suspected column means")
+        self.exclude_note.setStyleSheet("color: #8a5a00;")
         exclude_box.addWidget(exclude_label)
+        exclude_box.addWidget(exclude_hint)
         exclude_box.addWidget(self.exclude_list)
+        exclude_box.addWidget(self.exclude_note)
         lists.addLayout(exclude_box, 1)
 
         lists.addLayout(self._build_training_options(), 1)
@@ -560,17 +585,38 @@ class UploadWizard(QWidget):
             self.target_reason.setText(reason or "Your choice.")
 
     def _fill_excluded(self, profile: Profile) -> None:
+        # The profile's warnings are for the chosen target (recomputed when it changes), so a column
+        # that leaks one target is ticked only while that target is chosen.
         excluded = set(profile.excluded_columns)
+        self._exclusion_reasons = exclusion_reasons(profile.warnings)
+        self.exclude_list.blockSignals(True)
         self.exclude_list.clear()
         for column in profile.columns:
             name = str(column["name"])
             if name == self.target:
                 continue
-            item = QListWidgetItem(f"{name}  ({_kind_label(column['kind'])})")
+            words, why = self._exclusion_reasons.get(name, ("", ""))
+            # The kind already says "identifier" or "constant"; a leak is not a kind, so it is said.
+            leak = words == _EXCLUSION_WORDS["leakage"]
+            text = f"{name}  ({_kind_label(column['kind'])})" + (f" — {words}" if leak else "")
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setToolTip(why)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if name in excluded else Qt.CheckState.Unchecked)
             self.exclude_list.addItem(item)
+        self.exclude_list.blockSignals(False)
+        self._update_exclude_note()
+
+    def _update_exclude_note(self) -> None:
+        reasons = getattr(self, "_exclusion_reasons", {})
+        chosen = set(self.excluded_columns())
+        included = [name for name, (words, _why) in reasons.items()
+                    if words == _EXCLUSION_WORDS["leakage"] and name not in chosen]
+        self.exclude_note.setText(
+            f"Training on {', '.join(repr(n) for n in included)} (suspected of leaking the target) blocks the "
+            "model's approval while the leakage gate is on; keep it only if its value is known when predicting."
+            if included else "")
 
     def _set_problem_type(self, profile: Profile) -> None:
         if profile.problem_type:

@@ -57,7 +57,9 @@ def store_and_create_job(
     # reason); the options carry only the user's own additions, which the engine logs as such.
     added = [c for c in excluded_columns if c not in profile.excluded_columns]
     training_options = TrainingOptions(excluded_columns=added, **options)
-    return create_job(context_store, dataset.id, target, training_options, problem_type=problem_type)
+    # The table in memory spares reading the file again for the job's own leakage check.
+    return create_job(context_store, dataset.id, target, training_options, problem_type=problem_type,
+                      frame=table.frame)
 
 
 def model_choices(problem_type: str) -> list[tuple[str, str]]:

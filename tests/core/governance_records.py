@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from predictml_desktop.core.artifacts import MODEL_FILE, SCHEMA_FILE
+from predictml_desktop.core.artifacts import ENVIRONMENT_FILE, MODEL_FILE, SCHEMA_FILE, current_environment
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Dataset, TrainingJob
 from predictml_desktop.core.status import DatasetStatus, JobStatus
@@ -50,6 +50,7 @@ def add_job(store: Store, dataset_id: str, *, metrics: dict[str, Any] | None = N
                           "maximum": 79, "median": 45, "default": 45}],
             "classes": [0, 1],
         }))
+        (model_dir / ENVIRONMENT_FILE).write_text(json.dumps(current_environment()))
         tx.jobs.add(TrainingJob(
             id=job_id, dataset_id=dataset_id, target_column="bought", problem_type="classification",
             model_name="Logistic Regression", model_path=paths.relative(model_dir / MODEL_FILE),

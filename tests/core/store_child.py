@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from predictml_desktop.core.audit import AuditEvent, AuditLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.store import Store
 
@@ -29,8 +30,13 @@ def increment(home: Path, n: int, start_flag: Path, locked: bool) -> None:
 
 
 def churn(home: Path) -> None:
-    """Update forever, printing each acknowledged sequence number (for the kill -9 test)."""
+    """Update forever, printing each acknowledged sequence number (for the kill -9 test).
+
+    Each update is followed by an audit entry, acknowledged as ``audit <n>``: the kills land in the
+    records' saves and in the audit trail's appends alike.
+    """
     store = Store(Paths(home))
+    log = AuditLog(store.paths)
     print("ready", flush=True)
     seq = 0
     while True:
@@ -39,6 +45,17 @@ def churn(home: Path) -> None:
             tx.datasets.update("report_1", rows=seq)
             tx.jobs.update("training_1", progress=seq % 100, stage=f"seq {seq}")
         print(seq, flush=True)
+        log.append(AuditEvent(action="policy_changed", actor="churn", details={"seq": seq}))
+        print(f"audit {seq}", flush=True)
+
+
+def audit(home: Path, config: Path, n: int, start_flag: Path, actor: str) -> None:
+    """Append ``n`` audit entries as ``actor`` once the flag exists (the concurrent-writers test)."""
+    log = AuditLog(Paths(home, config))
+    while not start_flag.exists():
+        time.sleep(0.005)
+    for i in range(n):
+        log.append(AuditEvent(action="unlocked", actor=actor, details={"n": i}))
 
 
 if __name__ == "__main__":
@@ -47,3 +64,5 @@ if __name__ == "__main__":
         increment(home, int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] == "locked")
     elif mode == "churn":
         churn(home)
+    elif mode == "audit":
+        audit(home, Path(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5]), sys.argv[6])

@@ -49,6 +49,10 @@ PASSWORD = "correct horse battery staple 42"
 OTHER_PASSWORD = "violet tractor under seventeen moons"
 
 
+def _stored_hash(paths: Paths, index: int = 0) -> str:
+    return str(json.loads(paths.admin_file.read_text("utf-8"))["admins"][index]["passwordHash"])
+
+
 class FakeClock:
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         self.now = start
@@ -97,8 +101,10 @@ def test_no_default_credentials(gov: Governance) -> None:
 
 def test_stored_hash_is_argon2id_and_never_the_password(gov: Governance, session: AdminSession) -> None:
     raw = gov.paths.admin_file.read_text("utf-8")
-    doc = json.loads(raw)
-    assert doc["schemaVersion"] == 1 and doc["name"] == "ada@example.org"
+    file = json.loads(raw)
+    assert file["schemaVersion"] == 2
+    [doc] = file["admins"]
+    assert doc["name"] == "ada@example.org"
     assert re.match(r"^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$", doc["passwordHash"])
     assert PASSWORD not in raw
     # A fresh random salt per hash: the same password twice gives two different hashes.
@@ -119,7 +125,7 @@ def test_production_profile_is_above_the_owasp_floor_and_not_the_test_profile(pa
     # Without an explicit hasher, Governance uses the production profile, end to end.
     gov = Governance(paths)
     gov.create_admin("ada", PASSWORD)
-    stored = json.loads(paths.admin_file.read_text("utf-8"))["passwordHash"]
+    stored = _stored_hash(paths)
     m, t, p = map(int, re.match(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$", stored).groups())  # type: ignore[union-attr]
     assert (m, t, p) == (PRODUCTION_HASH_PARAMS["memory_cost"], PRODUCTION_HASH_PARAMS["time_cost"], 1)
     assert m >= 19456 and t >= 2
@@ -177,11 +183,11 @@ def test_password_is_not_in_the_name_error_or_audit(gov: Governance) -> None:
 def test_rehash_on_login_when_parameters_are_weaker(paths: Paths, clock: FakeClock) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
     Governance(paths, clock=clock, hasher=weak).create_admin("ada", PASSWORD)
-    assert "m=8,t=1" in json.loads(paths.admin_file.read_text("utf-8"))["passwordHash"]
+    assert "m=8,t=1" in _stored_hash(paths)
     stronger = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1, type=Type.ID)
     gov = Governance(paths, clock=clock, hasher=stronger)
     assert gov.unlock(PASSWORD).active
-    assert "m=16,t=2" in json.loads(paths.admin_file.read_text("utf-8"))["passwordHash"]
+    assert "m=16,t=2" in _stored_hash(paths)
     assert gov.unlock(PASSWORD).active
     assert [e.action for e in gov.audit.events()].count("password_rehashed") == 1
 
@@ -627,7 +633,8 @@ def test_gates_on_a_job_from_the_real_engine(trained_home: Any) -> None:
     for job in trained_home.jobs.values():
         gates = {g.gate: g for g in gov.evaluate_gates(job.job_id)}
         assert set(gates) == {"minHoldoutScore", "maxCvHoldoutGap", "beatBaseline", "suspectedLeakage",
-                              "perfectScore"}
+                              "perfectScore", "auditTrail", "signedSettings"}
+        assert gates["suspectedLeakage"].outcome == "pass", gates["suspectedLeakage"].message
         assert gates["beatBaseline"].outcome == "pass", gates["beatBaseline"].message
         assert all(g.message.endswith(".") for g in gates.values())
 

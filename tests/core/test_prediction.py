@@ -196,7 +196,8 @@ def test_tampered_model_files_are_refused_before_unpickling(deployed_home: Deplo
     for name, data in _tamper_cases(model, other, marker).items():
         model.write_bytes(data)
         registry = ModelRegistry(paths)
-        with pytest.raises(ModelIntegrityError, match="Integrity check failed") as info:
+        # The approval pinned the model's hash (and the deployment's own hash check would refuse it too).
+        with pytest.raises(ModelIntegrityError, match=r"model file \(model.pkl\) changed after the approval") as info:
             registry.get(deployed_home.clf.dataset_id)
         assert info.value.status == 409, name
         assert calls == [], name
@@ -241,16 +242,35 @@ def test_hand_edited_deployment_records_serve_nothing(deployed_home: DeployedHom
 
 
 def test_version_drift_is_refused_unless_allowed(deployed_home: DeployedHome, monkeypatch: pytest.MonkeyPatch) -> None:
-    env_file = deployed_home.paths.model_dir(deployed_home.clf.job_id) / ENVIRONMENT_FILE
-    env = json.loads(env_file.read_text("utf-8"))
-    env["scikit-learn"] = "0.24.0"
-    env_file.write_text(json.dumps(env), "utf-8")
+    from predictml_desktop.core import artifacts
+
+    running = {**artifacts.current_environment(), "scikit-learn": "0.24.0"}
+    monkeypatch.setattr(artifacts, "current_environment", lambda: running)
     calls = _count_loads(monkeypatch)
-    with pytest.raises(VersionDriftError, match=r"scikit-learn 0\.24\.0") as info:
+    with pytest.raises(VersionDriftError, match=r"scikit-learn .* \(running 0\.24\.0\)") as info:
         ModelRegistry(deployed_home.paths).get(deployed_home.clf.dataset_id)
     assert info.value.status == 409 and calls == []
     loaded = ModelRegistry(deployed_home.paths, allow_version_drift=True).get(deployed_home.clf.dataset_id)
     assert loaded.version_drift and "scikit-learn" in loaded.version_drift[0]
+
+
+def test_an_environment_record_edited_or_deleted_after_approval_is_refused(deployed_home: DeployedHome,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = deployed_home.paths.model_dir(deployed_home.clf.job_id) / ENVIRONMENT_FILE
+    original = env_file.read_bytes()
+    calls = _count_loads(monkeypatch)
+    env = json.loads(original)
+    env["scikit-learn"] = "0.24.0"
+    env_file.write_text(json.dumps(env), "utf-8")
+    for allow in (False, True):  # allowing drift never allows a changed record
+        with pytest.raises(ModelIntegrityError, match=r"environment record \(environment.json\) changed"):
+            ModelRegistry(deployed_home.paths, allow_version_drift=allow).get(deployed_home.clf.dataset_id)
+    env_file.unlink()
+    with pytest.raises(ModelIntegrityError, match=r"environment.json\) was deleted after the approval"):
+        ModelRegistry(deployed_home.paths).get(deployed_home.clf.dataset_id)
+    assert calls == []
+    env_file.write_bytes(original)
+    assert ModelRegistry(deployed_home.paths).get(deployed_home.clf.dataset_id)
 
 
 def test_new_deployment_is_picked_up_without_a_new_registry(trained_home: TrainedHome) -> None:

@@ -411,7 +411,9 @@ def test_tampered_model_gets_409_without_unpickling(trained_template: TrainedTem
     with live_server(paths) as url, httpx.Client(base_url=url, timeout=30) as client:
         r = client.post(f"/predict/{clf.dataset_id}", json={"inputData": valid_rows(clf, 1)[0]})
         assert r.status_code == 409, r.text
-        assert "Integrity check failed" in r.json()["error"] and "Retrain" in r.json()["error"]
+        # The approval pinned the model's hash (core.evidence): refused before the record's own check.
+        error = r.json()["error"]
+        assert "the model file (model.pkl) changed after the approval" in error and "approve the model again" in error
         reg = trained_template.jobs["regression"]
         assert client.post(f"/predict/{reg.dataset_id}", json={"inputData": valid_rows(reg, 1)[0]}).status_code == 200
     assert all(p.parent.name != clf.job_id for p in calls)

@@ -58,16 +58,19 @@ def _reload(qtbot, view: AuditView, **filters) -> list:
 
 def test_the_trail_is_shown_newest_first_with_who_what_and_why(view: AuditView, trail) -> None:
     events = view.shown_events()
-    assert [e.action for e in events] == ["unlock_failed", "rejected", "approved", "unlocked", "admin_created"]
-    assert view.count_label.text() == "5 events"
+    # The first entry is the hash chain's own start (core.audit_chain).
+    assert [e.action for e in events] == ["unlock_failed", "rejected", "approved", "unlocked", "admin_created",
+                                          "chain_started"]
+    assert view.count_label.text() == "6 events"
     assert events[1].reason.startswith("=HYPERLINK") and events[2].job_id == trail["approved"]
-    assert view.model.index(2, 2).data() == "Approved"
+    assert view.model.index(2, 3).data() == "Approved"
+    assert view.model.index(2, 0).data() == "4"  # its line in audit.jsonl, as verification names them
     assert ADMIN_PASSWORD not in json.dumps([e.to_dict() for e in events])
 
 
 def test_filter_by_action_job_who_and_text(qtbot, view: AuditView, trail) -> None:
     assert [e.action for e in _reload(qtbot, view, action="rejected")] == ["rejected"]
-    assert view.count_label.text() == "1 of 5 events"
+    assert view.count_label.text() == "1 of 6 events"
     assert [e.action for e in _reload(qtbot, view, job_id=trail["approved"])] == ["approved"]
     assert len(_reload(qtbot, view, actor="ada@example.org")) == 5
     assert _reload(qtbot, view, actor="someone else") == []
@@ -91,7 +94,7 @@ def test_filter_by_date(qtbot, view: AuditView) -> None:
     with qtbot.waitSignal(view.loaded, timeout=TIMEOUT):
         view.since_edit.setDate(today.addDays(-4))
         view.until_edit.setDate(today.addDays(-2))
-    assert [e.action for e in view.shown_events()] == ["admin_created"]
+    assert [e.action for e in view.shown_events()] == ["admin_created", "chain_started"]
     start = view.current_filter().since
     assert view.current_filter().until - start == timedelta(days=3)
 
@@ -105,8 +108,9 @@ def test_export_writes_the_shown_events_as_csv_with_formulas_neutralised_and_as_
         view.export()
     with open(target, encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["action"] for r in rows] == ["admin_created", "unlocked", "approved", "rejected", "unlock_failed"]
-    assert rows[3]["reason"].startswith("'=HYPERLINK")  # a spreadsheet shows it, never runs it
+    assert [r["action"] for r in rows] == ["chain_started", "admin_created", "unlocked", "approved", "rejected",
+                                           "unlock_failed"]
+    assert rows[4]["reason"].startswith("'=HYPERLINK")  # a spreadsheet shows it, never runs it
 
     _reload(qtbot, view, action="approved")
     target = tmp_path / "approved.jsonl"
@@ -122,5 +126,5 @@ def test_unreadable_lines_are_skipped_and_reported(qtbot, view: AuditView) -> No
         fh.write(b'{"action": "approved", "actor": "x", "at": "2026-')  # a crash mid-line
     with qtbot.waitSignal(view.loaded, timeout=TIMEOUT):
         view.reload()
-    assert view.count_label.text() == "5 events"
+    assert view.count_label.text() == "6 events"
     assert view.banner.isVisible() and "1 line of" in view.banner.text

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -107,21 +106,24 @@ def test_a_tampered_model_file_is_refused_with_a_sentence(qtbot, view: PredictVi
         model_file.write_bytes(model_file.read_bytes() + b"tampered")
     with qtbot.waitSignal(view.model_failed, timeout=TIMEOUT) as failed:
         view.window().show_view("predict")
-    assert "Integrity check failed" in failed.args[0]
+    # The approval pinned the model's hash (core.evidence), checked before the record's own.
+    assert "the model file (model.pkl) changed after the approval" in failed.args[0]
     assert view.banner.kind == "error" and "Traceback" not in view.banner.text
     assert not view.tabs.isEnabled()
 
 
 def test_a_model_trained_with_other_library_versions_can_be_loaded_after_confirmation(
-    qtbot, view: PredictView, predictml_home: Path
+    qtbot, view: PredictView, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for env_file in (predictml_home / "models").glob("*/environment.json"):
-        recorded = json.loads(env_file.read_text())
-        recorded["pycaret"] = "3.2.0"
-        env_file.write_text(json.dumps(recorded))
+    # The libraries installed now differ from those recorded at training (the record itself is
+    # pinned by the approval: editing it would be refused as tampering, not offered as drift).
+    from predictml_desktop.core import artifacts
+
+    running = {**artifacts.current_environment(), "pycaret": "9.9.9"}
+    monkeypatch.setattr(artifacts, "current_environment", lambda: running)
     with qtbot.waitSignal(view.model_failed, timeout=TIMEOUT) as failed:
         view.window().show_view("predict")
-    assert "pycaret 3.2.0" in failed.args[0]
+    assert "(running 9.9.9)" in failed.args[0]
     anyway = next(b for b in view.banner.findChildren(QPushButton) if b.text() == "Load it anyway")
     with qtbot.waitSignal(view.model_loaded, timeout=TIMEOUT):
         qtbot.mouseClick(anyway, Qt.MouseButton.LeftButton)

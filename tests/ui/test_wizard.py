@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -258,3 +259,56 @@ def test_a_refusal_when_storing_is_shown_and_nothing_is_trained(qtbot, make_wind
     assert "changed" in failed.args[0]
     assert wizard.banner.kind == "error" and wizard.train_button.isEnabled()
     assert window.context.store.read().datasets.list() == [] and window.context.store.read().jobs.list() == []
+
+
+def _leaky_customers(path: Path) -> Path:
+    """Customers with ``refund`` (recorded after a purchase: a leak of ``purchased``) and ``yearly_income``
+    (the same as ``income``: a leak when ``income`` is the target)."""
+    frame = customers(300)
+    frame["refund"] = np.where(frame["purchased"] == 1, "issued", "none")
+    frame["yearly_income"] = frame["income"] * 1.0 + 0.5
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _exclusions(wizard: UploadWizard) -> dict[str, tuple[bool, str, str]]:
+    out = {}
+    for i in range(wizard.exclude_list.count()):
+        item = wizard.exclude_list.item(i)
+        out[item.data(Qt.ItemDataRole.UserRole)] = (item.checkState() == Qt.CheckState.Checked, item.text(),
+                                                    item.toolTip())
+    return out
+
+
+def test_a_suspected_leak_is_ticked_with_why_follows_the_target_and_can_be_included_again(
+        qtbot, make_window, tmp_path) -> None:
+    window = make_window(run_startup=False)
+    wizard = window.show_view("data")
+    window.view("training").command = fake_worker("hang")
+    _open(qtbot, wizard, _leaky_customers(tmp_path / "customers.csv"))
+    wizard.go_to_target()
+    assert wizard.target == "purchased" and wizard.profile.target == "purchased"
+    ticked, text, why = _exclusions(wizard)["refund"]
+    assert ticked and "suspected leak of the target" in text and "alone predicts the target" in why
+    assert _exclusions(wizard)["customer_id"][0] and "identifier" in _exclusions(wizard)["customer_id"][1]
+    assert not _exclusions(wizard)["yearly_income"][0]
+    assert wizard.exclude_note.text() == ""
+    # Another target: the warnings are recomputed for it.
+    with qtbot.waitSignal(wizard.profile_updated, timeout=LOAD_TIMEOUT):
+        wizard.target_combo.setCurrentIndex(wizard.target_combo.findData("income"))
+    assert _exclusions(wizard)["yearly_income"][0] and not _exclusions(wizard)["refund"][0]
+    with qtbot.waitSignal(wizard.profile_updated, timeout=LOAD_TIMEOUT):
+        wizard.target_combo.setCurrentIndex(wizard.target_combo.findData("purchased"))
+    # The user includes the leak again: the wizard says what that means, and the job records it.
+    for i in range(wizard.exclude_list.count()):
+        item = wizard.exclude_list.item(i)
+        if item.data(Qt.ItemDataRole.UserRole) == "refund":
+            item.setCheckState(Qt.CheckState.Unchecked)
+    assert "'refund'" in wizard.exclude_note.text() and "blocks" in wizard.exclude_note.text()
+    with qtbot.waitSignal(wizard.job_created, timeout=LOAD_TIMEOUT) as created:
+        qtbot.mouseClick(wizard.train_button, Qt.MouseButton.LeftButton)
+    job = window.context.store.read().jobs.get(created.args[0])
+    assert [w["column"] for w in job.data_warnings or [] if w["code"] == "leakage"] == ["refund"]
+    panel = window.view("training")
+    with qtbot.waitSignal(panel.training_finished, timeout=LOAD_TIMEOUT):
+        panel.cancel()

@@ -9,11 +9,16 @@ The package, by seam:
 
 - `errors`: the refusals (`GovernanceError` and its subclasses), one sentence each;
 - `passwords`: the argon2id hashers, the password policy, the admin's name;
-- `account`: ``admin.json`` (`AdminAccount`), the lockout rule, `AdminSession`;
-- `gates`: the policy gates and the champion/challenger summaries (pure functions of the records);
-- `identity`: `AdminIdentity` — creating the account, unlocking, step-up, password changes;
-- `decisions`: `Governance` — approve, reject, archive, delete, undeploy, roll back, the policy,
-  and `Governance.allowed_decisions` (the views' rules, from `core.status.JOB_DECISIONS`).
+- `account`: ``admin.json`` (several `AdminAccount`s, its migration), the lockout rule, `AdminSession`;
+- `gates`: the policy gates, the two-person rule, the integrity checks and the champion/challenger
+  summaries (pure functions of the records);
+- `identity`: `AdminIdentity` — creating the first account, adding and removing admins, unlocking,
+  step-up, password changes;
+- `oversight`: `Oversight` — the policy in force, signed settings (confirm or discard a hand edit),
+  the audit trail's verification and acknowledgement;
+- `decisions`: `Governance` — approve (pinning its evidence; two admins under the two-person rule),
+  reject, archive, delete, undeploy, roll back, and `Governance.allowed_decisions` (the views'
+  rules, from `core.status.JOB_DECISIONS`).
 
 Callers import from the package (``from predictml_desktop.core.governance import Governance``).
 """
@@ -31,12 +36,17 @@ from predictml_desktop.core.governance.account import (
     AdminAccount,
     AdminSession,
     LockoutState,
+    admin_document,
     lockout_duration,
+    migrate_admin_document,
+    parse_admin_document,
 )
 from predictml_desktop.core.governance.decisions import Governance, verify_all_deployments
 from predictml_desktop.core.governance.errors import (
     AdminExistsError,
+    AdminNameRequiredError,
     AuthenticationError,
+    AwaitingSecondApprovalError,
     DecisionError,
     GatesBlockedError,
     GovernanceError,
@@ -50,6 +60,9 @@ from predictml_desktop.core.governance.errors import (
 from predictml_desktop.core.governance.gates import (
     DEFAULT_POLICY,
     GATE_MODES,
+    GATES,
+    TWO_PERSON_MODES,
+    TWO_PERSON_RULE,
     GateOutcome,
     GateResult,
     ModelSummary,
@@ -58,12 +71,17 @@ from predictml_desktop.core.governance.gates import (
     evaluate_policy,
     find_metric,
     holdout_metrics,
+    integrity_gates,
+    job_leaks,
     metric_label,
+    modes_of,
+    needs_two_admins,
     policy,
     primary_metric,
     summarise,
 )
-from predictml_desktop.core.governance.identity import AdminIdentity
+from predictml_desktop.core.governance.identity import AdminIdentity, AdminInfo
+from predictml_desktop.core.governance.oversight import Oversight
 from predictml_desktop.core.governance.passwords import (
     BLOCKLIST_FILE,
     MAX_NAME_CHARS,
@@ -86,6 +104,7 @@ __all__ = [
     "BLOCKLIST_FILE",
     "DEFAULT_POLICY",
     "FREE_FAILURES",
+    "GATES",
     "GATE_MODES",
     "IDLE_TIMEOUT_S",
     "LOCKOUT_S",
@@ -96,11 +115,16 @@ __all__ = [
     "OWASP_FLOOR",
     "PRODUCTION_HASH_PARAMS",
     "STEP_UP_S",
+    "TWO_PERSON_MODES",
+    "TWO_PERSON_RULE",
     "AdminAccount",
     "AdminExistsError",
     "AdminIdentity",
+    "AdminInfo",
+    "AdminNameRequiredError",
     "AdminSession",
     "AuthenticationError",
+    "AwaitingSecondApprovalError",
     "Decision",
     "DecisionError",
     "GateOutcome",
@@ -113,9 +137,11 @@ __all__ = [
     "ModelSummary",
     "NoAdminError",
     "OverrideRequiredError",
+    "Oversight",
     "PasswordPolicyError",
     "SessionError",
     "StepUpRequiredError",
+    "admin_document",
     "baseline_metrics",
     "cheap_hasher_for_tests",
     "check_admin_name",
@@ -124,10 +150,16 @@ __all__ = [
     "evaluate_policy",
     "find_metric",
     "holdout_metrics",
+    "integrity_gates",
+    "job_leaks",
     "load_blocklist",
     "lockout_duration",
     "metric_label",
+    "migrate_admin_document",
+    "modes_of",
+    "needs_two_admins",
     "normalise_password",
+    "parse_admin_document",
     "policy",
     "primary_metric",
     "production_hasher",

@@ -1,9 +1,15 @@
-"""The admin account file (``admin.json``), the lockout rule and the in-memory admin session.
+"""The admin accounts file (``admin.json``), the lockout rule and the in-memory admin session.
 
-Five wrong passwords in a row lock unlocking for five minutes, each further failure doubles the wait
-(capped at one hour; never permanent); the count and the lock live in ``admin.json``, so a restart
-does not reset them. A session locks after 15 idle minutes and 12 hours after it was opened;
-approving needs the password to have been entered in the last 5 minutes (step-up).
+Several named admins (issue 14), each with their own argon2id password hash, failure count and
+lockout. Five wrong passwords in a row lock that admin's unlocking for five minutes, each further
+failure doubles the wait (capped at one hour; never permanent); the count and the lock live in
+``admin.json``, so a restart does not reset them. A session locks after 15 idle minutes and 12 hours
+after it was opened; approving needs the password to have been entered in the last 5 minutes (step-up).
+
+Versions of ``admin.json``: 1 held the one admin's fields at the top level; 2 holds ``admins``, a list
+of them. `migrate_admin_document` turns a version-1 file into version 2 in memory; it is written as
+version 2 at the next change (no copy of the old file is kept: it would keep a password hash alive
+after the password is changed).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 from predictml_desktop.core.governance.errors import GovernanceError
 from predictml_desktop.core.records import now_iso
 
-ADMIN_SCHEMA_VERSION = 1
+ADMIN_SCHEMA_VERSION = 2
 
 FREE_FAILURES = 5
 """Wrong passwords in a row before unlocking is locked."""
@@ -42,12 +48,14 @@ class AdminAccount:
     locked_until: float | None = None
     """Epoch seconds (governance clock) until which unlocking is refused."""
     last_failure_at: float | None = None
+    created_by: str | None = None
+    """The admin who added this one (None for the first account)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the ``admin.json`` document."""
+        """Return this admin's entry of ``admin.json``."""
         return {
-            "schemaVersion": ADMIN_SCHEMA_VERSION,
             "name": self.name,
+            "createdBy": self.created_by,
             "passwordHash": self.password_hash,
             "createdAt": self.created_at,
             "passwordChangedAt": self.password_changed_at,
@@ -58,7 +66,7 @@ class AdminAccount:
 
     @classmethod
     def from_dict(cls, doc: Any, path: Path) -> AdminAccount:
-        """Build the account from ``admin.json``.
+        """Build one admin from its entry of ``admin.json``.
 
         Raises
         ------
@@ -93,7 +101,64 @@ class AdminAccount:
             failed_attempts=failed,
             locked_until=float(locked) if locked is not None else None,
             last_failure_at=float(last) if last is not None else None,
+            created_by=doc["createdBy"] if isinstance(doc.get("createdBy"), str) else None,
         )
+
+
+def _damaged(path: Path, detail: str) -> GovernanceError:
+    return GovernanceError(
+        f"The admin account file {path} is damaged ({detail}). It has not been changed; "
+        "restore it from a backup, or remove it to create a new admin account."
+    )
+
+
+def migrate_admin_document(doc: Any, path: Path) -> dict[str, Any]:
+    """Return ``admin.json``'s document in the current version (version 1: one admin at the top level).
+
+    Raises
+    ------
+    GovernanceError
+        If the file is not an object, or comes from a newer PredictML (it is never rewritten then).
+    """
+    if not isinstance(doc, dict):
+        raise _damaged(path, "not a JSON object")
+    version = doc.get("schemaVersion", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _damaged(path, f"its schemaVersion {version!r} is not a version number")
+    if version > ADMIN_SCHEMA_VERSION:
+        raise GovernanceError(f"The admin account file {path} was written by a newer PredictML; this version does "
+                              "not read it.")
+    if version <= 1:
+        entry = {k: v for k, v in doc.items() if k != "schemaVersion"}
+        doc = {"schemaVersion": 2, "admins": [entry]}
+    return doc
+
+
+def parse_admin_document(doc: Any, path: Path) -> list[AdminAccount]:
+    """Return the admins of an ``admin.json`` document (any version), oldest first.
+
+    Raises
+    ------
+    GovernanceError
+        If the file does not have the expected shape (it is never overwritten then).
+    """
+    doc = migrate_admin_document(doc, path)
+    entries = doc.get("admins")
+    if not isinstance(entries, list):
+        raise _damaged(path, "its 'admins' entry is not a list")
+    accounts = [AdminAccount.from_dict(entry, path) for entry in entries]
+    seen: set[str] = set()
+    for account in accounts:
+        folded = account.name.casefold()
+        if folded in seen:
+            raise _damaged(path, f"the admin {account.name!r} appears twice")
+        seen.add(folded)
+    return accounts
+
+
+def admin_document(accounts: list[AdminAccount]) -> dict[str, Any]:
+    """Return the ``admin.json`` document (current version) of ``accounts``."""
+    return {"schemaVersion": ADMIN_SCHEMA_VERSION, "admins": [a.to_dict() for a in accounts]}
 
 
 @dataclass

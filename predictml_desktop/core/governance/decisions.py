@@ -1,9 +1,15 @@
-"""Admin decisions: approve (local or Azure), reject, archive, delete, undeploy, roll back; policy gates.
+"""Admin decisions: approve (local or Azure), reject, archive, delete, undeploy, roll back.
 
 Everything is enforced here, in the core, not only in the UI: a decision without an active admin
 session is refused, every status change goes through the transition table, which decision a job's
 status allows comes from `core.status.JOB_DECISIONS` (the views ask `Governance.allowed_decisions`),
-and every decision is appended to ``audit.jsonl``.
+and every decision is appended to the audit trail under the deciding admin's name.
+
+An approval pins its evidence (`core.evidence`): the hashes of the model, its schema, its
+environment and the model card written for the approval go into the review, the audit line and the
+signed deployment record, and loading the deployed model checks them all. Under the policy's
+two-person rule (`twoPersonRule`: ``azure`` or ``all``), the first admin's approval is only recorded
+(`AwaitingSecondApprovalError` says so) and a second, different admin's approval makes the deployment.
 """
 
 from __future__ import annotations
@@ -14,29 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from predictml_desktop.core import deployment as deployments
+from predictml_desktop.core import evidence
 from predictml_desktop.core.artifacts import ArtifactError, verify_model_file
 from predictml_desktop.core.audit import AuditAction
 from predictml_desktop.core.governance.account import AdminSession
 from predictml_desktop.core.governance.errors import (
+    AwaitingSecondApprovalError,
     DecisionError,
     GatesBlockedError,
     GovernanceError,
     OverrideRequiredError,
 )
 from predictml_desktop.core.governance.gates import (
-    DEFAULT_POLICY,
-    GATE_MODES,
     GateOutcome,
     GateResult,
     ModelSummary,
-    evaluate_policy,
-    policy,
+    needs_two_admins,
     summarise,
 )
-from predictml_desktop.core.governance.identity import AdminIdentity
+from predictml_desktop.core.governance.oversight import Oversight
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Deployment, TrainingJob, now_iso
-from predictml_desktop.core.settings import load_settings, save_settings
+from predictml_desktop.core.settings import load_settings
 from predictml_desktop.core.status import (
     JOB_DECISIONS,
     DatasetStatus,
@@ -50,8 +55,8 @@ from predictml_desktop.core.store import Store
 log = logging.getLogger(__name__)
 
 
-class Governance(AdminIdentity):
-    """The admin account (see `AdminIdentity`) and every admin decision.
+class Governance(Oversight):
+    """The admin accounts (`AdminIdentity`), the policy and integrity checks (`Oversight`), and every admin decision.
 
     Parameters
     ----------
@@ -63,45 +68,6 @@ class Governance(AdminIdentity):
         The argon2 hasher for new hashes; `production_hasher()` if None. Tests may pass
         `cheap_hasher_for_tests()` explicitly.
     """
-
-    # ----------------------------------------------------------------- policy
-
-    def policy(self) -> dict[str, dict[str, Any]]:
-        """Return the effective policy gates (defaults plus ``Settings.policy``)."""
-        return policy(load_settings(self.paths).policy)
-
-    def set_policy(self, session: AdminSession, gates: dict[str, dict[str, Any]]) -> None:
-        """Save the admin's gate settings in ``Settings.policy``.
-
-        Raises
-        ------
-        SessionError
-            Without an active session.
-        GovernanceError
-            For an unknown gate or mode.
-        """
-        actor = self._require(session, step_up=False)
-        for key, gate in gates.items():
-            if key not in DEFAULT_POLICY:
-                raise GovernanceError(f"There is no policy gate named {key!r}.")
-            if "mode" in gate and gate["mode"] not in GATE_MODES:
-                raise GovernanceError(f"The gate {key} cannot be {gate['mode']!r}; use block, warn or off.")
-        settings = load_settings(self.paths)
-        before = dict(settings.policy)
-        merged = {k: dict(v) for k, v in before.items() if isinstance(v, dict)}
-        for key, gate in gates.items():
-            merged.setdefault(key, {}).update(gate)
-        settings.policy = merged
-        save_settings(self.paths, settings)
-        self._log(AuditAction.POLICY_CHANGED, actor, details={"before": before, "after": merged})
-
-    def evaluate_gates(self, job: TrainingJob | str) -> list[GateResult]:
-        """Evaluate the policy gates on a job (pass, warn or block, each with a sentence)."""
-        snapshot = self.store.read()
-        if isinstance(job, str):
-            job = snapshot.jobs.get(job)
-        dataset = snapshot.datasets.find(job.dataset_id)
-        return evaluate_policy(job, dataset, self.policy())
 
     # ----------------------------------------------------------------- champion vs challenger
 
@@ -185,6 +151,9 @@ class Governance(AdminIdentity):
             If the job cannot be approved (status, missing or altered model file).
         GatesBlockedError, OverrideRequiredError
             If policy gates block, or warn without ``override``.
+        AwaitingSecondApprovalError
+            Under the two-person rule, after recording this admin's approval when no other admin's is
+            recorded yet (nothing is deployed then).
         """
         actor = self._require(session, step_up=True)
         if target not in deployments.TARGETS:
@@ -203,8 +172,12 @@ class Governance(AdminIdentity):
         if warned and not override:
             raise OverrideRequiredError(warned)
         overridden = [g.to_dict() for g in warned]
+        approvers = self._approvers(actor, job, target, reason, overridden)
+        card = evidence.card_name(target)
         review = self._review(actor, f"approved_{target}", reason, target=target,
-                              gates=[g.to_dict() for g in gates], overriddenGates=overridden)
+                              gates=[g.to_dict() for g in gates], overriddenGates=overridden, approvers=approvers)
+        pinned = self._pin_evidence(job, review, gates, card)
+        review["evidence"] = pinned
         port = load_settings(self.paths).server_port
         superseded: Deployment | None = None
         dep: Deployment | None = None
@@ -212,22 +185,24 @@ class Governance(AdminIdentity):
             job = tx.jobs.get(job_id)
             if job.status not in approvable:  # changed since the snapshot
                 raise DecisionError(f"Job {job_id} is now {job.status}; it cannot be approved.")
+            waiting = [a for a in job.approvals if a.get("target") != target]
             if job.status == JobStatus.PENDING_REVIEW:
-                job = tx.jobs.update(job_id, status=JobStatus.APPROVED_FOR_INFERENCE, review=review)
+                job = tx.jobs.update(job_id, status=JobStatus.APPROVED_FOR_INFERENCE, review=review, approvals=waiting)
             else:
-                job = tx.jobs.update(job_id, review=review)
+                job = tx.jobs.update(job_id, review=review, approvals=waiting)
             if target == deployments.LOCAL:
                 if job.status != JobStatus.APPROVED_FOR_INFERENCE:
                     raise DecisionError(f"Job {job_id} is {job.status}; it cannot be deployed again.")
-                activation = deployments.activate_local(tx, self.paths, job, approved_by=actor, port=port)
+                activation = deployments.activate_local(tx, self.paths, job, approved_by=actor, port=port,
+                                                        evidence=pinned, approvers=approvers)
                 dep, superseded = activation.deployment, activation.superseded
             else:
                 deployments.advance_dataset(tx, job.dataset_id, DatasetStatus.DEPLOYED)
         details: dict[str, Any] = {"target": target, "overriddenGates": overridden,
-                                   "modelSha256": job.model_sha256}
+                                   "modelSha256": job.model_sha256, "evidence": pinned, "approvers": approvers}
         try:
             if target == deployments.AZURE:
-                dep, bundle = self._export_azure(actor, job, out_dir)
+                dep, bundle = self._export_azure(actor, job, out_dir, pinned, approvers)
                 details["bundlePath"] = str(bundle)
             else:
                 assert dep is not None
@@ -246,7 +221,47 @@ class Governance(AdminIdentity):
         self._write_card(job_id)
         return dep
 
-    def _export_azure(self, actor: str, job: TrainingJob, out_dir: Path | None) -> tuple[Deployment, Path]:
+    def _approvers(self, actor: str, job: TrainingJob, target: str, reason: str | None,
+                   overridden: list[dict[str, Any]]) -> list[str]:
+        """Return who approves this deployment; under the two-person rule, record a first approval and stop."""
+        if not needs_two_admins(self.policy(), target):
+            return [actor]
+        earlier = [a for a in job.approvals
+                   if a.get("target") == target and a.get("modelSha256") == job.model_sha256]
+        others = [a for a in earlier if a.get("by") != actor]
+        if others:
+            return [str(others[-1]["by"]), actor]
+        if earlier:
+            raise DecisionError(f"You already approved {job.id} for {target}; the policy needs a second admin's "
+                                "approval, not a second one of yours.")
+        first = {"by": actor, "at": now_iso(), "target": target, "reason": reason,
+                 "modelSha256": job.model_sha256, "overriddenGates": overridden}
+        with self.store.transaction() as tx:
+            current = tx.jobs.get(job.id)
+            if current.status != job.status:
+                raise DecisionError(f"Job {job.id} is now {current.status}; it cannot be approved.")
+            tx.jobs.update(job.id, approvals=[*current.approvals, first])
+        self._log(AuditAction.APPROVAL_RECORDED, actor, job_id=job.id, dataset_id=job.dataset_id, reason=reason,
+                  details={"target": target, "modelSha256": job.model_sha256, "overriddenGates": overridden,
+                           "awaiting": "a second admin's approval (two-person rule)"})
+        raise AwaitingSecondApprovalError(job.id, target, actor)
+
+    def _pin_evidence(self, job: TrainingJob, review: dict[str, Any], gates: list[GateResult],
+                      card: str) -> dict[str, str]:
+        """Write the model card this approval shows and return the hashes of everything it relies on."""
+        from predictml_desktop.core.model_card import write_pinned_card
+
+        approved = TrainingJob.from_dict({**job.to_dict(), "review": review})
+        if approved.status == JobStatus.PENDING_REVIEW:
+            approved.status = JobStatus.APPROVED_FOR_INFERENCE
+        try:
+            write_pinned_card(self.paths, approved, card, gates=gates)
+            return evidence.collect(self.paths, job.id, card)
+        except ArtifactError as exc:
+            raise DecisionError(f"Job {job.id} cannot be approved: {exc}") from None
+
+    def _export_azure(self, actor: str, job: TrainingJob, out_dir: Path | None, pinned: dict[str, str],
+                      approvers: list[str]) -> tuple[Deployment, Path]:
         from predictml_desktop.core.azure import AzureExportError, export_bundle
 
         try:
@@ -254,7 +269,8 @@ class Governance(AdminIdentity):
         except AzureExportError as exc:
             raise DecisionError(f"{exc} The job stays approved; export it again once fixed.") from None
         with self.store.transaction() as tx:
-            dep = deployments.record_export(tx, self.paths, tx.jobs.get(job.id), bundle, approved_by=actor)
+            dep = deployments.record_export(tx, self.paths, tx.jobs.get(job.id), bundle, approved_by=actor,
+                                            evidence=pinned, approvers=approvers)
         return dep, bundle
 
     def _verify_model(self, job: TrainingJob) -> None:
@@ -298,7 +314,8 @@ class Governance(AdminIdentity):
             job = tx.jobs.get(job_id)
             if job.status not in JOB_DECISIONS[Decision.REJECT]:
                 raise DecisionError(f"Job {job_id} is {job.status}; only a job waiting for review can be rejected.")
-            job = tx.jobs.update(job_id, status=JobStatus.REJECTED, review=self._review(actor, "rejected", reason))
+            job = tx.jobs.update(job_id, status=JobStatus.REJECTED, review=self._review(actor, "rejected", reason),
+                                 approvals=[])
             ds = tx.datasets.find(job.dataset_id)
             if ds is not None and ds.status == DatasetStatus.PENDING_REVIEW:
                 self._settle_dataset_after_refusal(tx, job.dataset_id)
@@ -415,12 +432,17 @@ class Governance(AdminIdentity):
 
 
 def verify_all_deployments(paths: Paths) -> list[str]:
-    """Return one sentence per deployment record that was tampered with (for the UI's warning)."""
+    """Return one sentence per deployment record that was tampered with, or whose pinned evidence changed."""
     key = deployments.signing_key(paths)
     records = Store(paths).deployments()
-    problems = [
-        f"Deployment {dep.id} (dataset {dep.dataset_id}) was changed outside PredictML; it is not served."
-        for dep in records
-        if not deployments.signature_valid(paths, dep, key=key)
-    ]
+    problems: list[str] = []
+    for dep in records:
+        if not deployments.signature_valid(paths, dep, key=key):
+            problems.append(f"Deployment {dep.id} (dataset {dep.dataset_id}) was changed outside PredictML; "
+                            "it is not served.")
+        elif dep.evidence and dep.status != DeploymentStatus.INACTIVE:
+            changed = evidence.problems(paths, dep.training_job_id, dep.evidence)
+            if changed:
+                problems.append(f"Deployment {dep.id} (dataset {dep.dataset_id}): {'; '.join(changed)}; it is not "
+                                "served.")
     return problems + deployments.invariant_violations(records)

@@ -38,6 +38,10 @@ class LockedOutError(AuthenticationError):
         )
 
 
+class AdminNameRequiredError(AuthenticationError):
+    """Several admins exist: unlocking needs the admin's name."""
+
+
 class SessionError(GovernanceError):
     """The admin session is locked, expired or missing."""
 
@@ -48,6 +52,22 @@ class StepUpRequiredError(SessionError):
 
 class DecisionError(GovernanceError):
     """A decision that cannot be made on this job or deployment."""
+
+
+class AwaitingSecondApprovalError(DecisionError):
+    """The approval was recorded, but the two-person rule needs a second admin's before anything is deployed.
+
+    Raised (rather than returned) so that a caller expecting a deployment can never mistake a
+    recorded first approval for one; the message says what was recorded and what is still needed.
+    """
+
+    def __init__(self, job_id: str, target: str, approver: str) -> None:
+        self.job_id, self.target, self.approver = job_id, target, approver
+        where = "Azure ML" if target == "azure" else "the local service"
+        super().__init__(
+            f"{approver}'s approval of {job_id} for {where} is recorded; the policy needs a second admin to approve "
+            "it too before it is deployed."
+        )
 
 
 class GatesBlockedError(DecisionError):

@@ -1,7 +1,9 @@
 """Policy gates (pass, warn or block, each with a sentence) and the champion/challenger summaries.
 
-Pure functions of a job's record and its dataset's profile warnings; `Governance.evaluate_gates`
-reads the policy from the settings and calls `evaluate_policy`.
+Pure functions of a job's record (its metrics, and the leakage check of its own target and features,
+``TrainingJob.data_warnings``); `Governance.evaluate_gates` reads the policy from the settings, calls
+`evaluate_policy`, and adds the two integrity checks (`integrity_gates`: the audit trail's chain and
+the signed settings), which no policy turns off.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class GateResult:
 
 
 GATE_MODES = ("block", "warn", "off")
+TWO_PERSON_RULE = "twoPersonRule"
+TWO_PERSON_MODES = ("off", "azure", "all")
+"""``off``: one admin's approval deploys; ``azure``: an Azure export needs two admins' approvals; ``all``: every
+deployment does."""
 
 DEFAULT_POLICY: dict[str, dict[str, Any]] = {
     "minHoldoutScore": {"mode": "warn", "classification": 0.7, "regression": 0.3},
@@ -50,10 +56,27 @@ DEFAULT_POLICY: dict[str, dict[str, Any]] = {
     "beatBaseline": {"mode": "block"},
     "suspectedLeakage": {"mode": "block"},
     "perfectScore": {"mode": "warn"},
+    TWO_PERSON_RULE: {"mode": "off"},
 }
-"""The gates and their defaults; ``Settings.policy`` overrides any part (see `policy`)."""
+"""The gates, the two-person rule and their defaults; ``Settings.policy`` overrides any part (see `policy`)."""
+
+GATES = tuple(key for key in DEFAULT_POLICY if key != TWO_PERSON_RULE)
+"""The keys of the policy that are gates (evaluated on each job)."""
+
+
+def modes_of(key: str) -> tuple[str, ...]:
+    """Return the modes a policy entry may have."""
+    return TWO_PERSON_MODES if key == TWO_PERSON_RULE else GATE_MODES
+
+
+def needs_two_admins(gates: dict[str, dict[str, Any]], target: str) -> bool:
+    """Return True if the policy's two-person rule applies to a deployment to ``target``."""
+    mode = gates.get(TWO_PERSON_RULE, {}).get("mode", "off")
+    return mode == "all" or (mode == "azure" and target == "azure")
 
 _GATE_TITLES = {
+    "auditTrail": "Audit trail intact",
+    "signedSettings": "Signed settings",
     "minHoldoutScore": "Minimum holdout score",
     "maxCvHoldoutGap": "Cross-validation vs holdout gap",
     "beatBaseline": "Better than the baseline",
@@ -76,7 +99,7 @@ def policy(settings_policy: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         if key in merged and isinstance(value, dict):
             merged[key].update(value)
     for key, gate in merged.items():
-        if gate.get("mode") not in GATE_MODES:
+        if gate.get("mode") not in modes_of(key):
             log.warning("policy gate %s has mode %r; using %r", key, gate.get("mode"), DEFAULT_POLICY[key]["mode"])
             gate["mode"] = DEFAULT_POLICY[key]["mode"]
     return merged
@@ -157,6 +180,44 @@ def baseline_metrics(job: TrainingJob) -> dict[str, Any] | None:
     return None
 
 
+def _is_leak(warning: Any) -> bool:
+    return isinstance(warning, dict) and "leak" in str(warning.get("code", "")).casefold()
+
+
+def job_leaks(job: TrainingJob, dataset: Dataset | None) -> list[str] | None:
+    """Return the columns the job trains on that are suspected of leaking its target (None: not known).
+
+    A job records its own check (``data_warnings``: its target, its features). A job from before that
+    check falls back to its dataset's profile, minus the columns the job excluded, but only when the
+    profile was made for the same target.
+    """
+    if job.data_warnings is not None:
+        return [str(w.get("column")) for w in job.data_warnings if _is_leak(w) and w.get("column")]
+    if dataset is None:
+        return []
+    if dataset.target_column and dataset.target_column != job.target_column:
+        return None
+    excluded = set(dataset.excluded_columns) | set(job.options.get("excludedColumns") or [])
+    return [str(w.get("column")) for w in dataset.warnings
+            if _is_leak(w) and w.get("column") and w.get("column") not in excluded]
+
+
+def integrity_gates(audit_ok: bool, audit_message: str, settings_trusted: bool,
+                    settings_message: str) -> list[GateResult]:
+    """Return the two checks every review shows, whatever the policy: the audit trail's chain and the signed settings.
+
+    A broken chain (until an admin acknowledges it) or a settings file changed outside PredictML
+    (until an admin confirms or discards it) warns, so an approval needs a recorded override.
+    """
+    return [
+        GateResult("auditTrail", "Audit trail intact", GateOutcome.PASS if audit_ok else GateOutcome.WARN,
+                   f"The audit trail is {audit_message}." if audit_ok else
+                   f"The audit trail is {audit_message}. An admin must acknowledge it (Admin → Audit trail)."),
+        GateResult("signedSettings", "Signed settings", GateOutcome.PASS if settings_trusted else GateOutcome.WARN,
+                   settings_message),
+    ]
+
+
 def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, dict[str, Any]]) -> list[GateResult]:
     """Evaluate every gate of ``gates`` on ``job`` (pure function; see `Governance.evaluate_gates`)."""
     results: list[GateResult] = []
@@ -218,14 +279,18 @@ def evaluate_policy(job: TrainingJob, dataset: Dataset | None, gates: dict[str, 
             f"The model's {metric} {holdout:.3f} is {'better than' if ok else 'no better than'} "
             f"the baseline's {base:.3f}.")
 
-    # 4. Suspected leakage flagged by the profile.
-    leaks = [w for w in (dataset.warnings if dataset else [])
-             if isinstance(w, dict) and "leak" in str(w.get("code", "")).casefold()]
-    if leaks:
-        cols = ", ".join(str(w.get("column")) for w in leaks if w.get("column")) or "some columns"
-        add("suspectedLeakage", False, f"The data profile suspects target leakage in {cols}.")
+    # 4. Suspected leakage among the columns this job actually trained on, for its own target.
+    leaks = job_leaks(job, dataset)
+    if leaks is None:
+        add("suspectedLeakage", None,
+            f"Leakage was checked for another target than this job's ('{job.target_column}'); train again to "
+            "check the columns against it.")
+    elif leaks:
+        add("suspectedLeakage", False,
+            f"This job trains on {', '.join(repr(c) for c in leaks)}, suspected of leaking the target "
+            f"'{job.target_column}'; exclude {'it' if len(leaks) == 1 else 'them'} and train again.")
     else:
-        add("suspectedLeakage", True, "The data profile flagged no suspected leakage.")
+        add("suspectedLeakage", True, "No column this job trains on is suspected of leaking the target.")
 
     # 5. A perfect score is more often a leak than a triumph.
     perfect = holdout is not None and holdout >= 0.9999

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from predictml_desktop.core import evidence as pinned
 from predictml_desktop.core.artifacts import (
     ENVIRONMENT_FILE,
     MODEL_FILE,
@@ -148,12 +149,14 @@ def load_verified(
     deployment_id: str | None = None,
     allow_version_drift: bool = False,
     fast_path: bool = True,
+    evidence: dict[str, str] | None = None,
 ) -> LoadedModel:
     """Verify and load the model of a job.
 
-    The hash, the path (inside ``models/``, no symlink) and the library versions are checked first;
-    only then is the file unpickled. With ``fast_path`` the pipeline is then compiled and checked
-    (`attach_fast_path`).
+    The files the approval pinned (``evidence``: schema, environment, model card), the hash, the path
+    (inside ``models/``, no symlink) and the library versions are checked first; only then is the
+    file unpickled. A missing ``environment.json`` is drift (the versions cannot be compared), never
+    a check skipped. With ``fast_path`` the pipeline is then compiled and checked (`attach_fast_path`).
 
     Raises
     ------
@@ -164,6 +167,10 @@ def load_verified(
     """
     model_dir = paths.model_dir(job.id)
     path = model_dir / MODEL_FILE
+    changed = pinned.problems(paths, job.id, evidence) if evidence else []
+    if changed:
+        raise ModelIntegrityError(f"The model of {dataset_id or job.id} cannot be used: {'; '.join(changed)}. "
+                                  "Restore the file, or approve the model again.")
     try:
         verify_model_file(path, expected_sha256, paths.models)
         schema = load_schema(model_dir)
@@ -177,11 +184,13 @@ def load_verified(
             env = recorded
             drift = environment_differences(recorded)
     except ArtifactError:
-        drift = ["the library versions used for training were not recorded"]
-    if drift and env and not allow_version_drift:
+        drift = [f"the record of the library versions used for training ({ENVIRONMENT_FILE}) is missing or "
+                 "unreadable"]
+    if drift and not allow_version_drift:
+        what = (f"was trained with other library versions: {'; '.join(drift)}" if env else
+                f"cannot be checked against the libraries installed here: {drift[0]}")
         raise VersionDriftError(
-            f"The model of {dataset_id or job.id} was trained with other library versions: {'; '.join(drift)}. "
-            "Retrain it, or confirm that it may be used anyway.",
+            f"The model of {dataset_id or job.id} {what}. Retrain it, or confirm that it may be used anyway.",
             details={"differences": drift},
         )
     started = time.perf_counter()

@@ -235,7 +235,7 @@ class ModelRegistry:
             model = load_verified(
                 self.paths, job, expected_sha256=dep.model_sha256, dataset_id=dataset_id,
                 deployment_id=dep.id, allow_version_drift=self.allow_version_drift,
-                fast_path=self.fast_path and not later,
+                fast_path=self.fast_path and not later, evidence=dep.evidence,
             )
             if later:
                 model.fast_path_reason = FAST_PATH_PENDING

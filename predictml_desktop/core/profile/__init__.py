@@ -12,6 +12,7 @@ Public entry points: `profile_frame`, `problem_type_for`, `ColumnKind`.
 
 from __future__ import annotations
 
+from predictml_desktop.core.profile.data_warnings import feature_warnings
 from predictml_desktop.core.profile.kinds import (
     CLASSIFICATION_MAX_CLASSES,
     HIGH_MISSING_SHARE,
@@ -43,6 +44,7 @@ __all__ = [
     "ColumnKind",
     "Profile",
     "ProfileError",
+    "feature_warnings",
     "problem_type_for",
     "profile_frame",
 ]

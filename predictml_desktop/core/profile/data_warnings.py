@@ -18,10 +18,12 @@ from predictml_desktop.core.profile.kinds import (
     SMALL_CLASS_ROWS,
     UNSUITABLE_TARGET_KINDS,
     ColumnKind,
+    _analyse,
     _Col,
     _pct,
     _q,
 )
+from predictml_desktop.core.profile.targets import _problem_type
 
 
 def _warning(code: str, message: str, column: str | None = None) -> dict[str, Any]:
@@ -70,8 +72,12 @@ def _codes(series: pd.Series, col: _Col, bins: int) -> np.ndarray:
     return codes
 
 
-def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: str) -> list[dict[str, Any]]:
-    """Features that alone predict the target almost perfectly on held-out rows."""
+def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: str,
+             trained: bool = False) -> list[dict[str, Any]]:
+    """Features that alone predict the target almost perfectly on held-out rows.
+
+    ``trained``: the warnings are about a job that trains on the columns (worded so), not a profile.
+    """
     data = frame[frame[target].notna()]
     if len(data) < 20:
         return []
@@ -109,7 +115,7 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
             if ok.sum() >= 10 and np.std(xv[ok]) > 0:
                 r = float(np.corrcoef(xv[ok], yv[ok])[0, 1])
                 if abs(r) >= 0.99:
-                    found.append(_leak_warning(name, target, f"a correlation of {r:.3f}"))
+                    found.append(_leak(name, target, f"a correlation of {r:.3f}", trained))
                     continue
         codes = _codes(series, col, bins)
         n_codes = int(codes.max()) + 1
@@ -119,7 +125,7 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
             majority = np.where(seen, table.argmax(axis=1), baseline_class)
             accuracy = float(np.mean(majority[codes[test]] == t_codes[test]))
             if accuracy >= 0.98 and (1 - accuracy) <= 0.1 * (1 - baseline):
-                found.append(_leak_warning(name, target, f"{accuracy:.1%} accuracy on held-out rows"))
+                found.append(_leak(name, target, f"{accuracy:.1%} accuracy on held-out rows", trained))
         else:
             ok = np.isfinite(yv)
             tr, te = train & ok, test & ok
@@ -130,7 +136,7 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
             resid = float(np.mean((yv[te] - pred) ** 2))
             r2 = 1 - resid / float(np.var(yv[te])) if np.var(yv[te]) > 0 else 0.0
             if r2 >= 0.98:
-                found.append(_leak_warning(name, target, f"R² {r2:.3f} on held-out rows"))
+                found.append(_leak(name, target, f"R² {r2:.3f} on held-out rows", trained))
     return found
 
 
@@ -138,10 +144,74 @@ def _leak_warning(column: str, target: str, evidence: str) -> dict[str, Any]:
     return _warning(
         "leakage",
         f"Column {_q(column)} alone predicts the target {_q(target)} almost perfectly ({evidence}); it may be "
-        "derived from the target or recorded after the outcome. Exclude it unless it will be known when "
-        "predicting.",
+        "derived from the target or recorded after the outcome, so it is left out of the features. Include it "
+        "again only if its value will be known when predicting.",
         column,
     )
+
+
+def _leak(column: str, target: str, evidence: str, trained: bool) -> dict[str, Any]:
+    if not trained:
+        return _leak_warning(column, target, evidence)
+    return _warning("leakage", _trained_leak_message(column, target, evidence), column)
+
+
+def _trained_leak_message(column: str, target: str, evidence: str) -> str:
+    return (f"Column {_q(column)} alone predicts the target {_q(target)} almost perfectly ({evidence}); it may be "
+            f"derived from the target or recorded after the outcome, and this job trains on it. Exclude "
+            f"{_q(column)} and train again, unless its value will be known when predicting.")
+
+
+def feature_warnings(frame: pd.DataFrame, target: str, features: list[str],
+                     problem_type: str | None = None) -> list[dict[str, Any]]:
+    """Return the leakage, identifier, constant and empty-column warnings of one training job.
+
+    Unlike the dataset's profile (made for the suggested or first chosen target, over every column),
+    these are for the job's own target and only the columns it trains on: a column the job excludes
+    raises no warning, one it includes does.
+
+    Parameters
+    ----------
+    frame
+        The dataset as read.
+    target
+        The job's target column.
+    features
+        The columns the job gives the engine (every column but the target and the excluded ones).
+    problem_type
+        ``classification`` or ``regression``; None detects it from the target.
+
+    Returns
+    -------
+    list of dict
+        ``code`` (``leakage``, ``id_like``, ``constant``, ``empty_column``), ``message`` and ``column``.
+    """
+    names = [str(c) for c in frame.columns]
+    if any(not isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis(names, axis=1)
+    if target not in names:
+        return []
+    used = [c for c in dict.fromkeys(features) if c in names and c != target]
+    n_rows = len(frame)
+    cols: dict[str, _Col] = {name: _analyse(name, frame[name], n_rows) for name in [*used, target]}
+    out: list[dict[str, Any]] = []
+    for name in used:
+        kind = cols[name].kind
+        if kind == ColumnKind.ID:
+            out.append(_warning("id_like", f"Column {_q(name)} looks like an identifier (every value is different); "
+                                           "the engine leaves it out of the features.", name))
+        elif kind == ColumnKind.CONSTANT:
+            out.append(_warning("constant", f"Column {_q(name)} has the same value in every row; the engine leaves "
+                                            "it out of the features.", name))
+        elif kind == ColumnKind.EMPTY:
+            out.append(_warning("empty_column", f"Column {_q(name)} has no values; the engine leaves it out of the "
+                                                "features.", name))
+    present = frame[target].dropna()
+    if present.empty or cols[target].kind in UNSUITABLE_TARGET_KINDS:
+        return out
+    problem = problem_type if problem_type in ("classification", "regression") else _problem_type(present)[0]
+    out.extend(_leakage(frame[[*used, target]], cols, target, problem, trained=True))
+    return out
 
 
 def _target_warnings(frame: pd.DataFrame, cols: dict[str, _Col], target: str,

@@ -31,7 +31,8 @@ class Profile:
     problem_type, problem_type_reason
         ``classification``/``regression`` for the given target (or the suggestion), and why.
     excluded_columns
-        Columns left out of the features by default (ID-like, constant, empty).
+        Columns left out of the features by default (ID-like, constant, empty, and suspected of
+        leaking the target).
     rows
         Number of rows profiled.
     """
@@ -161,6 +162,12 @@ def profile_frame(frame: pd.DataFrame, *, target: str | None = None) -> Profile:
             warnings_out.extend(_target_warnings(frame, cols, effective, problem))
         else:
             warnings_out.extend(_target_warnings(frame, cols, effective, "classification"))
+    # A column suspected of leaking the target is left out by default too (the wizard shows why and
+    # lets the user include it again); the job's own check then decides the approval gate.
+    for warning in warnings_out:
+        column = warning.get("column")
+        if warning["code"] == "leakage" and column and column not in excluded:
+            excluded.append(column)
     if effective in excluded:
         excluded.remove(effective)
 

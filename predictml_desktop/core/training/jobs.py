@@ -95,8 +95,57 @@ def _validate(dataset: Dataset, target: str, options: TrainingOptions, problem_t
     return problem_type
 
 
+def job_features(dataset: Dataset, target: str, options: TrainingOptions) -> list[str]:
+    """Return the columns a job gives the engine: all but the target and the excluded ones (dataset's and user's)."""
+    left_out = {target, *dataset.excluded_columns, *options.excluded_columns}
+    return [name for name in _column_names(dataset) if name not in left_out]
+
+
+def job_data_warnings(store: Store, dataset: Dataset, target: str, options: TrainingOptions,
+                      problem_type: str | None, frame: Any = None) -> list[dict[str, Any]] | None:
+    """Compute the leakage, identifier and constant-column warnings of a job's target and actual features.
+
+    Parameters
+    ----------
+    store
+        The data home's records (the stored upload is read when ``frame`` is None).
+    dataset
+        The job's dataset.
+    target
+        The job's target column.
+    options
+        The job's options (their excluded columns count).
+    problem_type
+        The job's problem type, if known.
+    frame
+        The dataset's table if the caller has it in memory (the wizard), to spare reading the file again.
+
+    Returns
+    -------
+    list of dict or None
+        The warnings (see `core.profile.feature_warnings`); None when the table cannot be read (the
+        training then fails on it too, and the gates fall back to the dataset's warnings).
+    """
+    if target not in _column_names(dataset):
+        return None  # refused by the validation, with its own message
+    from predictml_desktop.core.profile import feature_warnings
+
+    if frame is None:
+        from predictml_desktop.core.ingest import load_dataset_frame
+
+        try:
+            frame = load_dataset_frame(store.paths, dataset)
+        except Exception as exc:  # noqa: BLE001 - reported by the training itself; the gates fall back
+            log.warning("could not read dataset %s to check the job's features: %s", dataset.id, exc)
+            return None
+    if problem_type is None and dataset.target_column == target:
+        problem_type = dataset.problem_type
+    return feature_warnings(frame, target, job_features(dataset, target, options), problem_type)
+
+
 def _add_job(tx: Transaction, dataset_id: str, target: str, options: TrainingOptions,
-             problem_type: str | None, *, retry_of: str | None = None, attempt: int = 1) -> TrainingJob:
+             problem_type: str | None, *, retry_of: str | None = None, attempt: int = 1,
+             data_warnings: list[dict[str, Any]] | None = None) -> TrainingJob:
     dataset = tx.datasets.get(dataset_id)
     if dataset.status == DatasetStatus.TRAINING:
         running = [j.id for j in tx.jobs.list() if j.dataset_id == dataset_id and j.status == JobStatus.TRAINING]
@@ -117,6 +166,7 @@ def _add_job(tx: Transaction, dataset_id: str, target: str, options: TrainingOpt
         started_at=now_iso(),
         retry_of=retry_of,
         attempt=attempt,
+        data_warnings=data_warnings,
     )
     tx.jobs.add(job)
     changes: dict[str, Any] = {"status": DatasetStatus.TRAINING, "target_column": target}
@@ -132,6 +182,8 @@ def create_job(
     target: str,
     options: TrainingOptions | None = None,
     problem_type: str | None = None,
+    *,
+    frame: Any = None,
 ) -> TrainingJob:
     """Create a training job (status ``training``) and move its dataset to ``training``, atomically.
 
@@ -147,6 +199,10 @@ def create_job(
         The user's choices (`TrainingOptions()` if None).
     problem_type
         ``classification`` or ``regression``; None uses the dataset's (or the worker detects it).
+    frame
+        The dataset's table, when the caller holds it (else the stored upload is read): the job's
+        leakage, identifier and constant-column warnings are computed on it for this target and the
+        columns actually trained on (``dataWarnings``; the approval gates read them).
 
     Returns
     -------
@@ -165,8 +221,11 @@ def create_job(
         options = (options or TrainingOptions()).validate()
     except OptionsError as exc:
         raise TrainingError(str(exc)) from None
+    # Computed before the lock: the leakage check reads and scans the table.
+    warnings = job_data_warnings(store, store.read().datasets.get(dataset_id), target, options, problem_type,
+                                 frame)
     with store.transaction() as tx:
-        return _add_job(tx, dataset_id, target, options, problem_type)
+        return _add_job(tx, dataset_id, target, options, problem_type, data_warnings=warnings)
 
 
 def retry_job(store: Store, job_id: str) -> TrainingJob:
@@ -199,8 +258,10 @@ def retry_job(store: Store, job_id: str) -> TrainingJob:
             options = TrainingOptions.from_dict(old.options)
         except OptionsError as exc:
             raise TrainingError(f"The options of job {job_id} cannot be reused: {exc}") from None
+        # Same dataset, target and options: the same features, so the same warnings (jobs from before
+        # they were computed keep None, and the gates fall back to the dataset's).
         return _add_job(tx, old.dataset_id, old.target_column, options, old.problem_type,
-                        retry_of=old.id, attempt=(old.attempt or 1) + 1)
+                        retry_of=old.id, attempt=(old.attempt or 1) + 1, data_warnings=old.data_warnings)
 
 
 # --------------------------------------------------------------------------- ending jobs
@@ -380,6 +441,8 @@ __all__ = [
     "fail_stale_jobs",
     "finish_job",
     "job_alive",
+    "job_data_warnings",
+    "job_features",
     "kill_recorded_worker",
     "request_cancel",
     "retry_job",
