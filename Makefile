@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench package package-test clean constraints screenshots
+.PHONY: run test lint bench package package-test deb deb-test nsis clean constraints screenshots
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "PredictML needs Python 3.11 (PyCaret 3.3.2 does not run on " + sys.version.split()[0] + ")"'
@@ -47,6 +47,15 @@ package: $(STAMP)
 
 package-test: $(STAMP)
 	$(PY) packaging/package.py build-and-test
+
+# The Linux installer: dist/PredictML_<version>_amd64.deb from dist/PredictML/ (built first if missing).
+deb: $(STAMP)
+	$(PY) packaging/deb.py build
+
+# As root on Debian/Ubuntu (CI): install the previous version, make data as a test user, upgrade,
+# self-test as that user, remove; checks nothing is left and the data is untouched; cleans up.
+deb-test: $(STAMP)
+	$(PY) packaging/deb.py install-test
 
 clean:
 	rm -rf build dist .pytest_cache
