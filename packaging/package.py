@@ -1,7 +1,9 @@
 """Build the packaged app and check it: ``make package`` / ``make package-test``.
 
-``build``: PyInstaller one-folder build from build.spec into ``dist/PredictML/``, then an archive of
-the folder (``.tar.gz`` on Linux and macOS, ``.zip`` on Windows) and, on Linux, a ``.desktop`` file.
+``build``: PyInstaller one-folder build from build.spec into ``dist/PredictML/`` (and ``dist/PredictML.app``
+on macOS), then an archive (``.tar.gz`` on Linux, ``.zip`` on Windows, a ``.dmg`` of the .app on macOS)
+and, on Linux, a ``.desktop`` file. The installers are made from the folder by packaging/deb.py (Linux)
+and packaging/nsis.py (Windows); packaging/README.md says how on each system.
 ``test``: the frozen ``PredictML --self-test`` (the whole product, headless) and the frozen
 window's cold start (exec to first painted window), each timed, plus build time and folder size.
 
@@ -71,9 +73,21 @@ def build() -> dict[str, Any]:
 
 
 def archive_folder() -> Path:
-    """Pack ``dist/PredictML`` for distribution (tar.gz keeps the executable bit and symlinks)."""
+    """Pack the build for distribution: a zip on Windows, a disk image of the .app on macOS, else a tar.gz.
+
+    The tar.gz keeps the executable bit and symlinks. The disk image (hdiutil, macOS only) holds
+    ``PredictML.app`` and a link to /Applications to drag it onto.
+    """
     if sys.platform == "win32":
         return Path(shutil.make_archive(str(DIST / "PredictML-windows"), "zip", DIST, "PredictML"))
+    if sys.platform == "darwin":
+        target = DIST / "PredictML-macos.dmg"
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(DIST / "PredictML.app", Path(tmp) / "PredictML.app", symlinks=True)
+            (Path(tmp) / "Applications").symlink_to("/Applications")
+            subprocess.run(["hdiutil", "create", "-volname", "PredictML", "-srcfolder", tmp, "-ov",
+                            "-format", "UDZO", str(target)], check=True)
+        return target
     target = DIST / f"PredictML-{sys.platform}.tar.gz"
     with tarfile.open(target, "w:gz", compresslevel=6) as tar:
         tar.add(APP, arcname="PredictML")
