@@ -83,8 +83,9 @@ Comment: The application folder /opt/PredictML also carries the Python runtime a
  their own projects.
 
 Files: *
-Copyright: PredictML Desktop authors
+Copyright: 2026 PredictML Desktop authors
 License: Proprietary
+ All rights reserved.
 """
 
 DESCRIPTION = """Offline AutoML desktop application
@@ -141,15 +142,17 @@ def _place(source: Path, target: Path) -> None:
 
 
 def _normalise_modes(root: Path) -> None:
-    # Debian policy: directories 0755, files 0644 or 0755, whatever the build machine's umask was.
+    # Debian policy: directories 0755, programs 0755, everything else (shared libraries included,
+    # which wheels often ship executable) 0644, whatever the build machine's umask was.
+    shared_library = re.compile(r"\.so(\.\d+)*$")
     for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = Path(dirpath) / name
             if path.is_symlink():
                 continue
-            mode = path.stat().st_mode
-            os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+            executable = path.stat().st_mode & 0o111 and not shared_library.search(name)
+            os.chmod(path, 0o755 if executable else 0o644)
 
 
 def stage(app: Path, root: Path, version: str, *, extra_files: Mapping[str, str] | None = None) -> int:

@@ -32,6 +32,8 @@ def app(tmp_path: Path) -> Path:
     (folder / "_internal" / "resources" / "data.txt").chmod(0o600)
     os.symlink("resources/data.txt", folder / "_internal" / "link.txt")
     (folder / "predictml.desktop").write_text("[Desktop Entry]\n", "utf-8")  # the archive's, not the package's
+    (folder / "_internal" / "libQt6Gui.so.6").write_bytes(b"\x7fELF")
+    (folder / "_internal" / "libQt6Gui.so.6").chmod(0o755)  # wheels ship libraries executable
     return folder
 
 
@@ -59,6 +61,7 @@ def test_the_package_installs_the_app_the_command_the_menu_entry_and_the_icon(ap
         entries[name.removeprefix("./")] = (mode, owner)
     assert entries["opt/PredictML/PredictML"] == ("-rwxr-xr-x", "root/root")
     assert entries["opt/PredictML/_internal/resources/data.txt"] == ("-rw-r--r--", "root/root")
+    assert entries["opt/PredictML/_internal/libQt6Gui.so.6"] == ("-rw-r--r--", "root/root")
     assert entries["usr/bin/predictml -> /opt/PredictML/PredictML"][0].startswith("l")
     assert "opt/PredictML/_internal/link.txt -> resources/data.txt" in entries
     assert "usr/share/icons/hicolor/scalable/apps/predictml.svg" in entries
