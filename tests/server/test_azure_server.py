@@ -63,12 +63,15 @@ def azure_served(request: pytest.FixtureRequest, served: Served,
     served.governance.approve(served.session, job.job_id, "azure", out_dir=bundle, reason="cloud pilot")
     port = _free_port()
     log = bundle.parent / "server.log"
+    # As on a managed online endpoint: the app root (on sys.path) is the folder holding score.py, which
+    # is how score.py finds the scoring kit copied beside it; the model folder is AZUREML_MODEL_DIR.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZUREML_", "AML_"))}
+    env["AML_APP_ROOT"] = str(bundle / "code")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(AZURE_PYTHON), "-c", LAUNCH_ON_LOOPBACK, "--entry_script", str(bundle / "code" / "score.py"),
              "--model_dir", str(bundle), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=bundle.parent)
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=bundle / "code")
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -148,25 +151,36 @@ def test_a_bad_row_gets_the_same_refusal(azure_served: tuple[TrainedJob, Path, s
     bad = [good[0], spoil(good[1]), good[2]]
     local = _post(served.url, f"/predict/{job.dataset_id}", {"inputData": bad})
     azure = _post(url, "/score", {"inputData": bad})
-    assert local.json()["success"] is False and azure.json()["success"] is False, azure.text
-    assert azure.status_code == local.status_code == 422
-    # Both name the offending column (the wording differs until score.py shares the app's validation).
-    assert column in local.json()["error"] and column in azure.json()["error"], (local.text, azure.text)
+    assert local.status_code == 422 and column in local.json()["error"], local.text
+    # The same refusal: status, error code, and the same fields named in the details. The sentences may
+    # be worded differently: the HTTP service words type errors from its request schema ("must be a
+    # number."), score.py from the app's validation ("must be a number, not the string 'forty'.").
+    assert azure.status_code == local.status_code
+    assert _refusal(azure.json()) == _refusal(local.json())
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"rows": []}, 422),
-    ({"inputData": []}, 422),
-    ({"inputData": [1, 2]}, 422),
-    (b"{not json", 400),
+def _refusal(body: dict[str, Any]) -> dict[str, Any]:
+    return {"success": body["success"], "error_code": body["error_code"],
+            "fields": [d["field"] for d in body["details"]]}
+
+
+@pytest.mark.parametrize(("body", "status", "same_words"), [
+    ({"rows": []}, 422, True),
+    ({"inputData": []}, 422, True),
+    ({"inputData": [1, 2]}, 422, False),
+    (b"{not json", 400, True),
+    (b"   ", 400, True),
 ])
-def test_a_bad_request_gets_the_same_status(azure_served: tuple[TrainedJob, Path, str], served: Served,
-                                            body: Any, status: int) -> None:
+def test_a_bad_request_gets_the_same_refusal(azure_served: tuple[TrainedJob, Path, str], served: Served,
+                                             body: Any, status: int, same_words: bool) -> None:
     job, _bundle, url = azure_served
     local = _post(served.url, f"/predict/{job.dataset_id}", body)
     azure = _post(url, "/score", body)
     assert local.status_code == azure.status_code == status, (local.text, azure.text)
-    assert local.json()["success"] is False and azure.json()["success"] is False
+    if same_words:
+        assert azure.json() == local.json()
+    else:  # rows that are not objects: the request schema and the validation word it differently
+        assert _refusal(azure.json()) == _refusal(local.json())
 
 
 def test_the_sdk_loads_the_bundles_yaml(azure_served: tuple[TrainedJob, Path, str]) -> None:
