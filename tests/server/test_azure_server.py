@@ -222,3 +222,23 @@ def _sdk_load(bundle: Path) -> dict[str, Any]:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_the_azure_environment_is_the_bundles(azure_served: tuple[TrainedJob, Path, str]) -> None:
+    # The server above ran in the environment conda.yml describes: Python and every pinned library at
+    # the bundle's versions (xgboost as xgboost-cpu, the same package without CUDA).
+    _job, bundle, _url = azure_served
+    conda = yaml.safe_load((bundle / "environment" / "conda.yml").read_text("utf-8"))
+    pins = dict(line.split("==") for line in next(d for d in conda["dependencies"] if isinstance(d, dict))["pip"]
+                if "==" in line)
+    assert {"pycaret", "scikit-learn", "numpy", "pandas", "joblib"} <= set(pins)
+    names = {name: "xgboost-cpu" if name == "xgboost" else name for name in pins}
+    probe = ("import importlib.metadata as m, json, platform, sys; "
+             "print(json.dumps({'python': platform.python_version(), "
+             "**{k: m.version(v) for k, v in json.loads(sys.argv[1]).items()}}))")
+    done = subprocess.run([str(AZURE_PYTHON), "-c", probe, json.dumps(names)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    versions = json.loads(done.stdout)
+    python = next(d for d in conda["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert versions.pop("python") == python.removeprefix("python=")
+    assert versions == pins
