@@ -99,7 +99,10 @@ def wine_test() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="predictml nsis ") as tmp:
         work = Path(tmp)
         prefix = work / "wine prefix"
-        env = dict(os.environ, WINEPREFIX=str(prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=")
+        (work / "tmp").mkdir()
+        # TMPDIR too: Wine's own scratch folders then go with the rest when the test ends.
+        env = dict(os.environ, WINEPREFIX=str(prefix), WINEDEBUG="-all", WINEDLLOVERRIDES="mscoree,mshtml=",
+                   TMPDIR=str(work / "tmp"))
 
         def run(*args: str, code: int = 0) -> str:
             proc = subprocess.run([wine, *args], env=env, capture_output=True, text=True, timeout=300)
