@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench package package-test clean constraints screenshots
+.PHONY: run test lint bench package package-test deb deb-test nsis nsis-check nsis-wine-test azure-venv azure-test \
+        clean constraints screenshots
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "PredictML needs Python 3.11 (PyCaret 3.3.2 does not run on " + sys.version.split()[0] + ")"'
@@ -47,6 +48,44 @@ package: $(STAMP)
 
 package-test: $(STAMP)
 	$(PY) packaging/package.py build-and-test
+
+# The Linux installer: dist/PredictML_<version>_amd64.deb from dist/PredictML/ (built first if missing).
+deb: $(STAMP)
+	$(PY) packaging/deb.py build
+
+# As root on Debian/Ubuntu (CI): install the previous version, make data as a test user, upgrade,
+# self-test as that user, remove; checks nothing is left and the data is untouched; cleans up.
+deb-test: $(STAMP)
+	$(PY) packaging/deb.py install-test
+
+# The Windows installer (packaging/windows/predictml.nsi; needs makensis). On Windows `nsis` makes
+# dist/PredictML-<version>-setup.exe; on Linux `nsis-check` compiles the script with the Linux folder
+# standing in, and `nsis-wine-test` installs, upgrades and uninstalls a stand-in app under Wine.
+nsis: $(STAMP)
+	$(PY) packaging/nsis.py
+
+nsis-check: $(STAMP)
+	@test -d dist/PredictML || $(PY) packaging/package.py build
+	$(PY) packaging/nsis.py --check
+
+nsis-wine-test: $(STAMP)
+	$(PY) packaging/nsis.py --wine-test
+
+# The Azure bundle under Azure's own inference server and SDK. They cannot share .venv with the app
+# (packaging/azure-test/requirements.txt says why), so they get .venv-azure, pinned by its own file.
+AZURE_VENV := .venv-azure
+AZURE_STAMP := $(AZURE_VENV)/.installed
+$(AZURE_STAMP): packaging/azure-test/requirements.txt packaging/azure-test/constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the Azure test environment needs Python 3.11"'
+	test -x $(AZURE_VENV)/bin/python || $(PYTHON) -m venv $(AZURE_VENV)
+	$(AZURE_VENV)/bin/python -m pip install --quiet -c packaging/azure-test/constraints.txt \
+		-r packaging/azure-test/requirements.txt
+	@touch $(AZURE_STAMP)
+
+azure-venv: $(AZURE_STAMP)
+
+azure-test: $(STAMP) $(AZURE_STAMP)
+	PREDICTML_AZURE_VENV=$(AZURE_VENV) QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m azure tests/server/test_azure_server.py
 
 clean:
 	rm -rf build dist .pytest_cache

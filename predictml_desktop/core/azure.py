@@ -12,6 +12,7 @@ Bundle layout::
     code/bundle.json         the approved model's SHA-256, dataset and name, read by score.py
     code/predictml_desktop/  the scoring kit: the app's own validation and answer modules (SCORING_KIT)
     environment/conda.yml    Python and libraries pinned to the training versions
+    environment/environment.yml  the same environment as an Azure ML environment (az ml environment create)
     endpoint.yml             the managed online endpoint (key authentication)
     deployment.yml           the deployment (model, code, environment, instance type)
     sample-request.json      one request built from the schema's defaults
@@ -96,6 +97,16 @@ def _endpoint_yaml(name: str) -> str:
     )
 
 
+def _environment_yaml(name: str) -> str:
+    return (
+        "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
+        f"name: {name}-env\n"
+        f"image: {AZURE_BASE_IMAGE}\n"
+        "conda_file: conda.yml\n"
+        "description: The libraries the PredictML model was trained with (conda.yml), on Azure ML's base image.\n"
+    )
+
+
 def _deployment_yaml(name: str, instance_type: str) -> str:
     return (
         "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
@@ -135,6 +146,9 @@ az configure --defaults group=<RESOURCE_GROUP> workspace=<WORKSPACE_NAME>
 az ml online-endpoint create --file endpoint.yml
 az ml online-deployment create --file deployment.yml --all-traffic
 ```
+
+`deployment.yml` carries its environment inline; to register it for reuse instead:
+`az ml environment create --file environment/environment.yml`.
 
 ## Try it
 
@@ -272,6 +286,7 @@ def export_bundle(paths: Paths, job: TrainingJob, *, out_dir: Path | None = None
             (staging / "model" / ENVIRONMENT_FILE).write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
             _write_code(staging / "code", job)
             (staging / "environment" / "conda.yml").write_text(conda_environment(env), encoding="utf-8")
+            (staging / "environment" / "environment.yml").write_text(_environment_yaml(name), encoding="utf-8")
             (staging / "endpoint.yml").write_text(_endpoint_yaml(name), encoding="utf-8")
             (staging / "deployment.yml").write_text(_deployment_yaml(name, instance_type), encoding="utf-8")
             (staging / "sample-request.json").write_text(

@@ -9,6 +9,8 @@ model's identity in ``code/bundle.json``. So a request is validated by the same 
 "ignoredColumns"}``, or the local service's error body.
 
 Azure ML's inference server calls ``init()`` once and ``run(raw_data)`` per request (the request body).
+Under that server a refusal also carries the local service's HTTP status (422, 400 for a body that is
+not JSON…) instead of 200; imported anywhere else, ``run`` answers plain dicts.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ from typing import Any
 from predictml_desktop.core.input_schema import InputSchema
 from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.prediction.answers import class_labels, decide, make_result
-from predictml_desktop.core.prediction.errors import FieldProblem, InputValidationError, PredictionError
+from predictml_desktop.core.prediction.errors import (
+    FieldProblem,
+    InputValidationError,
+    ModelFailedError,
+    PredictionError,
+)
 from predictml_desktop.core.prediction.frames import rows_to_frame
 from predictml_desktop.core.prediction.validation import validate_input
+
+try:  # Azure ML's inference server provides it (its answer type with an HTTP status)
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+except ImportError:
+    AMLResponse = None
 
 BUNDLE_FILE = "bundle.json"
 """Beside this file: ``{"modelSha256", "datasetId", "modelName"}``, written by the export."""
@@ -77,14 +89,50 @@ def init() -> None:
     log.info("PredictML model %s for %s loaded", bundle.get("modelName"), bundle.get("datasetId"))
 
 
-def run(raw_data: Any) -> dict[str, Any]:
-    """Answer one request body (``{"inputData": {...}}`` or ``{"inputData": [...]}``) as the local service does."""
+class _RequestError(PredictionError):
+    """A request the local service refuses before validating rows (server/routes.py: same sentences)."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+        self.code = code
+
+
+def _body(raw_data: Any) -> Any:
+    """Return the parsed request body, refusing it as the local service does."""
+    if not isinstance(raw_data, (str, bytes)):
+        return raw_data
+    text = raw_data.decode("utf-8", errors="replace") if isinstance(raw_data, bytes) else raw_data
+    if not text.strip():
+        raise _RequestError(400, "INVALID_JSON", "The request body is empty; send a JSON object.", {"field": "body"})
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _RequestError(400, "INVALID_JSON",
+                            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                            {"field": "body", "line": exc.lineno, "column": exc.colno}) from None
+    if isinstance(body, dict) and "inputData" not in body:
+        raise _RequestError(422, "MISSING_FEATURE", 'inputData is missing: send {"inputData": {...}}.',
+                            [{"field": "inputData", "message": "inputData is required."}])
+    return body
+
+
+def _refusal(answer: dict[str, Any], status: int) -> Any:
+    return answer if AMLResponse is None else AMLResponse(answer, status, json_str=True)
+
+
+def run(raw_data: Any) -> Any:
+    """Answer one request body (``{"inputData": {...}}`` or ``{"inputData": [...]}``) as the local service does.
+
+    Returns the answer as a dict, or under Azure ML's inference server a refusal as an ``AMLResponse``
+    with the local service's status.
+    """
     started = time.perf_counter()
     try:
         if schema is None:
             raise RuntimeError("init() has not run")
-        body = json.loads(raw_data) if isinstance(raw_data, (str, bytes)) else raw_data
-        if not isinstance(body, dict) or "inputData" not in body:
+        body = _body(raw_data)
+        if not isinstance(body, dict):
             message = 'The body must be a JSON object with "inputData".'
             raise InputValidationError([FieldProblem("body", message, "wrong_type")])
         validated = validate_input(schema, body["inputData"], strict=True)
@@ -97,9 +145,8 @@ def run(raw_data: Any) -> dict[str, Any]:
                              probabilities, labels, seconds=time.perf_counter() - started)
         return result.to_response()
     except PredictionError as exc:
-        return exc.to_response()
+        return _refusal(exc.to_response(), exc.status)
     except Exception:  # the caller gets one sentence; the endpoint's log has the traceback
         log.exception("prediction failed")
-        message = "The prediction failed on this input."
-        return {"success": False, "error": message, "error_code": "MODEL_FAILED", "message": message,
-                "details": None}
+        failed = ModelFailedError("The prediction failed on this input.")
+        return _refusal(failed.to_response(), failed.status)
