@@ -1,14 +1,14 @@
-"""Read a user's CSV/TSV/TXT or Excel file within limits, and store an accepted dataset.
+"""Read a user's CSV/TSV/TXT, Excel or Parquet file within limits, and store an accepted dataset.
 
-The parsing itself is pandas' C parser (CSV) or openpyxl in read-only mode (Excel); this package adds
-what they do not do: encoding detection, delimiter sniffing, the checks for what pandas accepts
+The parsing itself is pandas' C parser (CSV), openpyxl in read-only mode (Excel) or pyarrow (Parquet);
+this package adds what they do not do: encoding detection, delimiter sniffing, the checks for what pandas accepts
 silently (NUL bytes, duplicate or blank headers, a ``;`` file read as one column, short rows), the
 size/row/column/cell limits of DESIGN §9 checked while streaming, a zip-bomb guard for workbooks
 (this CPython's ``zipfile`` lacks the gh-109858 overlap check), and one clear sentence for every
 refusal (`IngestError`).
 
 By seam: `common` (errors, `TableRead`, shared checks), `encoding`, `sniffing`, `text_files` and
-`text_checks` (CSV/TSV/TXT), `excel` (workbooks and the bomb guard), `reading` (`read_table`),
+`text_checks` (CSV/TSV/TXT), `excel` (workbooks and the bomb guard), `parquet`, `reading` (`read_table`),
 `datasets` (storing and loading datasets).
 
 Public entry points: `list_sheets`, `read_table`, `store_dataset`, `import_dataset`,
@@ -22,6 +22,7 @@ from predictml_desktop.core.ingest.common import (
     CSV_EXTENSIONS,
     DELIMITERS,
     EXCEL_EXTENSIONS,
+    PARQUET_EXTENSIONS,
     IngestCancelled,
     IngestError,
     ProgressFn,
@@ -37,6 +38,7 @@ __all__ = [
     "CSV_EXTENSIONS",
     "DELIMITERS",
     "EXCEL_EXTENSIONS",
+    "PARQUET_EXTENSIONS",
     "IngestCancelled",
     "IngestError",
     "ProgressFn",
