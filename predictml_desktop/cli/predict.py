@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("predict", help="predict with a dataset's deployed model (a file or JSON rows)")
     p.add_argument("dataset_id", metavar="DATASET_ID", help="a dataset id with an active deployment")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", metavar="FILE", type=Path, help="a .csv/.tsv/.txt/.xlsx/.xlsm file of rows")
+    src.add_argument("--input", metavar="FILE", type=Path, help="a .csv/.tsv/.txt/.xlsx/.xlsm/.parquet file of rows")
     src.add_argument("--json", dest="json_input", metavar="JSON",
                      help="one row {...}, a list [...] or {\"inputData\": ...}")
     p.add_argument("-o", "--output", metavar="OUT", type=Path,

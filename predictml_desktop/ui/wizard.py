@@ -160,7 +160,7 @@ class UploadWizard(QWidget):
         self.drop_zone = DropZone()
         limits = load_settings(self.context.paths).limits
         self.drop_zone.limits_label.setText(
-            f"CSV, TSV, TXT, XLSX or XLSM — up to {limits.max_file_bytes // (1024 * 1024)} MB, "
+            f"CSV, TSV, TXT, XLSX, XLSM or Parquet — up to {limits.max_file_bytes // (1024 * 1024)} MB, "
             f"{limits.max_rows:,} rows and {limits.max_columns:,} columns."
         )
         self.open_button = self.drop_zone.open_button

@@ -285,7 +285,8 @@ CASES = [
          r"^A value in column 't' of long\.parquet \(data row 2\) is 50 characters long, over the limit of 40",
          "cell_too_long", Limits(max_cell_chars=40)),
     Case("parquet-named-csv", _parquet("data.csv", _arrow({"a": [1, 2]})),
-         r"^data\.csv is not a text table: it is a Parquet file with a \.csv name", "binary"),
+         r"^data\.csv is not a text table: it is a Parquet file with a \.csv name\. Rename it to end in \.parquet "
+         r"and open it again\.$", "binary"),
     Case("xlsx-over-row-limit", _workbook_with({SHEET: b"".join(sheet_rows(20))}, "rows.xlsx"),
          r"^sheet 'Data' of rows\.xlsx has more than 10 data rows", "too_many_rows", Limits(max_rows=10)),
 ]

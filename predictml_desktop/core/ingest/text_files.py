@@ -158,9 +158,10 @@ def _head_and_encoding(path: Path, size: int, encoding: str | None, notes: list[
         if bom is None:
             for magic, what in _BINARY_SIGNATURES:
                 if head.startswith(magic):
+                    advice = ("Rename it to end in .parquet and open it again." if magic == b"PAR1"
+                              else "Choose the CSV or Excel file itself.")
                     raise IngestError(
-                        f"{path.name} is not a text table: it is {what} with a {path.suffix} name. "
-                        "Choose the CSV or Excel file itself.",
+                        f"{path.name} is not a text table: it is {what} with a {path.suffix} name. {advice}",
                         path=path, code="binary",
                     )
             _refuse_binary_by_content(path, head)
