@@ -9,14 +9,15 @@ refusal (`IngestError`).
 
 By seam: `common` (errors, `TableRead`, shared checks), `encoding`, `sniffing`, `text_files` and
 `text_checks` (CSV/TSV/TXT), `excel` (workbooks and the bomb guard), `parquet`, `reading` (`read_table`),
-`datasets` (storing and loading datasets).
+`chunks` (the same, a chunk of rows at a time), `datasets` (storing and loading datasets).
 
-Public entry points: `list_sheets`, `read_table`, `store_dataset`, `import_dataset`,
-`load_dataset_frame`.
+Public entry points: `list_sheets`, `read_table`, `iter_table_chunks`, `count_rows`, `store_dataset`,
+`import_dataset`, `load_dataset_frame`.
 """
 
 from __future__ import annotations
 
+from predictml_desktop.core.ingest.chunks import CHUNK_ROWS, count_rows, iter_table_chunks
 from predictml_desktop.core.ingest.common import (
     ACCEPTED_EXTENSIONS,
     CSV_EXTENSIONS,
@@ -35,6 +36,7 @@ from predictml_desktop.core.ingest.reading import read_table
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
+    "CHUNK_ROWS",
     "CSV_EXTENSIONS",
     "DELIMITERS",
     "EXCEL_EXTENSIONS",
@@ -44,7 +46,9 @@ __all__ = [
     "ProgressFn",
     "StopFn",
     "TableRead",
+    "count_rows",
     "import_dataset",
+    "iter_table_chunks",
     "list_sheets",
     "load_dataset_frame",
     "read_table",
