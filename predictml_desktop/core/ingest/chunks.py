@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -176,6 +177,16 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
     if not ascii_compatible:
         _check_nul_text(path, encoding, sniff)
     newline = b"\r" if (b"\n" not in head and b"\r" in head) else b"\n"
+    # pandas' chunked parser silently drops the extra value of a row that starts a chunk (and fills
+    # short rows with missing values), so every record's length is checked by a scan of the file
+    # beside the parse (numpy, mostly off the GIL); its verdict is awaited before the last chunk is
+    # handed over. UTF-16/32 files are not scanned (the scan reads bytes).
+    has_quote = b'"' in head if not truncated else True
+    ragged: dict[str, tuple[int, int] | None] = {}
+    scan = threading.Thread(target=lambda: ragged.setdefault("first", _first_ragged_record(path, sniff, encoding,
+                                                                                             has_quote)),
+                            daemon=True, name="csv-record-check")
+    scan.start()
     done = 0
     with open(path, "rb") as raw:
         reader = _ProgressReader(raw, size, progress, should_stop, scan_nul=ascii_compatible, path=path,
@@ -210,12 +221,11 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
                             "(the limit can be changed in Settings).",
                             path=path, code="too_many_rows",
                         )
-                    if ascii_compatible and chunk[chunk.columns[-1]].isna().any():
-                        ragged = _first_ragged_record(path, sniff, encoding, reader.has_quote)
-                        if ragged is not None:
-                            raise _ragged_error(path, *ragged, len(sniff.header))
                     _check_cells(path, chunk, limits)
-                    yield _na_placeholders(chunk.reset_index(drop=True))
+                    chunk = _na_placeholders(chunk.reset_index(drop=True))
+                    if reader.offset >= size:  # the last chunk: the record check must have passed
+                        _raise_if_ragged(path, scan, ragged, len(sniff.header))
+                    yield chunk
         except UnicodeDecodeError:
             raise IngestError(f"{path.name} could not be decoded as {encoding}; save it as UTF-8 and try again.",
                               path=path, code="encoding") from None
@@ -224,13 +234,26 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
         except pd.errors.ParserError as exc:
             if reader.nul_at is not None:
                 raise _nul_error(path, reader.nul_at, sniff) from None
-            ragged = _first_ragged_record(path, sniff, encoding, reader.has_quote)
-            if ragged is not None:
-                raise _ragged_error(path, *ragged, len(sniff.header)) from None
+            first = _first_ragged_record(path, sniff, encoding, reader.has_quote)
+            if first is not None:
+                raise _ragged_error(path, *first, len(sniff.header)) from None
             raise _parser_error(path, exc) from None
     if done == 0:
         raise IngestError(f"{path.name} has a header row but no data rows.", path=path, code="header_only")
+    _raise_if_ragged(path, scan, ragged, len(sniff.header))
     progress(1.0)
+
+
+def _raise_if_ragged(path: Path, scan: threading.Thread, ragged: dict[str, tuple[int, int] | None],
+                     width: int) -> None:
+    from predictml_desktop.core.ingest.text_checks import _ragged_error
+
+    scan.join()
+    if "first" not in ragged:
+        raise IngestError(f"Could not read {path} to the end.", path=path, code="unreadable")
+    first = ragged["first"]
+    if first is not None:
+        raise _ragged_error(path, *first, width)
 
 
 def _excel_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress: ProgressFn,
