@@ -1,4 +1,4 @@
-"""Batch prediction of a file streamed in chunks: same answers as in memory, every output type, limits, cancel, memory."""
+"""Batch prediction of a file streamed in chunks: same answers as in memory, every output type, limits, cancel."""
 
 from __future__ import annotations
 

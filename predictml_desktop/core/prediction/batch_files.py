@@ -571,7 +571,7 @@ def predict_file(
     sheet: str | None = None,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    chunk_rows: int = STREAM_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> WrittenBatch:
     """Predict every valid row of a file with the dataset's deployed model, streamed (`stream_predictions`).
 
@@ -595,7 +595,7 @@ def stream_predictions(
     sheet: str | None = None,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    chunk_rows: int = STREAM_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     limits: Limits | None = None,
 ) -> WrittenBatch:
     """Read a file a chunk at a time, predict each chunk's valid rows, and write each chunk out at once.
@@ -623,7 +623,7 @@ def stream_predictions(
     should_stop
         Checked between chunks; True stops with `InterruptedError`.
     chunk_rows
-        Rows per chunk.
+        Rows per chunk (default `STREAM_CHUNK_ROWS`).
     limits
         Import limits for the input (default: the user's settings).
 
@@ -650,7 +650,8 @@ def stream_predictions(
         if output_path.suffix.lower() == ".xlsx":
             check_fits_a_spreadsheet(input_path, output_path, count_rows(input_path, limits=limits))
         read_fraction = [0.0]
-        chunks = iter_table_chunks(input_path, sheet=sheet, limits=limits, chunk_rows=chunk_rows,
+        chunks = iter_table_chunks(input_path, sheet=sheet, limits=limits,
+                                   chunk_rows=chunk_rows or STREAM_CHUNK_ROWS,
                                    progress=lambda f: read_fraction.__setitem__(0, f), should_stop=stop)
         out = _open_output(output_path, input_path.name)
     except IngestCancelled:
