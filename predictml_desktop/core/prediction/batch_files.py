@@ -375,12 +375,13 @@ def _neutralised(frame: pd.DataFrame, cell: Callable[[Any], Any]) -> pd.DataFram
         values = frame.iloc[:, position]
         if values.dtype != object:
             continue
-        # Most cells need nothing: find the text cells that start like a formula (or hold control
-        # characters, for XLSX) without a Python call per cell, then fix only those.
-        text = values.where(values.map(type) == str)  # noqa: E721 - exact str, as neutralise_cell checks
-        risky = text.str.match(r"[=+\-@\t\r\x00]") | (text.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-                                                        if cell is _xlsx_safe else False)
-        risky = risky.fillna(False).to_numpy(dtype=bool)
+        # Most cells need nothing: look at each distinct value once (a hash pass, not a Python call
+        # per cell; a column of categories has a handful), then fix only the cells holding a risky one.
+        distinct = pd.unique(values.to_numpy(dtype=object))
+        risky_values = [v for v in distinct if isinstance(v, str) and cell(v) is not v]
+        if not risky_values:
+            continue
+        risky = values.isin(risky_values).to_numpy(dtype=bool)
         if risky.any():
             fixed = values.to_numpy(dtype=object, copy=True)
             fixed[risky] = [cell(v) for v in fixed[risky]]
