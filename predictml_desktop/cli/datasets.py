@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="datasets_action", metavar="ACTION")
     actions.required = True
 
-    add = actions.add_parser("add", help="import a .csv/.tsv/.txt/.xlsx/.xlsm file")
+    add = actions.add_parser("add", help="import a .csv/.tsv/.txt/.xlsx/.xlsm/.parquet file")
     add.add_argument("file", metavar="FILE", help="the file to import")
     add.add_argument("--target", metavar="COL", help="the column to predict (default: only suggest one)")
     add.add_argument("--sheet", metavar="NAME", help="the worksheet of a workbook (default: the first)")

@@ -2,7 +2,8 @@
 
 The same prediction path as the app and the HTTP service (`core.prediction`): the dataset's active
 deployment, signature and hash checked before the model is loaded. ``--json`` takes one row, a list
-of rows, or ``{"inputData": ...}`` and prints the seed's response. Exit code 3 when the dataset has no
+of rows, or ``{"inputData": ...}`` and prints the seed's response. ``--input`` streams the file (any
+length, in bounded memory) to CSV, XLSX or Parquet. Exit code 3 when the dataset has no
 deployed model.
 """
 
@@ -22,11 +23,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("predict", help="predict with a dataset's deployed model (a file or JSON rows)")
     p.add_argument("dataset_id", metavar="DATASET_ID", help="a dataset id with an active deployment")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", metavar="FILE", type=Path, help="a .csv/.tsv/.txt/.xlsx/.xlsm file of rows")
+    src.add_argument("--input", metavar="FILE", type=Path, help="a .csv/.tsv/.txt/.xlsx/.xlsm/.parquet file of rows")
     src.add_argument("--json", dest="json_input", metavar="JSON",
                      help="one row {...}, a list [...] or {\"inputData\": ...}")
     p.add_argument("-o", "--output", metavar="OUT", type=Path,
-                   help="where to write the file's predictions (.csv or .xlsx; default: FILE.predictions.csv)")
+                   help="where to write the file's predictions (.csv, .tsv, .txt, .xlsx or .parquet; default: "
+                        "FILE.predictions.csv); the file is read, predicted and written a chunk at a time")
     p.add_argument("--allow-version-drift", action="store_true",
                    help="use a model trained with other library versions")
     p.set_defaults(handler=_predict)

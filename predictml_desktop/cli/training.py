@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model on a file or a stored dataset")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", metavar="FILE",
-                        help="a .csv/.tsv/.txt/.xlsx/.xlsm file to import and train on")
+                        help="a .csv/.tsv/.txt/.xlsx/.xlsm/.parquet file to import and train on")
     source.add_argument("--dataset", metavar="ID", help="a stored dataset (see: predictml datasets list)")
     p.add_argument("--target", required=True, metavar="COL", help="the column to predict")
     p.add_argument("--budget", type=float, metavar="SECONDS", help="time budget (default: the preset's)")

@@ -20,7 +20,7 @@ class DropZone(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(30, 30, 30, 30)
         layout.addStretch(1)
-        title = QLabel("Drop a CSV or Excel file here")
+        title = QLabel("Drop a CSV, Excel or Parquet file here")
         font = title.font()
         font.setPointSizeF(font.pointSizeF() * 1.4)
         title.setFont(font)

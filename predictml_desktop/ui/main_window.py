@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = QAction(icon("open"), "&Open…", self)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.setStatusTip("Open a CSV or Excel file in the upload wizard")
+        self.open_action.setStatusTip("Open a CSV, Excel or Parquet file in the upload wizard")
         self.open_action.triggered.connect(self._on_open_triggered)
         file_menu.addAction(self.open_action)
         self.sample_action = QAction(icon("sample"), "Try the &sample dataset", self)

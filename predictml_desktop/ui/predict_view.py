@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
@@ -36,7 +35,7 @@ from predictml_desktop.ui.tasks import CancellableTask, Tasks
 from predictml_desktop.ui.widgets import TABLE_FILE_FILTER, Banner, Card, button, heading, table_view
 
 PREVIEW_ROWS = 200
-SAVE_FILTER = "CSV (*.csv);;Excel workbook (*.xlsx)"
+SAVE_FILTER = "CSV (*.csv);;Excel workbook (*.xlsx);;Parquet (*.parquet)"
 
 
 @dataclass
@@ -96,21 +95,16 @@ def predict_one(model: Any, row: dict[str, Any]) -> Any:
     return predict_rows(model, row)
 
 
-def predict_file(model: Any, path: Path, progress: Any, should_stop: Any) -> Any:
-    """Read a batch file and predict every valid row (runs off the GUI thread); return the `ScoredTable`."""
-    from predictml_desktop.core.prediction import predict_table, read_input_file
+def score_file_streamed(model: Any, path: Path, output: Path, progress: Any, should_stop: Any) -> Any:
+    """Score every valid row of ``path`` into ``output`` a chunk at a time (runs off the GUI thread).
+
+    Returns the core's `WrittenBatch` (its first rows included for the preview); memory stays that of
+    one chunk whatever the file's length.
+    """
+    from predictml_desktop.core.prediction import stream_predictions
 
     progress(0.0, f"Reading {path.name}…")
-    frame = read_input_file(path)
-    return predict_table(model, frame, progress=progress, should_stop=should_stop)
-
-
-def save_predictions(scored: Any, path: Path) -> tuple[Path, Path | None]:
-    """Write a `ScoredTable` as CSV or XLSX, and its error report beside it (formula-like cells neutralised)."""
-    from predictml_desktop.core.prediction import write_error_report, write_predictions
-
-    written = write_predictions(scored.frame, path)
-    return written, write_error_report(scored.problems, path)
+    return stream_predictions(model, path, output, progress=progress, should_stop=should_stop)
 
 
 class PredictView(QWidget):
@@ -138,7 +132,7 @@ class PredictView(QWidget):
     """A form prediction was refused; carries the sentence shown."""
 
     batch_finished = Signal(object)
-    """A batch file was scored: carries the result DataFrame."""
+    """A batch file was scored and its result written: carries the core's `WrittenBatch`."""
 
     batch_failed = Signal(str)
     """Scoring a batch file failed; carries the sentence shown."""
@@ -271,8 +265,9 @@ class PredictView(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         intro = QLabel(
-            "Score every row of a CSV or Excel file that has the model's input columns. The result adds a "
-            "prediction column, one probability column per class and a warnings column."
+            "Score every row of a CSV, Excel or Parquet file that has the model's input columns, into a CSV, "
+            "Excel or Parquet file you choose: a prediction column, one probability column per class and a "
+            "warnings column are added. Big files are read, scored and written a part at a time."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -280,14 +275,9 @@ class PredictView(QWidget):
         self.batch_button = button("Choose a &file to score…", self._on_batch_clicked)
         self.batch_cancel_button = button("&Cancel", self.cancel_batch, name="Cancel scoring")
         self.batch_cancel_button.hide()
-        self.save_button = QPushButton("&Save results…")
-        self.save_button.setAccessibleName("Save results")
-        self.save_button.setEnabled(False)
-        self.save_button.clicked.connect(self._on_save_clicked)
         row.addWidget(self.batch_button)
         row.addWidget(self.batch_cancel_button)
         row.addStretch(1)
-        row.addWidget(self.save_button)
         layout.addLayout(row)
         self.batch_bar = QProgressBar()
         self.batch_bar.setRange(0, 100)
@@ -484,14 +474,15 @@ class PredictView(QWidget):
         name, _ = QFileDialog.getOpenFileName(self, "Choose a file to score", "", TABLE_FILE_FILTER)
         return Path(name) if name else None
 
-    def ask_save_path(self) -> Path | None:
-        """Ask where to save the scored rows (a modal dialog; tests replace this method)."""
-        name, chosen = QFileDialog.getSaveFileName(self, "Save the predictions", "predictions.csv", SAVE_FILTER)
+    def ask_save_path(self, source: Path) -> Path | None:
+        """Ask where to write the scored rows of ``source`` (a modal dialog; tests replace this method)."""
+        start = str(source.with_name(source.stem + ".predictions.csv"))
+        name, chosen = QFileDialog.getSaveFileName(self, "Write the predictions to", start, SAVE_FILTER)
         if not name:
             return None
         path = Path(name)
         if not path.suffix:
-            path = path.with_suffix(".xlsx" if "xlsx" in chosen else ".csv")
+            path = path.with_suffix(".xlsx" if "xlsx" in chosen else ".parquet" if "parquet" in chosen else ".csv")
         return path
 
     def _on_batch_clicked(self) -> None:
@@ -499,14 +490,17 @@ class PredictView(QWidget):
         if path is not None:
             self.score_file(path)
 
-    def score_file(self, path: Path) -> None:
-        """Predict every row of ``path`` off the GUI thread, with progress."""
+    def score_file(self, path: Path, output: Path | None = None) -> None:
+        """Score every row of ``path`` into ``output`` (asked for when None) off the GUI thread, with progress."""
         if self.model is None:
             return
+        if output is None:
+            output = self.ask_save_path(path)
+            if output is None:
+                return
         self.banner.clear()
         self.batch_result = None
         self.batch_model.set_frame(None)
-        self.save_button.setEnabled(False)
         self.batch_button.setEnabled(False)
         self.batch_cancel_button.show()
         self.batch_bar.setValue(0)
@@ -514,9 +508,10 @@ class PredictView(QWidget):
         self.batch_summary.setText(f"Scoring {path.name}…")
         self._batch_path = path
         self._batch_task = self.tasks.start_cancellable(
-            predict_file,
+            score_file_streamed,
             self.model,
             path,
+            output,
             on_result=self._on_batch_scored,
             on_error=self._on_batch_failed,
             on_progress=self._on_batch_progress,
@@ -524,36 +519,41 @@ class PredictView(QWidget):
         )
 
     def cancel_batch(self) -> None:
-        """Stop scoring the file."""
+        """Stop scoring the file (nothing is written then)."""
         if self._batch_task is not None:
             self._batch_task.cancel()
-            self.batch_summary.setText("Scoring cancelled.")
+            self.batch_summary.setText("Scoring cancelled; nothing was written.")
 
     def _on_batch_progress(self, fraction: float, message: str) -> None:
+        if self._batch_task is None or self._batch_task.cancelled:
+            return  # a report queued before the cancel must not overwrite "cancelled"
         self.batch_bar.setValue(int(fraction * 100))
         if message:
             self.batch_summary.setText(message)
 
-    def _on_batch_scored(self, scored: Any) -> None:
-        self.batch_result = scored
-        frame = scored.frame
-        # The answers first in the preview; the saved file keeps the input columns first.
-        added = [c for c in frame.columns if c == "prediction" or str(c).startswith("probability_")]
-        added += [c for c in ("error", "warnings") if c in frame.columns]
-        preview = frame.head(PREVIEW_ROWS)
-        self.batch_model.set_frame(preview[added + [c for c in frame.columns if c not in added]])
-        self.batch_view.resizeColumnsToContents()
-        warned = int((frame["warnings"].astype(str) != "").sum()) if "warnings" in frame else 0
-        shown = f" (the first {PREVIEW_ROWS} shown)" if len(frame) > PREVIEW_ROWS else ""
-        refused = (f" {scored.refused:,} row(s) were not predicted because of a bad cell (see the error "
-                   "column; saving also writes an error report beside the file).") if scored.refused else ""
-        count = f"{len(frame) - scored.refused:,} of {len(frame):,}" if scored.refused else f"{len(frame):,}"
+    def _on_batch_scored(self, written: Any) -> None:
+        self.batch_result = written
+        preview = written.preview
+        if preview is not None:
+            # The answers first in the preview; the written file keeps the input columns first.
+            added = [c for c in preview.columns if c == "prediction" or str(c).startswith("probability_")]
+            added += [c for c in ("error", "warnings") if c in preview.columns]
+            self.batch_model.set_frame(preview[added + [c for c in preview.columns if c not in added]])
+            self.batch_view.resizeColumnsToContents()
+        shown = f" (the first {PREVIEW_ROWS} shown)" if written.rows > PREVIEW_ROWS else ""
+        refused = (f" {written.refused:,} row(s) were not predicted because of a bad cell (see the error column and "
+                   f"{written.report.name}).") if written.refused and written.report is not None else ""
+        count = f"{written.rows - written.refused:,} of {written.rows:,}" if written.refused else f"{written.rows:,}"
         self.batch_summary.setText(
-            f"Scored {count} rows of {self._batch_path.name}{shown}; "
-            f"{warned:,} row(s) with warnings.{refused} Save them as CSV or Excel."
+            f"Scored {count} rows of {self._batch_path.name}{shown}; {written.warned:,} row(s) with warnings.{refused}"
         )
-        self.save_button.setEnabled(True)
-        self.batch_finished.emit(frame)
+        if written.report is not None:
+            self.banner.show_message("warning", f"Wrote the predictions to {written.path}; the rows that could not "
+                                     f"be predicted are listed in {written.report}.")
+        else:
+            self.banner.show_message("success", f"Wrote the predictions to {written.path}.")
+        self.batch_finished.emit(written)
+        self.saved.emit(str(written.path))
 
     def _on_batch_failed(self, message: str) -> None:
         self.batch_summary.setText("")
@@ -565,34 +565,6 @@ class PredictView(QWidget):
         self.batch_bar.hide()
         self.batch_cancel_button.hide()
         self.batch_button.setEnabled(True)
-
-    def _on_save_clicked(self) -> None:
-        path = self.ask_save_path()
-        if path is not None:
-            self.save_batch(path)
-
-    def save_batch(self, path: Path) -> None:
-        """Write the scored rows to ``path`` (.csv or .xlsx) off the GUI thread."""
-        if self.batch_result is None:
-            return
-        self.save_button.setEnabled(False)
-        self.tasks.start(
-            save_predictions,
-            self.batch_result,
-            path,
-            on_result=self._on_saved,
-            on_error=lambda message: self.banner.show_message("error", message),
-            on_finish=lambda: self.save_button.setEnabled(True),
-        )
-
-    def _on_saved(self, written: tuple[Path, Path | None]) -> None:
-        path, report = written
-        if report is not None:
-            self.banner.show_message("warning", f"Saved the predictions to {path}; the rows that could not be "
-                                     f"predicted are listed in {report}.")
-        else:
-            self.banner.show_message("success", f"Saved the predictions to {path}.")
-        self.saved.emit(str(path))
 
     # ------------------------------------------------------------------ view protocol
 

@@ -142,7 +142,7 @@ def _shoot_predictions(window: Any, shot: Callable[[str], None], home: Path) -> 
 
     pd.read_csv(sample_dataset_path()).drop(columns=["purchased"]).head(500).to_csv(batch_input, index=False)
     predict.tabs.setCurrentIndex(1)
-    predict.score_file(batch_input)
+    predict.score_file(batch_input, batch_input.with_name("customers_scored.csv"))
     _wait(lambda: predict.batch_result is not None, 120, "the batch predictions")
     shot("09-predict-batch")
 

@@ -1,4 +1,4 @@
-"""Qt table models over the data the views show: a DataFrame, and lists of records or dicts."""
+"""Qt table models over the data the views show: a DataFrame (whole or a page at a time), and lists of records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,6 +102,80 @@ class DataFrameModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             return str(self._frame.columns[section])
         return str(section + 1)
+
+
+class PagedFrameModel(DataFrameModel):
+    """A read-only view of one page of a pandas DataFrame: the preview of a table of any length.
+
+    Only ``page_size`` rows are ever in the model, so Qt's sizing and painting cost the same for a
+    million rows as for a hundred; turning the page takes one slice per column (a view, not a copy).
+    Row headers count from the table's first row (page 2 of 200-row pages starts at 201).
+
+    Parameters
+    ----------
+    page_size
+        Rows per page.
+    parent
+        Owner of the model.
+    """
+
+    page_changed = Signal(int)
+    """The page shown changed (or the table did); carries the 0-based page."""
+
+    def __init__(self, page_size: int = 200, parent: Any = None) -> None:
+        super().__init__(None, parent)
+        self._table: pd.DataFrame | None = None
+        self._page = 0
+        self.page_size = max(1, int(page_size))
+
+    @property
+    def table(self) -> pd.DataFrame | None:
+        """The whole table being paged through (the model itself holds one page)."""
+        return self._table
+
+    @property
+    def page(self) -> int:
+        """The page shown, counted from 0."""
+        return self._page
+
+    @property
+    def page_count(self) -> int:
+        """How many pages the table has (at least 1)."""
+        rows = 0 if self._table is None else len(self._table)
+        return max(1, -(-rows // self.page_size))
+
+    @property
+    def first_row(self) -> int:
+        """The table position of the page's first row (0-based)."""
+        return self._page * self.page_size
+
+    def set_table(self, table: pd.DataFrame | None) -> None:
+        """Page through another table, from its first page."""
+        self._table = table
+        self._page = 0
+        self._show_page()
+
+    def set_page(self, page: int) -> None:
+        """Show ``page`` (0-based; clamped to the table's pages)."""
+        page = min(max(0, int(page)), self.page_count - 1)
+        if page != self._page:
+            self._page = page
+            self._show_page()
+
+    def _show_page(self) -> None:
+        table = self._table
+        if table is None:
+            self.set_frame(None)
+        else:
+            start = self.first_row
+            self.set_frame(table.iloc[start:start + self.page_size])
+        self.page_changed.emit(self._page)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Return a header's text; rows are numbered as in the whole table (Qt model API)."""
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole and self.frame is not None:
+            return f"{self.first_row + section + 1:,}"
+        return super().headerData(section, orientation, role)
 
 
 @dataclass(frozen=True)

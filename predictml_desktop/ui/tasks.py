@@ -133,10 +133,14 @@ class Tasks(QObject):
         on_finish
             Called last, whatever the outcome.
         """
+        # start_cancellable handles the exception itself (before describing it: a cancel is no error).
+        on_exception: Callable[[BaseException], Any] | None = kwargs.pop("_on_exception", None)
         worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         if on_result is not None:
             worker.returned.connect(self._guard(on_result))
-        if on_error is not None:
+        if on_exception is not None:
+            worker.errored.connect(self._guard(on_exception))
+        elif on_error is not None:
             worker.errored.connect(self._guard(lambda exc: on_error(describe_error(exc))))
         else:
             worker.errored.connect(describe_error)
@@ -175,14 +179,22 @@ class Tasks(QObject):
                 return None
             return lambda *a: None if stop.is_set() else callback(*a)
 
+        def failed(exc: BaseException) -> None:
+            # After a cancel the job's way of stopping (an InterruptedError, say) is no error at all.
+            if stop.is_set():
+                return
+            message = describe_error(exc)
+            if on_error is not None:
+                on_error(message)
+
         worker = self.start(
             func,
             *args,
             progress=progress,
             should_stop=stop.is_set,
             on_result=when_not_cancelled(on_result),
-            on_error=when_not_cancelled(on_error),
             on_finish=on_finish,
+            _on_exception=failed,
             **kwargs,
         )
         return CancellableTask(worker, stop, progress)

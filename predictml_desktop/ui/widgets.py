@@ -29,7 +29,7 @@ _BANNER_STYLES = {
 }
 
 
-TABLE_FILE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"
+TABLE_FILE_FILTER = "Tables (*.csv *.tsv *.txt *.xlsx *.xlsm *.parquet);;All files (*)"
 """File dialog filter for tables; the core decides what it accepts and says why it refuses the rest."""
 
 

@@ -43,8 +43,9 @@ from predictml_desktop.core.resources import sample_dataset_path
 from predictml_desktop.core.settings import load_settings
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.drop_zone import DropZone
+from predictml_desktop.ui.page_bar import PageBar
 from predictml_desktop.ui.resources import icon
-from predictml_desktop.ui.table_models import Column, DataFrameModel, RecordTableModel
+from predictml_desktop.ui.table_models import Column, PagedFrameModel, RecordTableModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
 from predictml_desktop.ui.widgets import Banner, button, heading, table_view
 from predictml_desktop.ui.wizard_calls import (
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from predictml_desktop.core.profile import Profile
 
 PREVIEW_ROWS = 200
-"""Rows shown in the preview; the whole table is profiled."""
+"""Rows per page of the preview; the whole table is profiled and can be paged through."""
 
 STEP_CHOOSE, STEP_LOADING, STEP_REVIEW, STEP_TARGET = range(4)
 PRESETS = (("fast", "Fast"), ("balanced", "Balanced"), ("thorough", "Thorough"))
@@ -175,7 +176,7 @@ class UploadWizard(QWidget):
         self.drop_zone = DropZone()
         limits = load_settings(self.context.paths).limits
         self.drop_zone.limits_label.setText(
-            f"CSV, TSV, TXT, XLSX or XLSM — up to {limits.max_file_bytes // (1024 * 1024)} MB, "
+            f"CSV, TSV, TXT, XLSX, XLSM or Parquet — up to {limits.max_file_bytes // (1024 * 1024)} MB, "
             f"{limits.max_rows:,} rows and {limits.max_columns:,} columns."
         )
         self.open_button = self.drop_zone.open_button
@@ -231,10 +232,17 @@ class UploadWizard(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.review_tabs = QTabWidget()
-        self.preview_model = DataFrameModel(parent=self)
-        self.preview_view = table_view(self.preview_model, "Preview of the first rows", row_numbers=True)
+        # The preview pages through the whole table: the model only ever holds one page of it.
+        self.preview_model = PagedFrameModel(PREVIEW_ROWS, parent=self)
+        self.preview_view = table_view(self.preview_model, "Preview of the table", row_numbers=True)
         self.preview_view.horizontalHeader().setStretchLastSection(False)
-        self.review_tabs.addTab(self.preview_view, "Preview")
+        self.preview_pages = PageBar(self.preview_model, "preview")
+        preview = QWidget()
+        preview_layout = QVBoxLayout(preview)
+        preview_layout.setContentsMargins(0, 0, 0, 0)
+        preview_layout.addWidget(self.preview_view, 1)
+        preview_layout.addWidget(self.preview_pages)
+        self.review_tabs.addTab(preview, "Preview")
         self.columns_model = RecordTableModel(
             [
                 Column("Column", lambda c: c["name"]),
@@ -520,7 +528,7 @@ class UploadWizard(QWidget):
             self.sheet_combo.setCurrentText(table.sheet)
         for widget in (self.sheet_label, self.sheet_combo):
             widget.setVisible(len(sheets) > 1)
-        self.preview_model.set_frame(frame.head(PREVIEW_ROWS))
+        self.preview_model.set_table(frame)
         self._show_warnings(profile)
 
     def _show_warnings(self, profile: Profile) -> None:
@@ -539,7 +547,7 @@ class UploadWizard(QWidget):
     def restart(self) -> None:
         """Go back to the first step, forgetting the file."""
         self.table = self.profile = None
-        self.preview_model.set_frame(None)
+        self.preview_model.set_table(None)
         self.columns_model.set_rows([])
         self.steps.setCurrentIndex(STEP_CHOOSE)
         self.open_button.setFocus()

@@ -53,6 +53,18 @@ def test_add_with_target_name_and_sheet(tmp_path: Path, capsys: pytest.CaptureFi
         "Houses", "Prices", "price", "regression", 4)
 
 
+def test_add_a_parquet_file(sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    path = tmp_path / "customers.parquet"
+    pd.read_csv(sample).to_parquet(path, index=False)
+    assert main(["datasets", "add", str(path), "--target", "purchased", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["filePath"], doc["fileFormat"], doc["rows"], doc["targetColumn"], doc["problemType"]) == (
+        "uploads/report_1.parquet", "parquet", 400, "purchased", "classification")
+    assert len(doc["columns"]) == 18
+
+
 def test_add_text_output(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "add", str(sample)]) == 0
     out = capsys.readouterr().out

@@ -90,6 +90,27 @@ def test_admin_approve_reject_and_predict(trained_home: TrainedHome, capsys: pyt
     assert code == 0, err
     scored = pd.read_excel(out_file)
     assert len(scored) == 25 and {"prediction", "probability_0", "probability_1", "warnings"} <= set(scored.columns)
+    # Parquet in, Parquet out; and an .xlsx output a worksheet cannot hold is refused in one sentence.
+    parquet_source = tmp_path / "new customers.parquet"
+    clf.frame.head(25).to_parquet(parquet_source, index=False)
+    code, out, err = run(["predict", clf.dataset_id, "--input", str(parquet_source), "-o",
+                          str(tmp_path / "scored.parquet")], capsys, monkeypatch)
+    assert code == 0, err
+    assert pd.read_parquet(tmp_path / "scored.parquet")["prediction"].isin([0, 1]).all()
+    tall = tmp_path / "tall.csv"
+    tall.write_bytes(b"age,visits\n" + b"30,2\n" * 1_048_576)
+    monkeypatch.setenv("PREDICTML_HOME", str(Paths.default().home))
+    from predictml_desktop.core.settings import load_settings, save_settings
+
+    settings = load_settings(Paths.default())
+    settings.limits.max_rows = 2_000_000
+    save_settings(Paths.default(), settings)
+    code, out, err = run(["predict", clf.dataset_id, "--input", str(tall), "-o", str(tmp_path / "tall.xlsx")],
+                         capsys, monkeypatch)
+    assert code == 1 and err.strip().endswith("tall.csv has 1,048,576 rows, more than an Excel worksheet holds "
+                                              "(1,048,575 below its header row); write the predictions as .csv or "
+                                              ".parquet instead.")
+    assert "Traceback" not in err and not (tmp_path / "tall.xlsx").exists()
 
     # The audit trail, from the shell.
     code, out, _err = run(["admin", "audit", "--json"], capsys, monkeypatch)

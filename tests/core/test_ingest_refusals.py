@@ -52,6 +52,29 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _parquet(name: str, table: Callable[[], object], *, cut: int = 0) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        import pyarrow.parquet as pq
+
+        path = folder / name
+        pq.write_table(table(), path)
+        if cut:
+            data = path.read_bytes()
+            path.write_bytes(data[:-cut])
+        return path
+
+    return build
+
+
+def _arrow(columns: dict[str, object]) -> Callable[[], object]:
+    def make() -> object:
+        import pyarrow as pa
+
+        return pa.table(columns)
+
+    return make
+
+
 def _folder(folder: Path) -> Path:
     path = folder / "a_folder.csv"
     path.mkdir()
@@ -147,7 +170,7 @@ CASES = [
          r"save it as \.xlsx or CSV\.$", "xls"),
     Case("json-extension", _write("data.json", b'{"a": 1}'),
          r"^data\.json has the extension \.json; PredictML reads only these file types: \.csv \.tsv \.txt "
-         r"\.xlsx \.xlsm\.$", "extension"),
+         r"\.xlsx \.xlsm \.parquet\.$", "extension"),
     Case("no-extension", _write("README", b"a,b\n1,2\n"), r"^README has no extension; PredictML reads only",
          "extension"),
     Case("xlsb", _write("book.xlsb", b"whatever"), r"^book\.xlsb is a \.xlsb spreadsheet, which is not supported",
@@ -239,6 +262,31 @@ CASES = [
     Case("xlsx-over-column-limit", _workbook_with({SHEET: _sheet_xml([list("abcdef"), [1, 2, 3, 4, 5, 6]])},
                                                   "cols.xlsx"),
          r"^sheet 'Data' of cols\.xlsx has 6 columns, over the limit of 5", "too_many_columns", Limits(max_columns=5)),
+    Case("parquet-not-parquet", _write("renamed.parquet", b"a,b\n1,2\n"),
+         r"^renamed\.parquet is not a Parquet file \(it does not start with Parquet's signature\)", "not_parquet"),
+    Case("parquet-truncated", _parquet("cut.parquet", _arrow({"a": [1, 2, 3]}), cut=20),
+         r"^cut\.parquet is incomplete or damaged: it does not end with Parquet's signature", "damaged"),
+    Case("parquet-damaged-footer", _write("footer.parquet", b"PAR1" + b"\x00" * 64 + b"\xff\xff\x00\x00PAR1"),
+         r"^footer\.parquet could not be read as a Parquet file: ", "damaged"),
+    Case("parquet-list-column", _parquet("lists.parquet", _arrow({"a": [1, 2], "tags": [["x"], ["y", "z"]]})),
+         r"^Column 'tags' of lists\.parquet holds lists \(list<element: string>\), which PredictML cannot use",
+         "column_type"),
+    Case("parquet-binary-column", _parquet("bytes.parquet", _arrow({"a": [1, 2], "blob": [b"\x00", b"\x01"]})),
+         r"^Column 'blob' of bytes\.parquet holds raw bytes \(binary\)", "column_type"),
+    Case("parquet-blank-name", _parquet("blank.parquet", _arrow({"a": [1, 2], "": [3, 4]})),
+         r"^Column 2 of blank\.parquet has no name in the header row", "blank_header"),
+    Case("parquet-no-rows", _parquet("empty.parquet", _arrow({"a": [], "b": []})),
+         r"^empty\.parquet has column names but no data rows\.$", "header_only"),
+    Case("parquet-over-row-limit", _parquet("rows.parquet", _arrow({"a": list(range(20))})),
+         r"^rows\.parquet has 20 data rows, over the limit of 10;", "too_many_rows", Limits(max_rows=10)),
+    Case("parquet-over-column-limit", _parquet("wide.parquet", _arrow({f"c{i}": [i] for i in range(6)})),
+         r"^wide\.parquet has 6 columns, over the limit of 5", "too_many_columns", Limits(max_columns=5)),
+    Case("parquet-long-cell", _parquet("long.parquet", _arrow({"a": [1, 2], "t": ["ok", "x" * 50]})),
+         r"^A value in column 't' of long\.parquet \(data row 2\) is 50 characters long, over the limit of 40",
+         "cell_too_long", Limits(max_cell_chars=40)),
+    Case("parquet-named-csv", _parquet("data.csv", _arrow({"a": [1, 2]})),
+         r"^data\.csv is not a text table: it is a Parquet file with a \.csv name\. Rename it to end in \.parquet "
+         r"and open it again\.$", "binary"),
     Case("xlsx-over-row-limit", _workbook_with({SHEET: b"".join(sheet_rows(20))}, "rows.xlsx"),
          r"^sheet 'Data' of rows\.xlsx has more than 10 data rows", "too_many_rows", Limits(max_rows=10)),
 ]

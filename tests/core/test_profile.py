@@ -263,3 +263,25 @@ def test_breast_cancer_renamed_diagnosis_with_text_labels(tmp_path: Path) -> Non
     profile = profile_frame(read_table(path).frame)
     assert profile.suggested_target == "diagnosis"
     assert profile.problem_type == "classification"
+
+
+def test_a_big_tables_parallel_analysis_equals_the_serial_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import predictml_desktop.core.profile.profiling as profiling
+
+    rng = np.random.default_rng(1)
+    n = 5_000
+    frame = pd.DataFrame({
+        "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "whole": rng.integers(0, 12, n).astype(float),
+        "zeros": np.where(rng.random(n) < 0.5, 0.0, -0.0),  # one value: 0.0 == -0.0
+        "id": np.arange(n),
+        "flag": rng.integers(0, 2, n),
+        "when": pd.date_range("2020-01-01", periods=n, freq="h"),
+        "city": rng.choice(["Oslo", "Lima", None], n),
+        "y": rng.choice(["yes", "no"], n),
+    })
+    serial = profiling.profile_frame(frame)
+    monkeypatch.setattr(profiling, "PARALLEL_MIN_CELLS", 0)
+    parallel = profiling.profile_frame(frame)
+    assert parallel == serial
+    assert serial.kinds["zeros"] == "constant" and serial.column("x")["unique"] == int(frame["x"].nunique())

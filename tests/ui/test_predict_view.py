@@ -130,27 +130,71 @@ def test_a_model_trained_with_other_library_versions_can_be_loaded_after_confirm
     assert view.banner.kind == "warning" and "other library versions" in view.banner.text
 
 
-def test_a_file_is_scored_off_the_gui_thread_previewed_and_saved(qtbot, view: PredictView, tmp_path: Path) -> None:
+def test_a_file_is_scored_off_the_gui_thread_into_the_chosen_file_and_previewed(qtbot, view: PredictView,
+                                                                                tmp_path: Path) -> None:
     _load(qtbot, view)
     source = tmp_path / "to_score.csv"
     frame = customers(300, seed=5).drop(columns=["purchased"])
     frame.loc[0, "region"] = "=HYPERLINK(\"http://evil\")"
     frame.to_csv(source, index=False)
-    with qtbot.waitSignal(view.batch_finished, timeout=TIMEOUT) as done:
-        view.score_file(source)
-    result = done.args[0]
-    assert len(result) == 300 and {"prediction", "probability_0", "probability_1", "warnings"} <= set(result.columns)
-    assert view.batch_model.rowCount() == 200
-    assert view.batch_model.headerData(0, Qt.Orientation.Horizontal) == "prediction"
-    assert "Scored 300 rows" in view.batch_summary.text()
-    assert view.save_button.isEnabled()
-    for name in ("scored.csv", "scored.xlsx"):
-        with qtbot.waitSignal(view.saved, timeout=TIMEOUT):
-            view.save_batch(tmp_path / name)
-        written = pd.read_csv(tmp_path / name) if name.endswith(".csv") else pd.read_excel(tmp_path / name)
-        assert len(written) == 300 and "probability_1" in written.columns
-        assert written.loc[0, "region"].startswith("'=")  # neutralised for spreadsheets
-    assert "Saved the predictions" in view.banner.text
+    for name in ("scored.csv", "scored.xlsx", "scored.parquet"):
+        asked: list[Path] = []
+        view.ask_save_path = (  # type: ignore[method-assign]
+            lambda src, name=name, asked=asked: asked.append(src) or tmp_path / name)
+        with qtbot.waitSignal(view.batch_finished, timeout=TIMEOUT) as done:
+            view.score_file(source)
+        assert asked == [source]
+        written = done.args[0]
+        assert written.path == tmp_path / name and written.rows == 300
+        assert view.batch_model.rowCount() == 200
+        assert view.batch_model.headerData(0, Qt.Orientation.Horizontal) == "prediction"
+        assert "Scored 300 rows" in view.batch_summary.text()
+        assert f"Wrote the predictions to {tmp_path / name}" in view.banner.text
+        back = (pd.read_csv if name.endswith(".csv") else pd.read_excel if name.endswith(".xlsx")
+                else pd.read_parquet)(tmp_path / name)
+        assert len(back) == 300 and {"prediction", "probability_0", "probability_1", "warnings"} <= set(back.columns)
+        if not name.endswith(".parquet"):
+            assert back.loc[0, "region"].startswith("'=")  # neutralised for spreadsheets
+    # Choosing no output file scores nothing.
+    qtbot.waitUntil(lambda: view._batch_task is None, timeout=TIMEOUT)
+    view.ask_save_path = lambda src: None  # type: ignore[method-assign]
+    view.score_file(source)
+    assert view._batch_task is None and view.batch_button.isEnabled()
+
+
+def test_scoring_a_file_can_be_cancelled_and_writes_nothing(qtbot, view: PredictView, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    import threading
+
+    import predictml_desktop.core.prediction.batch_files as batch_files
+
+    _load(qtbot, view)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    source = folder / "to_score.csv"
+    customers(3_000, seed=6).drop(columns=["purchased"]).to_csv(source, index=False)
+    monkeypatch.setattr(batch_files, "STREAM_CHUNK_ROWS", 100)
+    real = batch_files.predict_table
+    scored_chunks: list[int] = []
+    clicked = threading.Event()
+
+    def counting(*args, **kwargs):
+        scored_chunks.append(1)
+        if len(scored_chunks) == 3:
+            clicked.wait(TIMEOUT / 1000)  # the third chunk is being scored when Cancel is clicked
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_files, "predict_table", counting)
+    out = folder / "scored.csv"
+    view.score_file(source, out)
+    qtbot.waitUntil(lambda: len(scored_chunks) == 3, timeout=TIMEOUT)
+    qtbot.mouseClick(view.batch_cancel_button, Qt.MouseButton.LeftButton)
+    clicked.set()
+    qtbot.waitUntil(lambda: view._batch_task is None, timeout=TIMEOUT)
+    assert len(scored_chunks) == 3 and not out.exists()  # stopped after that chunk, of 30
+    assert sorted(p.name for p in folder.iterdir()) == ["to_score.csv"]
+    assert view.batch_summary.text() == "Scoring cancelled; nothing was written." and view.batch_result is None
+    assert view.batch_button.isEnabled() and not view.batch_cancel_button.isVisible()
 
 
 def test_a_file_without_the_model_inputs_is_refused_naming_them(qtbot, view: PredictView, tmp_path: Path) -> None:
@@ -158,7 +202,7 @@ def test_a_file_without_the_model_inputs_is_refused_naming_them(qtbot, view: Pre
     source = tmp_path / "wrong.csv"
     pd.DataFrame({"colour": ["red"], "size": [3]}).to_csv(source, index=False)
     with qtbot.waitSignal(view.batch_failed, timeout=TIMEOUT) as failed:
-        view.score_file(source)
+        view.score_file(source, tmp_path / "scored.csv")
     assert "age" in failed.args[0] and "income" in failed.args[0]
     assert view.banner.kind == "error"
     assert view.batch_button.isEnabled()

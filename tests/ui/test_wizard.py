@@ -33,11 +33,12 @@ def test_a_csv_is_read_off_the_gui_thread_then_previewed_and_profiled(qtbot, wiz
     _open(qtbot, wizard, path)
     assert wizard.steps.currentIndex() == STEP_REVIEW
     assert "300 rows × 7 columns" in wizard.summary_label.text()
-    # The preview is a model over the DataFrame's first rows, not a copy of every cell.
+    # The preview is a model over one page of the DataFrame (200 rows), not a copy of every cell.
     assert wizard.preview_model.rowCount() == 200
     assert wizard.preview_model.columnCount() == 7
     assert wizard.preview_model.frame is not None and wizard.preview_model.frame.shape == (200, 7)
     assert wizard.preview_model.index(0, 0).data() == "C00000"
+    assert wizard.preview_model.table is not None and len(wizard.preview_model.table) == 300
     assert wizard.columns_model.rowCount() == 7
     kinds = {wizard.columns_model.index(r, 0).data(): wizard.columns_model.index(r, 1).data() for r in range(7)}
     assert kinds["customer_id"] == "identifier"
@@ -45,6 +46,27 @@ def test_a_csv_is_read_off_the_gui_thread_then_previewed_and_profiled(qtbot, wiz
     assert any("customer_id" in w and "identifier" in w for w in warnings)
     # The sheet chooser is only for workbooks.
     assert wizard.sheet_combo.isHidden()
+
+
+def test_the_preview_pages_through_the_whole_table(qtbot, wizard, tmp_path) -> None:
+    path = write_customers_csv(tmp_path / "customers.csv", rows=450)
+    _open(qtbot, wizard, path)
+    model, bar = wizard.preview_model, wizard.preview_pages
+    assert bar.isVisibleTo(wizard) and bar.rows_label.text() == "Rows 1–200 of 450"
+    assert not bar.previous_button.isEnabled() and bar.next_button.isEnabled()
+    qtbot.mouseClick(bar.next_button, Qt.MouseButton.LeftButton)
+    assert model.page == 1 and model.rowCount() == 200 and bar.rows_label.text() == "Rows 201–400 of 450"
+    # Row numbers count from the table's first row; the cells are the table's rows 201 on.
+    assert model.headerData(0, Qt.Orientation.Vertical) == "201"
+    assert model.index(0, 0).data() == "C00200"
+    qtbot.mouseClick(bar.last_button, Qt.MouseButton.LeftButton)
+    assert model.rowCount() == 50 and bar.rows_label.text() == "Rows 401–450 of 450"
+    assert model.index(49, 0).data() == "C00449" and not bar.next_button.isEnabled()
+    bar.page_box.setValue(1)  # typing a page number turns to it
+    assert model.page == 0 and model.index(0, 0).data() == "C00000"
+    # A table that fits on one page has no page bar.
+    _open(qtbot, wizard, write_customers_csv(tmp_path / "small.csv", rows=150))
+    assert not bar.isVisibleTo(wizard) and model.rowCount() == 150
 
 
 def test_the_suggested_target_is_preselected_with_its_reason(qtbot, wizard, tmp_path) -> None:

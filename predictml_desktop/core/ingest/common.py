@@ -32,7 +32,10 @@ CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
 EXCEL_EXTENSIONS = (".xlsx", ".xlsm")
 
 
-ACCEPTED_EXTENSIONS = CSV_EXTENSIONS + EXCEL_EXTENSIONS
+PARQUET_EXTENSIONS = (".parquet",)
+
+
+ACCEPTED_EXTENSIONS = CSV_EXTENSIONS + EXCEL_EXTENSIONS + PARQUET_EXTENSIONS
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -154,7 +157,7 @@ class TableRead:
     sheet, sheets
         The worksheet read and every worksheet of the workbook (None and [] for text files).
     file_format
-        ``"csv"`` or ``"excel"``.
+        ``"csv"``, ``"excel"`` or ``"parquet"``.
     size_bytes, sha256
         Of the file as read.
     notes
@@ -203,6 +206,8 @@ def _file_format(path: Path) -> str:
         return "csv"
     if ext in EXCEL_EXTENSIONS:
         return "excel"
+    if ext in PARQUET_EXTENSIONS:
+        return "parquet"
     accepted = " ".join(ACCEPTED_EXTENSIONS)
     if ext == ".xls":
         raise IngestError(

@@ -385,9 +385,16 @@ _EXCEL_BLOCK_ROWS = 50_000
 
 
 def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[str], list[pd.DataFrame]]:
-    """Stream a worksheet's rows into DataFrame blocks, checking the limits row by row."""
+    """Read a worksheet's rows into DataFrame blocks, checking the limits row by row."""
+    blocks = list(_iter_excel_blocks(path, ws, limits, sheet))
+    return [str(c) for c in blocks[0].columns], blocks
+
+
+def _iter_excel_blocks(path: Path, ws: Any, limits: Limits, sheet: str,
+                       block_rows: int = _EXCEL_BLOCK_ROWS) -> Iterator[pd.DataFrame]:
+    """Stream a worksheet's rows as DataFrame blocks of ``block_rows`` rows, checking the limits row by row."""
     header: list[str] | None = None
-    blocks: list[pd.DataFrame] = []
+    emitted = False
     n_rows = 0
     width = 0
     rows: list[list[Any]] = []
@@ -430,19 +437,19 @@ def _excel_rows(path: Path, ws: Any, limits: Limits, sheet: str) -> tuple[list[s
                 )
         rows.append(values)
         n_rows += 1
-        if len(rows) >= _EXCEL_BLOCK_ROWS:
-            blocks.append(pd.DataFrame(rows, columns=pd.Index(header, dtype=object)))
-            rows = []
         if n_rows > limits.max_rows:
             raise IngestError(
                 f"{where} has more than {limits.max_rows:,} data rows (the limit); use a sample "
                 "(the limit can be changed in Settings).",
                 path=path, code="too_many_rows",
             )
+        if len(rows) >= block_rows:
+            yield pd.DataFrame(rows, columns=pd.Index(header, dtype=object))
+            emitted = True
+            rows = []
     if header is None:
         raise IngestError(f"{where} is empty.", path=path, code="empty")
     if not n_rows:
         raise IngestError(f"{where} has a header row but no data rows.", path=path, code="header_only")
-    if rows or not blocks:
-        blocks.append(pd.DataFrame(rows, columns=pd.Index(header, dtype=object)))
-    return header, blocks
+    if rows or not emitted:
+        yield pd.DataFrame(rows, columns=pd.Index(header, dtype=object))

@@ -1,4 +1,4 @@
-"""`read_table`: read a CSV/TSV/TXT file or an Excel worksheet within the limits, as one `TableRead`."""
+"""`read_table`: read a CSV/TSV/TXT file, an Excel worksheet or a Parquet file within the limits, as one `TableRead`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from predictml_desktop.core.ingest.common import (
     _resolve_limits,
 )
 from predictml_desktop.core.ingest.excel import _read_excel
+from predictml_desktop.core.ingest.parquet import _read_parquet
 from predictml_desktop.core.ingest.text_files import _read_csv
 from predictml_desktop.core.settings import Limits
 
@@ -30,14 +31,14 @@ def read_table(
     encoding: str | None = None,
     delimiter: str | None = None,
 ) -> TableRead:
-    """Read a CSV/TSV/TXT or Excel file into a DataFrame, within the import limits.
+    """Read a CSV/TSV/TXT, Excel or Parquet file into a DataFrame, within the import limits.
 
     Parameters
     ----------
     path
         The file to read.
     sheet
-        For a workbook, the worksheet to read (default: the first one). Ignored for text files.
+        For a workbook, the worksheet to read (default: the first one). Ignored for other files.
     limits
         Import limits (default: the user's settings, DESIGN §9).
     progress
@@ -67,6 +68,8 @@ def read_table(
     try:
         if fmt == "excel":
             return _read_excel(p, size, lim, report, stop, sheet)
+        if fmt == "parquet":
+            return _read_parquet(p, size, lim, report, stop)
         return _read_csv(p, size, lim, report, stop, encoding=encoding, delimiter=delimiter)
     except IngestError:
         raise

@@ -158,9 +158,10 @@ def _head_and_encoding(path: Path, size: int, encoding: str | None, notes: list[
         if bom is None:
             for magic, what in _BINARY_SIGNATURES:
                 if head.startswith(magic):
+                    advice = ("Rename it to end in .parquet and open it again." if magic == b"PAR1"
+                              else "Choose the CSV or Excel file itself.")
                     raise IngestError(
-                        f"{path.name} is not a text table: it is {what} with a {path.suffix} name. "
-                        "Choose the CSV or Excel file itself.",
+                        f"{path.name} is not a text table: it is {what} with a {path.suffix} name. {advice}",
                         path=path, code="binary",
                     )
             _refuse_binary_by_content(path, head)
@@ -376,29 +377,31 @@ def _refuse_binary_by_content(path: Path, head: bytes) -> None:
         )
 
 
+def _read_csv_options(encoding: str, sniff: _Sniff, *, as_text: bool = False) -> dict[str, Any]:
+    """Return the options of every ``pandas.read_csv`` call on a user's file (whole or in chunks)."""
+    return {
+        "sep": sniff.delimiter,
+        "encoding": "utf-8" if encoding == "utf-8-sig" else encoding,
+        "header": 0,
+        # Keep text exactly as written: only empty cells are missing; see _na_placeholders.
+        "keep_default_na": False,
+        "na_values": [""],
+        # Codes with leading zeros ("08123") stay text: as numbers they would lose them.
+        "dtype": object if as_text else (dict.fromkeys(sniff.text_columns, object) or None),
+        "quotechar": '"',
+        "doublequote": True,
+        "decimal": sniff.decimal,
+        "skip_blank_lines": True,
+        "encoding_errors": "strict",
+        "engine": "c",
+    }
+
+
 def _pandas_read(source: IO[bytes], encoding: str, sniff: _Sniff, *, nrows: int | None,
                  usecols: list[int] | None = None, as_text: bool = False) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.DtypeWarning)
-        frame = pd.read_csv(
-            source,
-            sep=sniff.delimiter,
-            encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-            header=0,
-            # Keep text exactly as written: only empty cells are missing; see _na_placeholders.
-            keep_default_na=False,
-            na_values=[""],
-            nrows=nrows,
-            usecols=usecols,
-            # Codes with leading zeros ("08123") stay text: as numbers they would lose them.
-            dtype=object if as_text else (dict.fromkeys(sniff.text_columns, object) or None),
-            quotechar='"',
-            doublequote=True,
-            decimal=sniff.decimal,
-            skip_blank_lines=True,
-            encoding_errors="strict",
-            engine="c",
-        )
+        frame = pd.read_csv(source, nrows=nrows, usecols=usecols, **_read_csv_options(encoding, sniff, as_text=as_text))
     frame.attrs["mixed_types"] = any(issubclass(w.category, pd.errors.DtypeWarning) for w in caught)
     return frame
 

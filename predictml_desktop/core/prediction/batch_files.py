@@ -1,5 +1,9 @@
 """Batch files: read a table, predict every valid row, write it back with the results (DESIGN §7).
 
+A file is streamed (`predict_file`, `stream_predictions`): read, checked, predicted and written a
+chunk of rows at a time, so a million-row file needs the memory of one chunk; the output is CSV,
+TSV, TXT, XLSX (within a worksheet's 1,048,576 rows) or Parquet.
+
 The output is the input columns, ``prediction``, one ``probability_<class>`` column per class,
 ``warnings`` and ``error``; cells a spreadsheet would run as formulas are neutralised. Each cell is
 checked with the rules every request follows (`core.prediction.validation`): a bad cell refuses its
@@ -9,7 +13,9 @@ every bad cell by row and column (`write_error_report`). The other rows are pred
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ from predictml_desktop.core.store import atomic_write_bytes
 if TYPE_CHECKING:
     from predictml_desktop.core.prediction.loading import LoadedModel
     from predictml_desktop.core.prediction.registry import ModelRegistry
+    from predictml_desktop.core.settings import Limits
 
 FRAME_CHUNK_ROWS = 5_000
 
@@ -251,14 +258,22 @@ def write_error_report(problems: list[CellProblem], output_path: Path) -> Path |
     if not problems:
         path.unlink(missing_ok=True)
         return None
-    report = pd.DataFrame({
-        "row": [p.row + 1 for p in problems],
-        "column": [p.column for p in problems],
-        "value": [None if p.value is None or (isinstance(p.value, float) and math.isnan(p.value)) else str(p.value)
-                  for p in problems],
-        "error": [p.message for p in problems],
-    })
-    return write_predictions(report, path)
+    return write_predictions(_report_frame(problems), path)
+
+
+SPREADSHEET_MAX_ROWS = 1_048_576
+"""Rows of an Excel worksheet, the header row included."""
+
+
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+
+
+STREAM_CHUNK_ROWS = 50_000
+"""Rows read, checked, predicted and written at a time by `predict_file`."""
+
+
+PREVIEW_ROWS = 200
+"""Rows of the written output `predict_file` keeps to show (the first ones)."""
 
 
 @dataclass
@@ -272,6 +287,280 @@ class WrittenBatch:
     """Rows not predicted because of a bad cell (listed in ``report``)."""
     report: Path | None
     """The error report (`write_error_report`), or None when every row was predicted."""
+    warned: int = 0
+    """Rows predicted with a warning (an unseen category, a value outside the training range...)."""
+    preview: pd.DataFrame | None = None
+    """The output's first `PREVIEW_ROWS` rows, as written."""
+
+
+def _output_problem(path: Path, message: str, code: str) -> InputValidationError:
+    return InputValidationError([FieldProblem("output", message, code)])
+
+
+def check_output_path(path: Path) -> str:
+    """Return the output's file type (its lower-case suffix), or refuse a type predictions cannot be written as.
+
+    Raises
+    ------
+    InputValidationError
+        For any other suffix.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise _output_problem(path, f"{path.name}: predictions can be written as .csv, .tsv, .txt, .xlsx or "
+                                    ".parquet.", "file_type")
+    return suffix
+
+
+def check_fits_a_spreadsheet(input_path: Path, output_path: Path, rows: int | None) -> None:
+    """Refuse an .xlsx output for an input with more rows than a worksheet holds, before any work.
+
+    Raises
+    ------
+    InputValidationError
+        When ``rows`` (the input's data rows, None when unknown) exceed what a worksheet holds.
+    """
+    limit = SPREADSHEET_MAX_ROWS - 1
+    if output_path.suffix.lower() == ".xlsx" and rows is not None and rows > limit:
+        raise _output_problem(
+            output_path,
+            f"{input_path.name} has {rows:,} rows, more than an Excel worksheet holds ({limit:,} below its header "
+            f"row); write the predictions as .csv or .parquet instead.",
+            "too_many_rows_for_excel",
+        )
+
+
+class _Output:
+    """An output file written a chunk at a time into a temporary file beside it, put in place by `commit`.
+
+    A failure or a cancel (`discard`) leaves no partial file, and an earlier output of the same name
+    untouched.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import secrets
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows (the first call also writes the header)."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Finish and close the temporary file."""
+
+    def commit(self) -> Path:
+        """Close the file and move it into place; return its path."""
+        self._close()
+        with open(self.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (after a failure or a cancel)."""
+        with contextlib.suppress(Exception):
+            self._close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def _neutralised(frame: pd.DataFrame, cell: Callable[[Any], Any]) -> pd.DataFrame:
+    """Return ``frame`` with formula-like text cells made inert (``cell`` applied only where needed)."""
+    safe = frame.copy(deep=False)
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if values.dtype != object:
+            continue
+        # Most cells need nothing: look at each distinct value once (a hash pass, not a Python call
+        # per cell; a column of categories has a handful), then fix only the cells holding a risky one.
+        distinct = pd.unique(values.to_numpy(dtype=object))
+        risky_values = [v for v in distinct if isinstance(v, str) and cell(v) is not v]
+        if not risky_values:
+            continue
+        risky = values.isin(risky_values).to_numpy(dtype=bool)
+        if risky.any():
+            fixed = values.to_numpy(dtype=object, copy=True)
+            fixed[risky] = [cell(v) for v in fixed[risky]]
+            safe.isetitem(position, fixed)
+    safe.columns = [neutralise_cell(str(c)) for c in frame.columns]
+    return safe
+
+
+class _CsvOutput(_Output):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        # UTF-8 with a byte-order mark: Excel then opens the accents right.
+        self._fh = open(self.tmp, "x", encoding="utf-8-sig", newline="")
+        self._sep = "\t" if path.suffix.lower() == ".tsv" else ","
+
+    def write(self, frame: pd.DataFrame) -> None:
+        _neutralised(frame, neutralise_cell).to_csv(self._fh, header=self.rows == 0, index=False, sep=self._sep,
+                                                    lineterminator="\r\n")
+        self.rows += len(frame)
+
+    def _close(self) -> None:
+        self._fh.close()
+
+
+class _XlsxOutput(_Output):
+    def __init__(self, path: Path, input_name: str) -> None:
+        super().__init__(path)
+        from openpyxl import Workbook
+
+        # Write-only: rows go to a temporary file as they are appended, never all in memory.
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet("Predictions")
+        self._input_name = input_name
+        self._saved = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        limit = SPREADSHEET_MAX_ROWS - 1
+        if self.rows + len(frame) > limit:
+            raise _output_problem(
+                self.path,
+                f"{self._input_name} has more than {limit:,} rows, more than an Excel worksheet holds below its "
+                "header row; write the predictions as .csv or .parquet instead.",
+                "too_many_rows_for_excel",
+            )
+        safe = _neutralised(frame, _xlsx_safe)
+        if self.rows == 0:
+            self._sheet.append(list(safe.columns))
+        for row in safe.itertuples(index=False, name=None):
+            self._sheet.append([None if _missing(v) else v for v in row])
+        self.rows += len(frame)
+
+    def _close(self) -> None:
+        if not self._saved:
+            self._saved = True
+            if self.rows == 0:
+                return
+            self._book.save(self.tmp)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT
+
+
+class _ParquetOutput(_Output):
+    """Parquet keeps each column's type: the first chunk's types are the file's.
+
+    Cells are kept exactly (no formula neutralising: Parquet is a data format, not opened as a sheet).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._schema is None:
+            self._schema = pa.schema([pa.field(str(c), _arrow_type(frame.iloc[:, i]))
+                                      for i, c in enumerate(frame.columns)])
+            self._writer = pq.ParquetWriter(self.tmp, self._schema)
+        arrays = []
+        for i, field_ in enumerate(self._schema):
+            values = frame.iloc[:, i]
+            try:
+                arrays.append(_to_arrow(values, field_.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                raise _output_problem(
+                    self.path,
+                    f"Column {field_.name!r} holds {field_.type} values in its first rows and other values further "
+                    f"down (rows {self.rows + 1:,} to {self.rows + len(frame):,}); a Parquet file keeps one type per "
+                    "column: write the predictions as .csv, or make the column consistent.",
+                    "column_type",
+                ) from None
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        self.rows += len(frame)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _arrow_type(values: pd.Series) -> Any:
+    import pyarrow as pa
+
+    kind = values.dtype.kind
+    if kind == "f":
+        return pa.float64()
+    if kind in "iu":
+        return pa.int64()
+    if kind == "b":
+        return pa.bool_()
+    if kind == "M":
+        return pa.array(values.iloc[:1]).type
+    try:
+        inferred = pa.array(values, from_pandas=True).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.string()  # mixed text and numbers: kept as text
+    if pa.types.is_null(inferred) or pa.types.is_large_string(inferred):
+        return pa.string()
+    return pa.float64() if pa.types.is_integer(inferred) and values.map(type).eq(float).any() else inferred
+
+
+def _to_arrow(values: pd.Series, type_: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_string(type_) and values.dtype == object:
+        missing = values.isna().to_numpy()
+        text = [v if isinstance(v, str) else str(v) for v in values.to_numpy(dtype=object)]
+        return pa.array(text, type=type_, mask=missing)
+    if pa.types.is_string(type_):
+        return pa.array(values.astype(str).where(values.notna(), None), type=type_, from_pandas=True)
+    return pa.array(values, type=type_, from_pandas=True)
+
+
+def _open_output(path: Path, input_name: str) -> _Output:
+    suffix = check_output_path(path)
+    if suffix == ".xlsx":
+        return _XlsxOutput(path, input_name)
+    if suffix == ".parquet":
+        return _ParquetOutput(path)
+    return _CsvOutput(path)
+
+
+class _ErrorReport:
+    """The error report (`write_error_report`'s lines), written a chunk at a time; kept only if a cell was refused."""
+
+    def __init__(self, output_path: Path) -> None:
+        self.path = error_report_path(output_path)
+        self._out: _CsvOutput | None = None
+
+    def write(self, problems: list[CellProblem], offset: int) -> None:
+        if not problems:
+            return
+        if self._out is None:
+            self._out = _CsvOutput(self.path)
+        self._out.write(_report_frame(problems, offset))
+
+    def commit(self) -> Path | None:
+        if self._out is None:
+            self.path.unlink(missing_ok=True)  # a report left by an earlier run describes other predictions
+            return None
+        return self._out.commit()
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.discard()
+
+
+def _report_frame(problems: list[CellProblem], offset: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": [offset + p.row + 1 for p in problems],
+        "column": [p.column for p in problems],
+        "value": [None if p.value is None or (isinstance(p.value, float) and math.isnan(p.value)) else str(p.value)
+                  for p in problems],
+        "error": [p.message for p in problems],
+    })
 
 
 def predict_file(
@@ -280,19 +569,132 @@ def predict_file(
     input_path: Path,
     output_path: Path,
     *,
+    sheet: str | None = None,
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    chunk_rows: int | None = None,
 ) -> WrittenBatch:
-    """Read a file, predict every valid row with the dataset's deployed model, write the results and the errors.
+    """Predict every valid row of a file with the dataset's deployed model, streamed (`stream_predictions`).
 
     Raises
     ------
     PredictionError
         Any refusal (not deployed, integrity, unreadable file, missing columns...).
+    InterruptedError
+        If ``should_stop`` returned True.
     """
     model = registry.get(dataset_id)
-    frame = read_input_file(input_path)
-    scored = predict_table(model, frame, progress=progress, should_stop=should_stop)
-    path = write_predictions(scored.frame, output_path)
-    report = write_error_report(scored.problems, output_path)
-    return WrittenBatch(path, len(scored.frame), scored.refused, report)
+    return stream_predictions(model, input_path, output_path, sheet=sheet, progress=progress,
+                              should_stop=should_stop, chunk_rows=chunk_rows)
+
+
+def stream_predictions(
+    model: LoadedModel,
+    input_path: Path,
+    output_path: Path,
+    *,
+    sheet: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    chunk_rows: int | None = None,
+    limits: Limits | None = None,
+) -> WrittenBatch:
+    """Read a file a chunk at a time, predict each chunk's valid rows, and write each chunk out at once.
+
+    Memory stays bounded by the chunk, whatever the file's length: one chunk of rows is read
+    (`core.ingest.iter_table_chunks`), checked and predicted (`predict_table`) and appended to the
+    output (CSV/TSV/TXT, XLSX or Parquet, by ``output_path``'s suffix) and to the error report, then
+    dropped. Work done per chunk belongs in the loop below, beside `predict_table`. The output
+    and the report are written to temporary files and put in place only when the whole file is done:
+    a refusal half-way, a failure or a cancel leaves no partial output (and an earlier file of the
+    same name as it was). An .xlsx output of an input with more rows than a worksheet holds is
+    refused before any work when the row count is known up front (Parquet; text without quotes),
+    else when the chunk that passes the limit is reached.
+
+    Parameters
+    ----------
+    model
+        From `ModelRegistry.get`.
+    input_path, output_path
+        The rows to predict, and where the result goes.
+    sheet
+        For a workbook input, the worksheet.
+    progress
+        Called with (fraction of the input read, message) after each chunk.
+    should_stop
+        Checked between chunks; True stops with `InterruptedError`.
+    chunk_rows
+        Rows per chunk (default `STREAM_CHUNK_ROWS`).
+    limits
+        Import limits for the input (default: the user's settings).
+
+    Returns
+    -------
+    WrittenBatch
+        Where the output went, the row counts, the error report, and the output's first rows.
+
+    Raises
+    ------
+    InputValidationError
+        If the input is refused (the importer's sentence naming file, line and value), lacks the
+        model's columns, or the output type cannot hold the result.
+    ModelFailedError
+        If the model raises.
+    InterruptedError
+        If ``should_stop`` returned True.
+    """
+    from predictml_desktop.core.ingest import IngestCancelled, IngestError, count_rows, iter_table_chunks
+
+    check_output_path(output_path)
+    stop = should_stop or (lambda: False)
+    try:
+        if output_path.suffix.lower() == ".xlsx":
+            check_fits_a_spreadsheet(input_path, output_path, count_rows(input_path, limits=limits))
+        read_fraction = [0.0]
+        chunks = iter_table_chunks(input_path, sheet=sheet, limits=limits,
+                                   chunk_rows=chunk_rows or STREAM_CHUNK_ROWS,
+                                   progress=lambda f: read_fraction.__setitem__(0, f), should_stop=stop)
+        out = _open_output(output_path, input_path.name)
+    except IngestCancelled:
+        raise InterruptedError("Prediction stopped.") from None
+    except IngestError as exc:
+        raise InputValidationError([FieldProblem("file", str(exc), exc.code)]) from None
+    report = _ErrorReport(output_path)
+    rows = refused = warned = 0
+    preview: pd.DataFrame | None = None
+    try:
+        while True:
+            if stop():
+                raise InterruptedError("Prediction stopped.")
+            try:
+                chunk = next(chunks, None)
+            except IngestCancelled:
+                raise InterruptedError("Prediction stopped.") from None
+            except IngestError as exc:
+                raise InputValidationError([FieldProblem("file", str(exc), exc.code)]) from None
+            if chunk is None:
+                break
+            chunk.columns = [str(c) for c in chunk.columns]
+            # One chunk: check its cells, predict its valid rows, build its output rows.
+            scored = predict_table(model, chunk, chunk_rows=FRAME_CHUNK_ROWS)
+            out.write(scored.frame)
+            report.write(scored.problems, rows)
+            if preview is None:
+                preview = scored.frame.head(PREVIEW_ROWS).copy()
+            rows += len(chunk)
+            refused += scored.refused
+            warned += int((scored.frame["warnings"] != "").sum())
+            del chunk, scored
+            if progress is not None:
+                progress(read_fraction[0], f"Predicted {rows:,} rows of {input_path.name}")
+        if rows == 0:
+            raise InputValidationError([FieldProblem("rows", "The file has no rows to predict.", "empty_batch")])
+        path = out.commit()
+        report_path = report.commit()
+    except BaseException:
+        out.discard()
+        report.discard()
+        raise
+    finally:
+        chunks.close()
+    return WrittenBatch(path, rows, refused, report_path, warned=warned, preview=preview)

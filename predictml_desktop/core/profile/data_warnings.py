@@ -78,11 +78,19 @@ def _leakage(frame: pd.DataFrame, cols: dict[str, _Col], target: str, problem: s
 
     ``trained``: the warnings are about a job that trains on the columns (worded so), not a profile.
     """
-    data = frame[frame[target].notna()]
-    if len(data) < 20:
+    present = frame[target].notna().to_numpy()
+    rows = np.flatnonzero(present)
+    if len(rows) < 20:
         return []
-    if len(data) > LEAKAGE_SAMPLE_ROWS:
-        data = data.sample(LEAKAGE_SAMPLE_ROWS, random_state=0)
+    if len(rows) > LEAKAGE_SAMPLE_ROWS:
+        # The rows DataFrame.sample(n, random_state=0) picks, taken without first copying every
+        # present row (a full copy of a million-row table cost seconds).
+        rows = rows[np.random.RandomState(0).choice(len(rows), size=LEAKAGE_SAMPLE_ROWS, replace=False)]
+        data = frame.take(rows)
+    elif len(rows) < len(frame):
+        data = frame.take(rows)
+    else:
+        data = frame
     rng = np.random.default_rng(0)
     train = rng.random(len(data)) < 0.5
     test = ~train
