@@ -135,7 +135,15 @@ def _ingest(state: dict[str, Any]) -> dict[str, Any]:
     if dataset.problem_type != "classification" or dataset.target_column != SAMPLE_TARGET:
         raise SelfTestError(f"the sample dataset was profiled as {dataset.problem_type} of {dataset.target_column}")
     state["store"], state["dataset"] = store, dataset
-    return {"datasetId": dataset.id, "rows": dataset.rows}
+    # Parquet too: its reader is a large native library a packaged build can miss parts of.
+    from predictml_desktop.core.ingest import read_table
+
+    parquet = sample.with_suffix(".parquet")
+    read_table(sample).frame.to_parquet(parquet)
+    table = read_table(parquet)
+    if len(table.frame) != dataset.rows:
+        raise SelfTestError(f"the sample read back from Parquet has {len(table.frame)} rows, not {dataset.rows}")
+    return {"datasetId": dataset.id, "rows": dataset.rows, "parquetRows": len(table.frame)}
 
 
 def _train(state: dict[str, Any]) -> dict[str, Any]:
