@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench package package-test deb deb-test nsis nsis-check nsis-wine-test azure-venv azure-test \
+.PHONY: run test test-windows-shaped lint bench package package-test deb deb-test nsis nsis-check nsis-wine-test azure-venv azure-test \
         clean constraints screenshots
 
 $(PY):
@@ -28,6 +28,20 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check predictml_desktop tests bench
 	$(VENV)/bin/mypy predictml_desktop/core predictml_desktop/server predictml_desktop/worker
+
+# Windows-shaped: the tests of training, the worker, the fitting pool, the service and the command line
+# again, spawn only (a fork fails), under a path with spaces and non-ASCII letters, CRLF files; then the
+# self-test from such a folder. See tests/conftest.py.
+SHAPED_ROOT := $(CURDIR)/build/Données d'équipe
+SHAPED_TESTS := tests/core/test_training_pool.py tests/core/test_runner.py tests/core/test_training_worker.py \
+	tests/core/test_training_cli.py tests/server/test_service_process.py tests/test_working_folder.py
+
+test-windows-shaped: $(STAMP)
+	rm -rf "$(SHAPED_ROOT)" && mkdir -p "$(SHAPED_ROOT)"
+	PYTHONPATH="$(CURDIR)/tests/windows_shaped" PREDICTML_WINDOWS_SHAPED=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider \
+		--basetemp "$(SHAPED_ROOT)/pytest" $(SHAPED_TESTS)
+	PYTHONPATH="$(CURDIR)/tests/windows_shaped" TMPDIR="$(SHAPED_ROOT)" QT_QPA_PLATFORM=offscreen $(VENV)/bin/predictml --self-test > /dev/null
+	rm -rf "$(SHAPED_ROOT)"
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports
