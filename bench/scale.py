@@ -16,7 +16,10 @@ measured in the same run, interleaved with our measurements (the machine is shar
 - **GUI**: the real main window with a 10 ms heartbeat (bench/startup.py's): the worst event-loop stall
   while the wizard reads and profiles the 1M-row file and pages through the preview, and while the
   Predict view scores it. Target: no stall over 100 ms.
-- **Training**: `measure_training` (the lead's part).
+- **Training**: ``predictml train`` of the Parquet file (default preset), timed as the user waits, with
+  its whole process tree's peak memory, scored on the reference's 250,000 holdout rows beside a default
+  LightGBM fitted on the same rows in the same run. Targets (1M rows): peak ≤ 8 GB, within the preset's
+  300 s (+10 %), AUC within 0.005 of LightGBM's.
 
 Run:  nice -n 10 .venv/bin/python bench/scale.py [--rows 100000,300000,1000000] [--repeat 3] [--xlsx-rows 300000]
       [--data DIR] [--skip-gui] [--json results/scale.json]
@@ -252,13 +255,120 @@ def measure_prediction(files: dict[int, dict[str, Path]], home: Path, dataset_id
     return results
 
 
-def measure_training(files: dict[int, dict[str, Path]]) -> list[dict[str, Any]]:
-    """Training at each size: time and peak memory of the whole job's process tree, and the holdout score.
+def measure_training(files: dict[int, dict[str, Path]], data: Path) -> list[dict[str, Any]]:
+    """Training at each size: wall time and peak memory of the whole job, and the holdout AUC.
 
-    The lead adds this part (the training engine's half of issue 16); until then it measures nothing
-    and the report has no training rows.
+    The job is ``predictml train rows_N.parquet --target y --json`` (default preset and budget) in a
+    fresh data home, timed as the user waits; the peak is the sum of the resident memory of its whole
+    process tree (the command, the worker and its fitting processes), sampled every 0.2 s. Both it
+    and the baseline, a default LightGBM fitted on the same rows in the same run, are scored on the
+    reference's 250,000 holdout rows. Targets (1M rows): peak ≤ 8 GB, within the preset's 300 s (+10 %),
+    AUC within 0.005 of the baseline's.
     """
-    return []
+    holdout = _holdout(data)
+    out: list[dict[str, Any]] = []
+    for rows, paths in sorted(files.items()):
+        home = Path(tempfile.mkdtemp(prefix=f"train-{rows}-", dir=data))
+        env = dict(os.environ, PREDICTML_HOME=str(home), PREDICTML_CONFIG_HOME=str(home / "config"))
+        _raise_limits(home)
+        command = [sys.executable, "-m", "predictml_desktop", "train", str(paths["parquet"]), "--target", "y",
+                   "--json"]
+        seconds, peak, done = _timed_tree(command, env)
+        row: dict[str, Any] = {"rows": rows, "train_s": round(seconds, 1), "train_peak_mb": round(peak / 2**20),
+                               "exit": done.returncode}
+        try:
+            result = json.loads(done.stdout)
+            row.update(model=result.get("model_name"),
+                       train_auc=round(_auc_of_saved(home / result["model_path"], holdout), 4))
+        except (ValueError, KeyError, TypeError):
+            row["error"] = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        base_s, base_auc = _lightgbm_baseline(paths["parquet"], holdout)
+        row.update(lightgbm_s=round(base_s, 1), lightgbm_auc=round(base_auc, 4))
+        if "train_auc" in row:
+            row["auc_gap"] = round(row["train_auc"] - base_auc, 4)
+        print("train   " + json.dumps(row), flush=True)
+        out.append(row)
+    return out
+
+
+def _raise_limits(home: Path) -> None:
+    """Raise the import limits as a user does in Settings (the 1M-row file is over the 200 MB default)."""
+    import dataclasses
+
+    from predictml_desktop.core.paths import Paths
+    from predictml_desktop.core.settings import Limits, load_settings, save_settings
+
+    paths = Paths(home, home / "config").ensure()
+    settings = load_settings(paths)
+    save_settings(paths, dataclasses.replace(settings, limits=Limits(**BIG)))
+
+
+def _timed_tree(command: list[str], env: dict[str, str]) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Run ``command``; return its wall time, its process tree's peak resident memory, and its outcome."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    out_chunks: list[str] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read() if proc.stdout else ""))
+    reader.start()
+    while proc.poll() is None:
+        total = 0
+        try:
+            for p in [root, *root.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        peak = max(peak, total)
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    reader.join()
+    err = proc.stderr.read() if proc.stderr else ""
+    return seconds, peak, subprocess.CompletedProcess(command, proc.returncode or 0, "".join(out_chunks), err)
+
+
+def _holdout(data: Path) -> tuple[Any, Any]:
+    import pandas as pd
+
+    return pd.read_csv(data / "holdout.csv"), (pd.read_csv(data / "holdout_truth.csv")["y"] == "yes").to_numpy()
+
+
+def _auc_of_saved(model_path: Path, holdout: tuple[Any, Any]) -> float:
+    import joblib
+    from sklearn.metrics import roc_auc_score
+
+    X, truth = holdout
+    pipeline = joblib.load(model_path)
+    proba = pipeline.predict_proba(X)
+    classes = list(pipeline.inverse_transform(list(range(proba.shape[1]))))
+    return float(roc_auc_score(truth, proba[:, classes.index("yes")]))
+
+
+def _lightgbm_baseline(path: Path, holdout: tuple[Any, Any]) -> tuple[float, float]:
+    """A default LightGBM fitted on every row of ``path`` (text columns as categories); its time and AUC."""
+    import lightgbm
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    started = time.perf_counter()
+    frame = pd.read_parquet(path)
+    y = (frame.pop("y") == "yes").to_numpy()
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    for c in text:
+        frame[c] = frame[c].astype("category")
+    model = lightgbm.LGBMClassifier(verbose=-1).fit(frame, y)
+    seconds = time.perf_counter() - started
+    X = holdout[0].copy()
+    for c in text:
+        X[c] = pd.Categorical(X[c], categories=frame[c].cat.categories)
+    return seconds, float(roc_auc_score(holdout[1], model.predict_proba(X)[:, 1]))
 
 
 def growth(results: list[dict[str, Any]], key: str, value: str) -> dict[str, float]:
@@ -379,7 +489,10 @@ def main() -> int:
             report["predict_growth_memory"] = growth(report["predict"], "output", "predict_work_peak_mb")
             ok &= all(r["predict_process_peak_mb"] <= PREDICT_MEMORY_TARGET_MB for r in report["predict"])
         if "training" in parts:
-            report["training"] = measure_training(files)
+            report["training"] = measure_training(files, args.data)
+            big = [r for r in report["training"] if r["rows"] == max(rows_list)]
+            ok &= all(r.get("auc_gap", -1) >= -0.005 and r["train_peak_mb"] <= 8 * 1024 and r["train_s"] <= 330
+                      for r in big)
         if "gui" in parts and not args.skip_gui:
             report["gui"] = measure_gui(files, home, dataset_id, out_dir)
             gui = report["gui"]
