@@ -344,11 +344,16 @@ def _auc_of_saved(model_path: Path, holdout: tuple[Any, Any]) -> float:
     import joblib
     from sklearn.metrics import roc_auc_score
 
-    X, truth = holdout
+    from realdata_contenders import _engine_frame
+
+    # Scored as the app's prediction path gives the rows to the pipeline (schema order and dtypes), with
+    # the class order the schema records: the engine's pipeline has no inverse_transform of its own.
+    X, schema_classes = _engine_frame(holdout[0], model_path.parent)
+    truth = holdout[1]
     pipeline = joblib.load(model_path)
     proba = pipeline.predict_proba(X)
-    classes = list(pipeline.inverse_transform(list(range(proba.shape[1]))))
-    return float(roc_auc_score(truth, proba[:, classes.index("yes")]))
+    classes = schema_classes or list(getattr(pipeline, "classes_", []))
+    return float(roc_auc_score(truth, proba[:, [str(c) for c in classes].index("yes")]))
 
 
 def _lightgbm_baseline(path: Path, holdout: tuple[Any, Any]) -> tuple[float, float]:
