@@ -158,7 +158,36 @@ def prepare(
     kinds = {str(c.get("name")): str(c.get("kind") or "") for c in (columns or []) if isinstance(c, dict)}
     notes: list[str] = []
     warns: list[dict[str, Any]] = []
+    data = _rows_with_target(frame, target, notes)
+    problem_type, reason = _problem_type(data, target, problem_type, problem_type_reason)
+    data, class_counts = _checked_target(data, target, problem_type, warns)
+    ignored = _excluded(data, target, kinds, excluded_columns, user_excluded)
+    numeric, categorical, dates, filled_dates = _column_roles(data, target, kinds, ignored, notes)
+    features = [c for c in data.columns if c in set(numeric) | set(categorical) | set(dates)]
+    if not features:
+        raise TrainingError(
+            f"No column can be used to predict '{target}': every other column is ignored "
+            f"({'; '.join(f'{c}: {r}' for c, r in list(ignored.items())[:5])})."
+        )
+    for col, why in ignored.items():
+        notes.append(f"Column '{col}' ignored: {why}.")
+    return PreparedData(
+        frame=data[[*features, target]].reset_index(drop=True),
+        target=target,
+        problem_type=problem_type,
+        problem_type_reason=reason,
+        numeric=[c for c in features if c in numeric],
+        categorical=[c for c in features if c in categorical],
+        dates=[c for c in features if c in dates],
+        filled_dates={c: v for c, v in filled_dates.items() if c in features},
+        ignored=ignored,
+        class_counts=class_counts,
+        warnings=warns,
+        notes=notes,
+    )
 
+
+def _rows_with_target(frame: pd.DataFrame, target: str, notes: list[str]) -> pd.DataFrame:
     y = frame[target]
     keep = y.notna().to_numpy()
     if y.dtype == object:
@@ -169,8 +198,11 @@ def prepare(
         notes.append(f"{dropped:,} row{'s' if dropped != 1 else ''} without a value of '{target}' left out.")
     if data.empty:
         raise TrainingError(f"The target column '{target}' has no values.")
+    return data
 
-    if problem_type is None:
+
+def _problem_type(data: pd.DataFrame, target: str, given: str | None, given_reason: str | None) -> tuple[str, str]:
+    if given is None:
         from predictml_desktop.core.profile import ProfileError, problem_type_for
 
         try:
@@ -178,10 +210,16 @@ def prepare(
         except ProfileError as exc:
             raise TrainingError(str(exc)) from None
     else:
-        reason = problem_type_reason or "chosen when the training was started"
+        problem_type, reason = given, given_reason or "chosen when the training was started"
     if problem_type not in ("classification", "regression"):
         raise TrainingError(f"Unknown problem type {problem_type!r}; choose classification or regression.")
+    return problem_type, reason
 
+
+def _checked_target(
+    data: pd.DataFrame, target: str, problem_type: str, warns: list[dict[str, Any]]
+) -> tuple[pd.DataFrame, dict[Any, int]]:
+    """Keep the rows a model can learn from, clean the target; return them and the class counts."""
     class_counts: dict[Any, int] = {}
     if problem_type == "classification":
         data[target] = _clean_labels(data[target])
@@ -213,7 +251,13 @@ def prepare(
             f"Only {len(data)} rows have a value of '{target}'; at least {MIN_ROWS} are needed to train and "
             "test a model."
         )
+    return data, class_counts
 
+
+def _excluded(
+    data: pd.DataFrame, target: str, kinds: dict[str, str], excluded_columns: list[str] | None,
+    user_excluded: list[str] | None,
+) -> dict[str, str]:
     ignored: dict[str, str] = {}
     for col in user_excluded or []:
         if col in data.columns and col != target:
@@ -222,6 +266,29 @@ def prepare(
         if col in data.columns and col != target and col not in ignored:
             kind = kinds.get(col, "")
             ignored[col] = _IGNORED_KINDS.get(kind, "excluded by the data profile")
+    return ignored
+
+
+def _filled_dates(data: pd.DataFrame, col: str, converted: pd.Series, notes: list[str]) -> pd.Timestamp | None:
+    """Fill a date column's gaps with its middle date, in place; the date used, or None when it had none."""
+    missing = int(converted.isna().sum())
+    middle = None
+    if missing:
+        # PyCaret neither imputes dates nor makes features of a date column that is more
+        # than 10% missing, so the model would fail on gaps (or lose the column). The
+        # middle date fills them here, exactly as prediction fills a missing date.
+        middle = converted.dropna().sort_values().iloc[int(converted.notna().sum()) // 2]
+        converted = converted.fillna(middle)
+        notes.append(f"{missing:,} missing date{'s' if missing != 1 else ''} of '{col}' filled with "
+                     f"the middle date {middle.date().isoformat()}.")
+    data[col] = converted
+    return middle
+
+
+def _column_roles(
+    data: pd.DataFrame, target: str, kinds: dict[str, str], ignored: dict[str, str], notes: list[str]
+) -> tuple[list[str], list[str], list[str], dict[str, pd.Timestamp]]:
+    """Numeric, categorical and date features (converting columns in ``data`` in place); adds to ``ignored``."""
     numeric: list[str] = []
     categorical: list[str] = []
     dates: list[str] = []
@@ -240,17 +307,9 @@ def prepare(
         if kind == "datetime":
             converted = _to_dates(series)
             if converted is not None:
-                missing = int(converted.isna().sum())
-                if missing:
-                    # PyCaret neither imputes dates nor makes features of a date column that is more
-                    # than 10% missing, so the model would fail on gaps (or lose the column). The
-                    # middle date fills them here, exactly as prediction fills a missing date.
-                    middle = converted.dropna().sort_values().iloc[int(converted.notna().sum()) // 2]
-                    converted = converted.fillna(middle)
+                middle = _filled_dates(data, col, converted, notes)
+                if middle is not None:
                     filled_dates[col] = middle
-                    notes.append(f"{missing:,} missing date{'s' if missing != 1 else ''} of '{col}' filled with "
-                                 f"the middle date {middle.date().isoformat()}.")
-                data[col] = converted
                 dates.append(col)
                 continue
             kind = "categorical"
@@ -279,25 +338,4 @@ def prepare(
             for group in (numeric, categorical):
                 if col in group:
                     group.remove(col)
-    features = [c for c in data.columns if c in set(numeric) | set(categorical) | set(dates)]
-    if not features:
-        raise TrainingError(
-            f"No column can be used to predict '{target}': every other column is ignored "
-            f"({'; '.join(f'{c}: {r}' for c, r in list(ignored.items())[:5])})."
-        )
-    for col, why in ignored.items():
-        notes.append(f"Column '{col}' ignored: {why}.")
-    return PreparedData(
-        frame=data[[*features, target]].reset_index(drop=True),
-        target=target,
-        problem_type=problem_type,
-        problem_type_reason=reason,
-        numeric=[c for c in features if c in numeric],
-        categorical=[c for c in features if c in categorical],
-        dates=[c for c in features if c in dates],
-        filled_dates={c: v for c, v in filled_dates.items() if c in features},
-        ignored=ignored,
-        class_counts=class_counts,
-        warnings=warns,
-        notes=notes,
-    )
+    return numeric, categorical, dates, filled_dates
