@@ -77,6 +77,70 @@ def store_dataset(
         Nothing is stored then: no record, no file under ``uploads/``.
     """
     src = Path(path)
+    profile, chosen, problem_type, reason, excluded = _checked_choice(
+        src, table, profile, target, problem_type, excluded_columns)
+
+    ext = src.suffix.lower()
+    paths = store.paths
+    dest: Path | None = None
+    try:
+        with store.transaction() as tx:
+            from predictml_desktop.core.store import sweep_temp_files
+
+            # Under the store lock every writer of uploads/ is alive, so a temp file seen now was
+            # left by a killed import.
+            sweep_temp_files(paths.uploads)
+            dataset_id = tx.datasets.new_id()
+            dest = paths.uploads / f"{dataset_id}{ext}"
+            _copy_verified(src, dest, table.sha256)
+            record = _record(dataset_id, name or src.stem, src, paths.relative(dest), table, profile,
+                             target, problem_type if chosen else None, reason if chosen else "", excluded)
+            tx.datasets.add(record)
+    except BaseException:
+        if dest is not None:
+            with contextlib.suppress(OSError):
+                dest.unlink()
+        raise
+    return record
+
+
+def _record(
+    dataset_id: str, name: str, src: Path, file_path: str, table: TableRead, profile: Profile,
+    target: str | None, problem_type: str | None, reason: str, excluded: list[str],
+) -> Dataset:
+    return Dataset(
+        id=dataset_id,
+        name=name,
+        file_name=src.name,
+        file_path=file_path,
+        sha256=table.sha256,
+        size_bytes=table.size_bytes,
+        file_format=table.file_format,
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        sheet=table.sheet,
+        rows=len(table.frame),
+        columns=profile.columns,
+        warnings=profile.warnings,
+        suggested_target=profile.suggested_target,
+        target_candidates=profile.target_candidates,
+        target_column=target,
+        problem_type=problem_type,
+        problem_type_reason=reason,
+        excluded_columns=excluded,
+        notes=list(table.notes),
+    )
+
+
+def _checked_choice(
+    src: Path, table: TableRead, profile: Profile, target: str | None, problem_type: str | None,
+    excluded_columns: list[str] | None,
+) -> tuple[Profile, str | None, str | None, str, list[str]]:
+    """Check the user's choices against the file.
+
+    Returns the profile for the chosen target, the target, the problem type and its reason, and the
+    excluded columns.
+    """
     columns = [str(c) for c in table.frame.columns]
     if target is not None and target not in columns:
         raise IngestError(
@@ -106,50 +170,7 @@ def store_dataset(
     if unknown:
         raise IngestError(f"{_short(unknown[0])!r} is not a column of {src.name}, so it cannot be excluded.",
                           path=src, column=unknown[0], code="no_column")
-    warnings = profile.warnings
-
-    ext = src.suffix.lower()
-    paths = store.paths
-    dest: Path | None = None
-    try:
-        with store.transaction() as tx:
-            from predictml_desktop.core.store import sweep_temp_files
-
-            # Under the store lock every writer of uploads/ is alive, so a temp file seen now was
-            # left by a killed import.
-            sweep_temp_files(paths.uploads)
-            dataset_id = tx.datasets.new_id()
-            dest = paths.uploads / f"{dataset_id}{ext}"
-            _copy_verified(src, dest, table.sha256)
-            record = Dataset(
-                id=dataset_id,
-                name=name or src.stem,
-                file_name=src.name,
-                file_path=paths.relative(dest),
-                sha256=table.sha256,
-                size_bytes=table.size_bytes,
-                file_format=table.file_format,
-                encoding=table.encoding,
-                delimiter=table.delimiter,
-                sheet=table.sheet,
-                rows=len(table.frame),
-                columns=profile.columns,
-                warnings=warnings,
-                suggested_target=profile.suggested_target,
-                target_candidates=profile.target_candidates,
-                target_column=target,
-                problem_type=problem_type if chosen else None,
-                problem_type_reason=reason if chosen else "",
-                excluded_columns=excluded,
-                notes=list(table.notes),
-            )
-            tx.datasets.add(record)
-    except BaseException:
-        if dest is not None:
-            with contextlib.suppress(OSError):
-                dest.unlink()
-        raise
-    return record
+    return profile, chosen, problem_type, reason, excluded
 
 
 def _copy_verified(src: Path, dest: Path, sha256: str) -> None:
