@@ -164,14 +164,7 @@ class Governance(Oversight):
         if job.status not in approvable:
             raise DecisionError(f"Job {job_id} is {job.status}; only a job waiting for review can be approved.")
         self._verify_model(job)
-        gates = self.evaluate_gates(job)
-        blocked = [g for g in gates if g.outcome == GateOutcome.BLOCK]
-        warned = [g for g in gates if g.outcome == GateOutcome.WARN]
-        if blocked:
-            raise GatesBlockedError(blocked)
-        if warned and not override:
-            raise OverrideRequiredError(warned)
-        overridden = [g.to_dict() for g in warned]
+        gates, overridden = self._passed_gates(job, override)
         approvers = self._approvers(actor, job, target, reason, overridden)
         card = evidence.card_name(target)
         review = self._review(actor, f"approved_{target}", reason, target=target,
@@ -179,25 +172,8 @@ class Governance(Oversight):
         pinned = self._pin_evidence(job, review, gates, card)
         review["evidence"] = pinned
         port = load_settings(self.paths).server_port
-        superseded: Deployment | None = None
-        dep: Deployment | None = None
-        with self.store.transaction() as tx:
-            job = tx.jobs.get(job_id)
-            if job.status not in approvable:  # changed since the snapshot
-                raise DecisionError(f"Job {job_id} is now {job.status}; it cannot be approved.")
-            waiting = [a for a in job.approvals if a.get("target") != target]
-            if job.status == JobStatus.PENDING_REVIEW:
-                job = tx.jobs.update(job_id, status=JobStatus.APPROVED_FOR_INFERENCE, review=review, approvals=waiting)
-            else:
-                job = tx.jobs.update(job_id, review=review, approvals=waiting)
-            if target == deployments.LOCAL:
-                if job.status != JobStatus.APPROVED_FOR_INFERENCE:
-                    raise DecisionError(f"Job {job_id} is {job.status}; it cannot be deployed again.")
-                activation = deployments.activate_local(tx, self.paths, job, approved_by=actor, port=port,
-                                                        evidence=pinned, approvers=approvers)
-                dep, superseded = activation.deployment, activation.superseded
-            else:
-                deployments.advance_dataset(tx, job.dataset_id, DatasetStatus.DEPLOYED)
+        job, dep, superseded = self._record_approval(job_id, target, approvable, review, actor, port, pinned,
+                                                     approvers)
         details: dict[str, Any] = {"target": target, "overriddenGates": overridden,
                                    "modelSha256": job.model_sha256, "evidence": pinned, "approvers": approvers}
         try:
@@ -220,6 +196,46 @@ class Governance(Oversight):
                       deployment_id=dep.id if dep is not None else None, details=details)
         self._write_card(job_id)
         return dep
+
+    def _passed_gates(self, job: TrainingJob, override: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Return the gates and the warnings overridden; raise if a gate blocks or a warning is not overridden."""
+        gates = self.evaluate_gates(job)
+        blocked = [g for g in gates if g.outcome == GateOutcome.BLOCK]
+        warned = [g for g in gates if g.outcome == GateOutcome.WARN]
+        if blocked:
+            raise GatesBlockedError(blocked)
+        if warned and not override:
+            raise OverrideRequiredError(warned)
+        return gates, [g.to_dict() for g in warned]
+
+    def _record_approval(
+        self, job_id: str, target: str, approvable: Any, review: dict[str, Any], actor: str, port: int,
+        pinned: Any, approvers: list[str],
+    ) -> tuple[TrainingJob, Deployment | None, Deployment | None]:
+        """Record the review, in one transaction with the local deployment (or the dataset's new status).
+
+        Returns the updated job, the new local deployment and the one it superseded.
+        """
+        superseded: Deployment | None = None
+        dep: Deployment | None = None
+        with self.store.transaction() as tx:
+            job = tx.jobs.get(job_id)
+            if job.status not in approvable:  # changed since the snapshot
+                raise DecisionError(f"Job {job_id} is now {job.status}; it cannot be approved.")
+            waiting = [a for a in job.approvals if a.get("target") != target]
+            if job.status == JobStatus.PENDING_REVIEW:
+                job = tx.jobs.update(job_id, status=JobStatus.APPROVED_FOR_INFERENCE, review=review, approvals=waiting)
+            else:
+                job = tx.jobs.update(job_id, review=review, approvals=waiting)
+            if target == deployments.LOCAL:
+                if job.status != JobStatus.APPROVED_FOR_INFERENCE:
+                    raise DecisionError(f"Job {job_id} is {job.status}; it cannot be deployed again.")
+                activation = deployments.activate_local(tx, self.paths, job, approved_by=actor, port=port,
+                                                        evidence=pinned, approvers=approvers)
+                dep, superseded = activation.deployment, activation.superseded
+            else:
+                deployments.advance_dataset(tx, job.dataset_id, DatasetStatus.DEPLOYED)
+        return job, dep, superseded
 
     def _approvers(self, actor: str, job: TrainingJob, target: str, reason: str | None,
                    overridden: list[dict[str, Any]]) -> list[str]:
