@@ -24,6 +24,9 @@ ending where the signed head says first appends an ``audit_break_detected`` entr
 then its own entry; the break stays reported until an admin appends ``audit_acknowledged``. Breaks
 before the last acknowledgement are reported as acknowledged (the signed head freezes them).
 
+One module, past the usual ~600 lines: the writer and the verifier share the line format, the head
+and the lock, and splitting them would put the chain's rules in two places that must change together.
+
 Accepted risk: someone who deletes both the trail's chain and the signed head (in the configuration
 folder) leaves a file that looks like a trail from before the chain; its seal then records it as
 history, and the deleted head cannot be told from a first start.
@@ -502,6 +505,47 @@ def _seq_problem(seq: int, previous: int) -> str | None:
     return f"entry {seq} follows entry {previous}: lines were reordered or repeated"
 
 
+def _entry_problem(obj: dict[str, Any], number: int, prev_seq: int, prev_hash: str) -> str | None:
+    """Why a chained entry after the first does not follow the one before it, or None."""
+    seq = int(obj["seq"])
+    if obj.get("action") == CHAIN_STARTED:
+        return f"a second start of the chain at line {number}"
+    problem = _seq_problem(seq, prev_seq)
+    if problem is None and obj["prev"] != prev_hash:
+        problem = (f"entry {seq} does not link to the line before it: line {number - 1} was changed, "
+                   "or lines were removed, inserted or reordered here")
+    return problem
+
+
+def _end_breaks(read: HeadRead, started: bool, last: tuple[int, str] | None) -> list[Break]:
+    """Compare the trail's last entry with the signed head: what was cut, rewritten or added at the end."""
+    head = read.head
+    out: list[Break] = []
+    if started:
+        if read.problem is not None:
+            out.append(Break(0, read.problem))
+        elif head is None:
+            out.append(Break(0, "the signed head of the trail is missing, so its end cannot be checked"))
+        elif last is not None and not head.matches(*last):
+            seq, _ = last
+            if seq < head.seq:
+                what = (f"the trail ends at entry {seq} but the signed head records {head.seq} entries: entries were "
+                        "removed from the end (truncated), or the file was rewritten")
+            elif seq > head.seq:
+                what = (f"the trail ends at entry {seq} but the signed head records {head.seq}: the file was rewritten "
+                        "or entries were added outside PredictML")
+            else:
+                what = f"entry {seq} is not the one the signed head records: the last entry was changed or the " \
+                       "file was rewritten"
+            out.append(Break(0, what))
+    elif (head is not None and head.seq > 0) or read.problem is not None:
+        # (A head at 0 is a writer that died before the chain's first entry was written.)
+        seq = head.seq if head is not None else 0
+        out.append(Break(0, f"the trail has no chained entries but the signed head records {seq}: the file was "
+                               "emptied, deleted or rewritten" if head is not None else str(read.problem)))
+    return out
+
+
 def verify_bytes(paths: Paths, data: bytes, read: HeadRead) -> ChainReport:
     """Verify the trail's bytes ``data`` against the head ``read`` (see `verify`)."""
     pieces = data.split(b"\n")
@@ -545,18 +589,10 @@ def verify_bytes(paths: Paths, data: bytes, read: HeadRead) -> ChainReport:
             continue
         else:
             assert obj is not None
-            seq = int(obj["seq"])
-            problem = None
-            if obj.get("action") == CHAIN_STARTED:
-                problem = f"a second start of the chain at line {number}"
-            else:
-                problem = _seq_problem(seq, prev_seq)
-                if problem is None and obj["prev"] != prev_hash:
-                    problem = (f"entry {seq} does not link to the line before it: line {number - 1} was changed, "
-                               "or lines were removed, inserted or reordered here")
+            problem = _entry_problem(obj, number, prev_seq, prev_hash)
             if problem is not None:
                 breaks.append(Break(number, problem))
-            prev_seq = seq
+            prev_seq = int(obj["seq"])
         assert obj is not None
         entries += 1
         digest = line_hash(line)
@@ -575,28 +611,7 @@ def verify_bytes(paths: Paths, data: bytes, read: HeadRead) -> ChainReport:
             notes.append(f"An interrupted write left a partial line {end}; it is set aside at the next entry.")
         else:
             breaks.append(Break(end, f"line {end} is incomplete: the file was cut, or a partial line was added"))
-    if started:
-        if read.problem is not None:
-            breaks.append(Break(0, read.problem))
-        elif head is None:
-            breaks.append(Break(0, "the signed head of the trail is missing, so its end cannot be checked"))
-        elif last is not None and not head.matches(*last):
-            seq, _ = last
-            if seq < head.seq:
-                what = (f"the trail ends at entry {seq} but the signed head records {head.seq} entries: entries were "
-                        "removed from the end (truncated), or the file was rewritten")
-            elif seq > head.seq:
-                what = (f"the trail ends at entry {seq} but the signed head records {head.seq}: the file was rewritten "
-                        "or entries were added outside PredictML")
-            else:
-                what = f"entry {seq} is not the one the signed head records: the last entry was changed or the " \
-                       "file was rewritten"
-            breaks.append(Break(0, what))
-    elif (head is not None and head.seq > 0) or read.problem is not None:
-        # (A head at 0 is a writer that died before the chain's first entry was written.)
-        seq = head.seq if head is not None else 0
-        breaks.append(Break(0, f"the trail has no chained entries but the signed head records {seq}: the file was "
-                               "emptied, deleted or rewritten" if head is not None else str(read.problem)))
+    breaks.extend(_end_breaks(read, started, last))
     for b in breaks:
         b.acknowledged = 0 < b.line < ack_line
     if started:
