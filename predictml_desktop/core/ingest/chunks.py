@@ -18,6 +18,7 @@ import threading
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ from predictml_desktop.core.ingest.common import (
     _resolve_limits,
 )
 from predictml_desktop.core.settings import Limits
+
+if TYPE_CHECKING:
+    from predictml_desktop.core.ingest.sniffing import _Sniff
 
 CHUNK_ROWS = 50_000
 """Rows per chunk by default: large enough that per-chunk costs vanish, small enough to stay in megabytes."""
@@ -143,20 +147,11 @@ def count_rows(path: str | os.PathLike[str], *, limits: Limits | None = None) ->
 _EMPTY_LINE = re.compile(rb"\n(?=\r?\n)")
 
 
-def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress: ProgressFn,
-                should_stop: StopFn) -> Iterator[pd.DataFrame]:
+def _csv_layout(path: Path, size: int, limits: Limits) -> tuple[bytes, bool, str, _Sniff]:
+    """Read the head of a CSV file: its bytes, whether it was cut, the file's encoding and its dialect."""
     from predictml_desktop.core.ingest.encoding import _decode_head, _fallback_encoding, _first_bad_utf8
     from predictml_desktop.core.ingest.sniffing import _sniff
-    from predictml_desktop.core.ingest.text_checks import _first_ragged_record, _ragged_error
-    from predictml_desktop.core.ingest.text_files import (
-        _check_columns_match,
-        _check_nul_text,
-        _head_and_encoding,
-        _nul_error,
-        _parser_error,
-        _ProgressReader,
-        _read_csv_options,
-    )
+    from predictml_desktop.core.ingest.text_files import _check_nul_text, _head_and_encoding
 
     notes: list[str] = []
     head, truncated, encoding = _head_and_encoding(path, size, None, notes)
@@ -166,7 +161,6 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
         bad = _first_bad_utf8(path)
         if bad is not None:
             encoding, _note = _fallback_encoding(path, bad)
-    ascii_compatible = encoding not in {"utf-16", "utf-32"}
     text, head_cut = _decode_head(path, head, encoding, truncated)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -174,8 +168,39 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
         raise IngestError(f"{path.name} has no data (only blank lines or spaces).", path=path, code="empty")
     sniff = _sniff(path, text, head_cut, None)
     _check_header(path, sniff.header, limits)
-    if not ascii_compatible:
+    if encoding in {"utf-16", "utf-32"}:
         _check_nul_text(path, encoding, sniff)
+    return head, truncated, encoding, sniff
+
+
+def _checked_chunk(path: Path, chunk: pd.DataFrame, header: list[str], limits: Limits, done: int) -> pd.DataFrame:
+    """Check one parsed chunk (its width, the row limit, the cells); the chunk with placeholders as missing."""
+    from predictml_desktop.core.ingest.text_files import _check_columns_match
+
+    if not isinstance(chunk.index, pd.RangeIndex):
+        raise IngestError(
+            f"The data rows of {path.name} have one more value than the header has column names; "
+            "add the missing column name or remove the extra delimiter at the end of each line.",
+            path=path, line=2, code="ragged_row",
+        )
+    _check_columns_match(path, chunk, header)
+    if done > limits.max_rows:
+        raise IngestError(
+            f"{path.name} has more than {limits.max_rows:,} data rows (the limit); use a sample "
+            "(the limit can be changed in Settings).",
+            path=path, code="too_many_rows",
+        )
+    _check_cells(path, chunk, limits)
+    return _na_placeholders(chunk.reset_index(drop=True))
+
+
+def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress: ProgressFn,
+                should_stop: StopFn) -> Iterator[pd.DataFrame]:
+    from predictml_desktop.core.ingest.text_checks import _first_ragged_record, _ragged_error
+    from predictml_desktop.core.ingest.text_files import _nul_error, _parser_error, _ProgressReader, _read_csv_options
+
+    head, truncated, encoding, sniff = _csv_layout(path, size, limits)
+    ascii_compatible = encoding not in {"utf-16", "utf-32"}
     newline = b"\r" if (b"\n" not in head and b"\r" in head) else b"\n"
     # pandas' chunked parser silently drops the extra value of a row that starts a chunk (and fills
     # short rows with missing values), so every record's length is checked by a scan of the file
@@ -207,22 +232,8 @@ def _csv_chunks(path: Path, size: int, limits: Limits, chunk_rows: int, progress
                         break
                     if reader.nul_at is not None:
                         raise _nul_error(path, reader.nul_at, sniff)
-                    if not isinstance(chunk.index, pd.RangeIndex):
-                        raise IngestError(
-                            f"The data rows of {path.name} have one more value than the header has column names; "
-                            "add the missing column name or remove the extra delimiter at the end of each line.",
-                            path=path, line=2, code="ragged_row",
-                        )
-                    _check_columns_match(path, chunk, sniff.header)
                     done += len(chunk)
-                    if done > limits.max_rows:
-                        raise IngestError(
-                            f"{path.name} has more than {limits.max_rows:,} data rows (the limit); use a sample "
-                            "(the limit can be changed in Settings).",
-                            path=path, code="too_many_rows",
-                        )
-                    _check_cells(path, chunk, limits)
-                    chunk = _na_placeholders(chunk.reset_index(drop=True))
+                    chunk = _checked_chunk(path, chunk, sniff.header, limits, done)
                     if reader.offset >= size:  # the last chunk: the record check must have passed
                         _raise_if_ragged(path, scan, ragged, len(sniff.header))
                     yield chunk
