@@ -104,16 +104,6 @@ def render_model_card(
         Policy gate results (`core.governance.GateResult` or their dicts).
     """
     title = f"Model card — {job.model_name or 'model'} for {dataset.name if dataset else job.dataset_id}"
-    leaderboard: list[dict[str, Any]] = job.leaderboard
-    try:
-        doc = read_json(model_dir / LEADERBOARD_FILE)
-        rows = doc.get("leaderboard", doc.get("rows")) if isinstance(doc, dict) else doc
-        if isinstance(rows, list) and rows:
-            leaderboard = [r for r in rows if isinstance(r, dict)]
-    except Exception:  # noqa: BLE001 - a missing leaderboard file falls back to the job record's copy
-        pass
-    gate_rows = [g.to_dict() if hasattr(g, "to_dict") else dict(g) for g in (gates or [])]
-    review = job.review or {}
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
@@ -141,39 +131,58 @@ def render_model_card(
         "<h2>Holdout metrics</h2>",
         _kv(_flat_metrics(job.metrics)) if job.metrics else '<p class="muted">None recorded.</p>',
         "<h2>Leaderboard</h2>",
-        _table(leaderboard),
+        _table(_leaderboard_of(job, model_dir)),
         "<h2>Plots</h2>",
         _plots(model_dir),
         "<h2>Policy gates</h2>",
+        _gates_html(gates),
+        "<h2>Decision</h2>",
+        _decision_html(job.review or {}),
+        "</body></html>\n",
     ]
-    if gate_rows:
-        parts.append("<table><tr><th>Gate</th><th>Result</th><th>Detail</th></tr>")
-        for g in gate_rows:
-            outcome = str(g.get("outcome"))
-            label = _OUTCOME_LABEL.get(outcome, outcome)
-            parts.append(
-                f"<tr><td>{_e(g.get('title'))}</td><td class=\"{_e(outcome)}\">{_e(label)}"
-                f"</td><td>{_e(g.get('message'))}</td></tr>"
-            )
-        parts.append("</table>")
-    else:
-        parts.append('<p class="muted">Not evaluated.</p>')
-    parts.append("<h2>Decision</h2>")
-    if review:
-        overridden = review.get("overriddenGates") or []
-        approvers = review.get("approvers") or []
-        parts.append(_kv([
-            ("Decision", review.get("decision")),
-            ("By", review.get("by")),
-            ("Approved by", " and ".join(str(a) for a in approvers) if len(approvers) > 1 else None),
-            ("At", review.get("at")),
-            ("Reason", review.get("reason")),
-            ("Overridden warnings", ", ".join(str(g.get("title", g.get("gate"))) for g in overridden) or "none"),
-        ]))
-    else:
-        parts.append('<p class="muted">No decision yet.</p>')
-    parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _leaderboard_of(job: TrainingJob, model_dir: Path) -> list[dict[str, Any]]:
+    try:
+        doc = read_json(model_dir / LEADERBOARD_FILE)
+        rows = doc.get("leaderboard", doc.get("rows")) if isinstance(doc, dict) else doc
+        if isinstance(rows, list) and rows:
+            return [r for r in rows if isinstance(r, dict)]
+    except Exception:  # noqa: BLE001 - a missing leaderboard file falls back to the job record's copy
+        pass
+    return job.leaderboard
+
+
+def _gates_html(gates: list[Any] | None) -> str:
+    gate_rows = [g.to_dict() if hasattr(g, "to_dict") else dict(g) for g in (gates or [])]
+    if not gate_rows:
+        return '<p class="muted">Not evaluated.</p>'
+    parts = ["<table><tr><th>Gate</th><th>Result</th><th>Detail</th></tr>"]
+    for g in gate_rows:
+        outcome = str(g.get("outcome"))
+        label = _OUTCOME_LABEL.get(outcome, outcome)
+        parts.append(
+            f"<tr><td>{_e(g.get('title'))}</td><td class=\"{_e(outcome)}\">{_e(label)}"
+            f"</td><td>{_e(g.get('message'))}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _decision_html(review: dict[str, Any]) -> str:
+    if not review:
+        return '<p class="muted">No decision yet.</p>'
+    overridden = review.get("overriddenGates") or []
+    approvers = review.get("approvers") or []
+    return _kv([
+        ("Decision", review.get("decision")),
+        ("By", review.get("by")),
+        ("Approved by", " and ".join(str(a) for a in approvers) if len(approvers) > 1 else None),
+        ("At", review.get("at")),
+        ("Reason", review.get("reason")),
+        ("Overridden warnings", ", ".join(str(g.get("title", g.get("gate"))) for g in overridden) or "none"),
+    ])
 
 
 def write_model_card(paths: Paths, job_id: str, *, gates: list[Any] | None = None) -> Path:
