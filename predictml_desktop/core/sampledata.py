@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,25 @@ SAMPLE_FILE_NAME = "customer_purchases.csv"
 _REGIONS = ("North", "South", "East", "West", "Central")
 _DEVICES = ("mobile", "desktop", "tablet")
 _CHANNELS = ("organic", "paid search", "social", "email", "referral")
+
+
+def _purchase_logit(rng: np.random.Generator, visits: Any, time_on_site: Any, previous: Any, recency: Any,
+                    email_opt_in: Any, discount: Any, device: Any, channel: Any, income: Any, tickets: Any) -> Any:
+    """Return the log-odds of a purchase: the signal the model should find, plus noise (drawn last)."""
+    return (
+        -3.0
+        + 0.22 * visits
+        + 0.09 * time_on_site
+        + 0.45 * previous
+        - 0.012 * recency
+        + 0.55 * email_opt_in
+        + 0.7 * discount
+        + np.where(device == "desktop", 0.35, np.where(device == "tablet", 0.1, 0.0))
+        + np.where(channel == "email", 0.4, np.where(channel == "referral", 0.3, 0.0))
+        + 0.5 * (np.log(income) - 10.6)
+        - 0.25 * tickets
+        + rng.normal(0, 0.6, len(visits))  # what the columns cannot explain
+    )
 
 
 def make_purchase_table(n_rows: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
@@ -72,20 +92,8 @@ def make_purchase_table(n_rows: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
     discount = rng.random(n_rows) < 0.3
     tickets = rng.poisson(0.4, n_rows).astype(np.int64)
 
-    logit = (
-        -3.0
-        + 0.22 * visits
-        + 0.09 * time_on_site
-        + 0.45 * previous
-        - 0.012 * recency
-        + 0.55 * email_opt_in
-        + 0.7 * discount
-        + np.where(device == "desktop", 0.35, np.where(device == "tablet", 0.1, 0.0))
-        + np.where(channel == "email", 0.4, np.where(channel == "referral", 0.3, 0.0))
-        + 0.5 * (np.log(income) - 10.6)
-        - 0.25 * tickets
-        + rng.normal(0, 0.6, n_rows)  # what the columns cannot explain
-    )
+    logit = _purchase_logit(rng, visits, time_on_site, previous, recency, email_opt_in, discount, device, channel,
+                            income, tickets)
     purchased = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
 
     frame = pd.DataFrame(
