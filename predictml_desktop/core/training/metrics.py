@@ -237,10 +237,7 @@ def classification_scores(
     cov_tt = n * n - float(support @ support)
     scores: np.ndarray | None = proba if proba is not None else decision
 
-    def finite(value: float) -> float | None:
-        value = float(value)
-        return value if math.isfinite(value) else None
-
+    finite = _finite
     out: dict[str, float | None] = {
         "accuracy": finite(tp.sum() / n),
         "auc": _auc(y_true, np.asarray(scores), k) if scores is not None else None,
@@ -253,17 +250,29 @@ def classification_scores(
         "balanced_accuracy": finite(float(np.mean(tp[support > 0] / support[support > 0]))),
         "f1_macro": finite(float(np.mean(f1[present]))),
     }
+    out["average_precision"], out["log_loss"] = _probability_scores(y_true, k, proba, scores)
+    return out
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _probability_scores(
+    y_true: np.ndarray, k: int, proba: np.ndarray | None, scores: np.ndarray | None
+) -> tuple[float | None, float | None]:
+    """Return average precision (binary) and log loss (with probabilities), None where not defined."""
+    average_precision = log_loss = None
     if k == 2 and scores is not None:
         column = np.asarray(scores, dtype=float)
-        out["average_precision"] = _average_precision(y_true == 1, column[:, 1] if column.ndim == 2 else column)
-    else:
-        out["average_precision"] = None
+        average_precision = _average_precision(y_true == 1, column[:, 1] if column.ndim == 2 else column)
     if proba is not None:
         p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1.0)
         if p.ndim == 2 and p.shape[1] == k:
             p = p / p.sum(axis=1, keepdims=True)
-            out["log_loss"] = finite(-float(np.mean(np.log(p[np.arange(n), y_true]))))
-    return out
+            log_loss = _finite(-float(np.mean(np.log(p[np.arange(len(y_true)), y_true]))))
+    return average_precision, log_loss
 
 
 def _average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
