@@ -312,6 +312,17 @@ class ValidatedRows:
     ignored_columns: list[str]
 
 
+def _check_row_count(count: int, max_rows: int) -> None:
+    if count == 0:
+        raise InputValidationError([FieldProblem("inputData", "inputData holds no rows; send at least one.",
+                                                 "empty_batch")])
+    if count > max_rows:
+        raise BatchTooLargeError(
+            f"inputData has {count} rows; at most {max_rows} are accepted per request.",
+            details={"rows": count, "limit": max_rows},
+        )
+
+
 def validate_rows(
     schema: InputSchema,
     rows: Sequence[Mapping[str, Any]],
@@ -342,14 +353,7 @@ def validate_rows(
     BatchTooLargeError
         Over ``max_rows``.
     """
-    if len(rows) == 0:
-        raise InputValidationError([FieldProblem("inputData", "inputData holds no rows; send at least one.",
-                                                 "empty_batch")])
-    if len(rows) > max_rows:
-        raise BatchTooLargeError(
-            f"inputData has {len(rows)} rows; at most {max_rows} are accepted per request.",
-            details={"rows": len(rows), "limit": max_rows},
-        )
+    _check_row_count(len(rows), max_rows)
     checkers = [(f.name, _Checker(f, strict)) for f in schema.features]
     names = {f.name for f in schema.features}
     problems: list[FieldProblem] = []
