@@ -342,9 +342,8 @@ def _holdout(data: Path) -> tuple[Any, Any]:
 
 def _auc_of_saved(model_path: Path, holdout: tuple[Any, Any]) -> float:
     import joblib
-    from sklearn.metrics import roc_auc_score
-
     from realdata_contenders import _engine_frame
+    from sklearn.metrics import roc_auc_score
 
     # Scored as the app's prediction path gives the rows to the pipeline (schema order and dtypes), with
     # the class order the schema records: the engine's pipeline has no inverse_transform of its own.
