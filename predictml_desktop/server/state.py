@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from predictml_desktop.core.drift.prediction_log import PredictionLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.prediction import LoadedModel, ModelRegistry, PredictionError
 from predictml_desktop.server.schemas import DatasetModels
@@ -34,6 +35,8 @@ class ServiceState:
     threads: int = DEFAULT_THREADS
     api_key_required: bool = False
     pid: int = field(default_factory=os.getpid)
+    prediction_log: PredictionLog | None = None
+    """The opt-in log of answered requests (`core.drift.prediction_log`); it checks the setting itself."""
     executor: ThreadPoolExecutor = field(init=False)
     _in_flight: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
