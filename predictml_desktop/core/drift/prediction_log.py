@@ -29,11 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from predictml_desktop.core.drift.stats import MIN_ROWS
+
+if TYPE_CHECKING:
+    from predictml_desktop.core.drift.report import DriftReport
 from predictml_desktop.core.files import atomic_write_bytes
 from predictml_desktop.core.paths import Paths, safe_name
 
@@ -322,6 +325,11 @@ def update_drift_status(paths: Paths, dataset_id: str, *, days: float = STATUS_W
     window = load_window(paths, dataset_id, days=days)
     ctx = context_for(paths, dataset_id)
     report = compare(ctx.reference, window.inputs, ctx.thresholds, source=f"requests of the last {days:g} days")
+    return write_drift_status(paths, dataset_id, report, days)
+
+
+def write_drift_status(paths: Paths, dataset_id: str, report: DriftReport, days: float) -> dict[str, Any]:
+    """Store the served drift status of a dataset from a report over its logged inputs; return it."""
     status = {"schemaVersion": 1, "datasetId": dataset_id, "level": str(report.level), "acting": report.acting,
               "rows": report.rows, "windowDays": days, "computedAt": report.created_at,
               "summary": report.summary(),
