@@ -113,6 +113,7 @@ def test_sample_data_flags_exactly_the_shifted_columns(sample_dataset: tuple[Pat
     by_name = {c.name: c for c in report.columns}
     assert by_name["region"].unseen_share == pytest.approx(0.15, abs=0.03)
     assert by_name["time_on_site_min"].missing_change == pytest.approx(0.3, abs=0.04)
+    assert by_name["income"].reason.startswith("Distribution moved (PSI ")
     assert report.acting and "income" in report.summary()
     page = report.to_html()
     assert "<table>" in page and "Overseas" not in page and "income" in page
@@ -142,3 +143,23 @@ def test_few_rows_are_not_judged_and_missing_column_is() -> None:
     assert small.flagged == [] and "too few" in small.summary()
     gone = compare(ref, pd.DataFrame({"x": np.arange(500.0)}))
     assert {c.name: c.level for c in gone.columns}["c"] == DriftLevel.ACT
+
+
+def test_thresholds_come_from_the_admin_policy(sample_dataset: tuple[Paths, str]) -> None:
+    from predictml_desktop.core.drift import thresholds_for
+    from predictml_desktop.core.governance import Governance, GovernanceError, cheap_hasher_for_tests
+
+    paths, dataset_id = sample_dataset
+    assert (thresholds_for(paths).psi_watch, thresholds_for(paths).psi_act) == (0.1, 0.25)
+    gov = Governance(paths, hasher=cheap_hasher_for_tests())
+    session = gov.create_admin("ada@example.org", "correct horse battery staple 42")
+    gov.set_policy(session, {"drift": {"watch": 0.5, "act": 5.0}})
+    assert (thresholds_for(paths).psi_watch, thresholds_for(paths).psi_act) == (0.5, 5.0)
+    shifted = _shift(make_purchase_table(3000, seed=11))
+    report = compare(context_for(paths, dataset_id).reference, shifted, thresholds_for(paths))
+    # income's PSI (~1.4) is under the raised "act"; the unseen region and the missing share still act.
+    assert {c.name: str(c.level) for c in report.flagged}["income"] == "watch"
+    gov.set_policy(session, {"drift": {"mode": "off"}})
+    assert not compare(context_for(paths, dataset_id).reference, shifted, thresholds_for(paths)).acting
+    with pytest.raises(GovernanceError):
+        gov.set_policy(session, {"drift": {"mode": "block"}})

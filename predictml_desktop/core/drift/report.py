@@ -194,7 +194,8 @@ def compare_column(ref: ColumnReference, series: pd.Series | None, rows: int, th
         reasons.append(f"{unseen:,} value{'s' if unseen > 1 else ''} never seen in training ({unseen_share:.1%})")
     if miss_level != DriftLevel.OK:
         reasons.append(f"missing share {ref.missing_share:.1%} → {missing:.1%}")
-    drift.reason = "; ".join(reasons).capitalize() + ("." if reasons else "")
+    text = "; ".join(reasons)
+    drift.reason = text[:1].upper() + text[1:] + ("." if reasons else "")
     return drift
 
 
