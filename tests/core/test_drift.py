@@ -163,3 +163,20 @@ def test_thresholds_come_from_the_admin_policy(sample_dataset: tuple[Paths, str]
     assert not compare(context_for(paths, dataset_id).reference, shifted, thresholds_for(paths)).acting
     with pytest.raises(GovernanceError):
         gov.set_policy(session, {"drift": {"mode": "block"}})
+
+
+def test_a_file_read_in_chunks_gives_the_same_drift_as_whole(sample_dataset: tuple[Paths, str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from predictml_desktop.core.drift import service
+
+    paths, dataset_id = sample_dataset
+    shifted = _shift(make_purchase_table(3000, seed=11))
+    whole = compare(context_for(paths, dataset_id).reference, shifted)
+    path = tmp_path / "shifted.csv"
+    shifted.to_csv(path, index=False)
+    monkeypatch.setattr(service, "DRIFT_CHUNK_ROWS", 700)  # five chunks, the last one short
+    chunked = drift_of_file(paths, dataset_id, path)
+    assert chunked.rows == whole.rows == 3000
+    for a, b in zip(chunked.columns, whole.columns, strict=True):
+        assert (a.name, a.level, a.unseen_count, a.rows) == (b.name, b.level, b.unseen_count, b.rows)
+        assert a.psi == pytest.approx(b.psi, abs=1e-12) if b.psi is not None else a.psi is None

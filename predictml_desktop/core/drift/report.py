@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import html
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from predictml_desktop.core.drift.reference import CATEGORICAL, NUMERIC, ColumnReference, Reference
@@ -161,22 +163,71 @@ def _worse(a: DriftLevel, b: DriftLevel) -> DriftLevel:
     return a if LEVEL_ORDER[a] >= LEVEL_ORDER[b] else b
 
 
+class ColumnCounts:
+    """What drift needs of one column, added up chunk by chunk: bin or category counts, present values.
+
+    Counts add, so a file of any length is compared in bounded memory (`compare_chunks`).
+    """
+
+    def __init__(self, ref: ColumnReference) -> None:
+        self.ref = ref
+        self.seen = False
+        """The column was in the input."""
+        self.present = 0
+        self.bins = np.zeros(len(ref.edges) + 1, dtype=np.int64)
+        self.categories: dict[str, int] = {}
+        self.rest = 0
+        """Values outside the training categories kept one by one (unseen, or among the rare "other")."""
+
+    def add(self, series: pd.Series) -> None:
+        """Count one chunk of the column."""
+        self.seen = True
+        if self.ref.kind == NUMERIC:
+            values = numeric_values(series)
+            finite = values[np.isfinite(values)]
+            self.bins += np.bincount(np.searchsorted(_edges(self.ref), finite, side="left"),
+                                     minlength=self.bins.size)
+            self.present += int(finite.size)
+        elif self.ref.kind == CATEGORICAL:
+            counts, _ = category_counts(series)
+            for key, count in counts.items():
+                if key in self.ref.categories:
+                    self.categories[key] = self.categories.get(key, 0) + count
+                else:
+                    self.rest += count
+                self.present += count
+
+
 def compare_column(ref: ColumnReference, series: pd.Series | None, rows: int, thresholds: Thresholds) -> ColumnDrift:
     """Compare one column of the current table (None: the column is absent) with its reference."""
+    counts = ColumnCounts(ref)
+    if series is not None:
+        counts.add(series)
+    return judge_column(counts, rows, thresholds)
+
+
+def judge_column(counts: ColumnCounts, rows: int, thresholds: Thresholds) -> ColumnDrift:
+    """Return a column's drift from its counts over ``rows`` rows."""
+    ref = counts.ref
     if not ref.compared:
         return ColumnDrift(ref.name, ref.kind, DriftLevel.NOT_COMPARED, None, ref.missing_share, 0.0, 0,
                            reason=f"{ref.kind} columns are not compared.")
-    if series is None:
+    if not counts.seen:
         return ColumnDrift(ref.name, ref.kind, DriftLevel.ACT if rows >= MIN_ROWS else DriftLevel.FEW_ROWS, None,
                            ref.missing_share, 1.0, 0, reason="The column is missing from the input.")
-    if ref.kind == NUMERIC:
-        shares, present = bin_shares(numeric_values(series), _edges(ref))
-        value = psi(ref.shares, shares) if present else 0.0
-        unseen_share, unseen = 0.0, 0
+    present = counts.present
+    unseen_share, unseen = 0.0, 0
+    if not present:
+        value = 0.0
+    elif ref.kind == NUMERIC:
+        value = psi(ref.shares, counts.bins / present)
     else:
-        counts, _ = category_counts(series)
-        present = sum(counts.values())
-        value, unseen_share, unseen = category_psi(ref.categories, ref.other_share, counts) if present else (0.0, 0, 0)
+        names = list(ref.categories)
+        current = np.asarray([counts.categories.get(k, 0) for k in names] + [counts.rest], dtype=np.float64)
+        value = psi([*(ref.categories[k] for k in names), ref.other_share], current / present)
+        if ref.other_share == 0:
+            # Only when every training category was kept is a value outside them surely never seen.
+            unseen, unseen_share = counts.rest, counts.rest / present
     missing = (rows - present) / rows if rows else 0.0
     drift = ColumnDrift(ref.name, ref.kind, DriftLevel.OK, value, ref.missing_share, missing, present,
                         float(unseen_share), int(unseen))
@@ -199,9 +250,7 @@ def compare_column(ref: ColumnReference, series: pd.Series | None, rows: int, th
     return drift
 
 
-def _edges(ref: ColumnReference) -> Any:
-    import numpy as np
-
+def _edges(ref: ColumnReference) -> np.ndarray:
     return np.asarray(ref.edges, dtype=np.float64)
 
 
@@ -220,11 +269,22 @@ def compare(reference: Reference, frame: pd.DataFrame, thresholds: Thresholds | 
     source
         What the rows are, for the report.
     """
+    return compare_chunks(reference, [frame], thresholds, source=source)
+
+
+def compare_chunks(reference: Reference, chunks: Iterable[pd.DataFrame], thresholds: Thresholds | None = None, *,
+                   source: str = "") -> DriftReport:
+    """Compare a table read a chunk at a time (any length, bounded memory); see `compare`."""
     limits = thresholds or Thresholds()
-    names = {str(c): c for c in frame.columns}
-    rows = len(frame)
-    columns = [compare_column(ref, frame[names[ref.name]] if ref.name in names else None, rows, limits)
-               for ref in reference.columns]
+    counts = [ColumnCounts(ref) for ref in reference.columns]
+    rows = 0
+    for chunk in chunks:
+        names = {str(c): c for c in chunk.columns}
+        rows += len(chunk)
+        for one in counts:
+            if one.ref.name in names:
+                one.add(chunk[names[one.ref.name]])
+    columns = [judge_column(one, rows, limits) for one in counts]
     return DriftReport(reference.dataset_id, rows, columns, limits, source)
 
 

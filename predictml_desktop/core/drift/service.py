@@ -8,13 +8,14 @@ model itself is never unpickled here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from predictml_desktop.core.drift.reference import Reference, dataset_features, load_reference
-from predictml_desktop.core.drift.report import DriftReport, compare
+from predictml_desktop.core.drift.report import DriftReport, compare, compare_chunks
 from predictml_desktop.core.drift.stats import Thresholds
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.records import Dataset
@@ -22,6 +23,10 @@ from predictml_desktop.core.settings import load_settings
 from predictml_desktop.core.status import DeploymentStatus
 
 log = logging.getLogger(__name__)
+
+
+DRIFT_CHUNK_ROWS = 50_000
+"""Rows read at a time when a file's drift is computed (the batch prediction's chunk size)."""
 
 
 class DriftError(Exception):
@@ -97,22 +102,38 @@ def drift_of_frame(paths: Paths, dataset_id: str, frame: pd.DataFrame, *, source
     return compare(ctx.reference, frame, ctx.thresholds, source=source)
 
 
-def drift_of_file(paths: Paths, dataset_id: str, file: Path, *, sheet: str | None = None) -> DriftReport:
-    """Read a batch input file and compare it with the training data of ``dataset_id``.
+def drift_of_file(paths: Paths, dataset_id: str, file: Path, *, sheet: str | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> DriftReport:
+    """Compare a batch input file with the training data of ``dataset_id``, reading it a chunk at a time.
+
+    Only counts are kept between chunks, so a file of any length is compared in bounded memory, as
+    it is predicted (`core.prediction.predict_file`).
 
     Raises
     ------
     DriftError
         If the dataset is unknown or the file cannot be read (the importer's sentence, naming file and line).
+    InterruptedError
+        If ``should_stop`` returned True.
     """
-    from predictml_desktop.core.prediction import InputValidationError, read_input_file
+    from predictml_desktop.core.ingest import IngestCancelled, IngestError, iter_table_chunks
 
     ctx = context_for(paths, dataset_id)
+    path = Path(file)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        reader = iter_table_chunks(path, sheet=sheet, chunk_rows=DRIFT_CHUNK_ROWS, should_stop=should_stop)
+        try:
+            yield from reader
+        finally:
+            reader.close()
+
     try:
-        frame = read_input_file(Path(file), sheet=sheet)
-    except InputValidationError as exc:
+        return compare_chunks(ctx.reference, chunks(), ctx.thresholds, source=path.name)
+    except IngestCancelled:
+        raise InterruptedError("Drift stopped.") from None
+    except IngestError as exc:
         raise DriftError(str(exc)) from None
-    return compare(ctx.reference, frame, ctx.thresholds, source=Path(file).name)
 
 
 def report_path(output: Path) -> Path:
