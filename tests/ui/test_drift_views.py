@@ -96,3 +96,36 @@ def test_monitoring_tab_shows_traffic_predictions_and_drift_from_the_log(
     column = tab.deployments.model.columnCount() - 1
     texts = [tab.deployments.model.index(r, column).data() for r in range(tab.deployments.model.rowCount())]
     assert any(t and t.startswith("⚠ Act: visits") for t in texts)
+
+
+def test_prediction_log_toggle_in_the_server_view_and_drift_policy_in_settings(qtbot, make_window,
+                                                                              make_admin_tab) -> None:
+    from predictml_desktop.core.drift import thresholds_for
+    from predictml_desktop.core.settings import load_settings
+    from predictml_desktop.ui.server_view import ServerView
+    from predictml_desktop.ui.settings_dialog import SettingsDialog
+
+    window = make_window(run_startup=False)
+    server = window.show_view("server")
+    assert isinstance(server, ServerView)
+    qtbot.waitUntil(server.start_button.isEnabled, timeout=TIMEOUT)
+    assert not server.prediction_log_check.isChecked()
+    assert server.prediction_log_note.text().startswith("Off (the default)")
+    server.prediction_log_check.setChecked(True)
+    qtbot.waitUntil(lambda: load_settings(window.context.paths).prediction_log, timeout=TIMEOUT)
+    assert "prediction-log" in server.prediction_log_note.text()
+
+    admin = make_admin_tab()
+    admin.unlock(qtbot)
+    admin.tab.open_settings()
+    dialog = admin.tab.settings_dialog
+    assert isinstance(dialog, SettingsDialog)
+    qtbot.waitUntil(dialog.save_button.isEnabled, timeout=TIMEOUT)
+    assert dialog.prediction_log_check.isChecked()
+    assert (dialog.drift_watch_spin.value(), dialog.drift_act_spin.value()) == (0.1, 0.25)
+    dialog.drift_watch_spin.setValue(0.2)
+    dialog.drift_act_spin.setValue(0.4)
+    with qtbot.waitSignal(dialog.saved, timeout=TIMEOUT):
+        dialog.save()
+    limits = thresholds_for(admin.paths)
+    assert (limits.psi_watch, limits.psi_act, limits.enabled) == (0.2, 0.4, True)
