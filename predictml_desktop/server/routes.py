@@ -79,7 +79,11 @@ def version() -> dict[str, Any]:
 
 @router.get("/models", tags=["models"], summary="The active local deployments")
 def models(request: Request) -> dict[str, Any]:
-    """List every dataset with an active local deployment (and ones refused for tampering)."""
+    """List every dataset with an active local deployment (and ones refused for tampering).
+
+    With the prediction log on, an entry also carries ``drift`` (``level``, ``flagged``, ``columns``,
+    ``rows``, ``windowDays``, ``computedAt``) once drift of its logged requests is known.
+    """
     try:
         listed = _state(request).registry.deployed()
     except PredictionError as exc:

@@ -101,7 +101,9 @@ class ServiceState:
             "<p>Machine-readable description: <a href='/openapi.json'>/openapi.json</a>.</p>",
             "<h2>Endpoints</h2><ul>",
             "<li><code>GET /health</code> — liveness (no API key needed)</li>",
-            "<li><code>GET /models</code> — the deployed models</li>",
+            "<li><code>GET /models</code> — the deployed models; with the prediction log on, an entry also has "
+            "<code>drift</code> (<code>level</code>, <code>flagged</code>, <code>columns</code>) once drift of its "
+            "logged requests against the training data is known</li>",
             "<li><code>GET /schema/{datasetId}</code> — the input schema of a model</li>",
             "<li><code>POST /predict/{datasetId}</code> — body <code>{\"inputData\": {...}}</code> or "
             "<code>{\"inputData\": [{...}, ...]}</code></li>",
