@@ -15,6 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from predictml_desktop.core.drift import DriftReport, drift_of_file, report_path, write_html_report
+from predictml_desktop.core.drift.report import LEVEL_WORDS
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.ui.tasks import Tasks
 
@@ -78,7 +79,7 @@ class DriftSummary(QWidget):
         self.table.setRowCount(len(flagged))
         for i, col in enumerate(flagged):
             row = col.to_dict()
-            cells = (col.name, str(col.level), "" if col.psi is None else f"{col.psi:.3f}",
+            cells = (col.name, LEVEL_WORDS[col.level], "" if col.psi is None else f"{col.psi:.3f}",
                      f"{row['missingReference']:.1%} → {row['missingCurrent']:.1%}", col.reason)
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.drift.monitoring import WINDOWS_DAYS, MonitoringSummary, monitoring_summary
+from predictml_desktop.core.drift.report import LEVEL_WORDS
 from predictml_desktop.core.status import DeploymentStatus
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.plots import PlotData, PlotsPanel
@@ -63,6 +64,8 @@ class MonitoringView(QWidget):
         model_label = QLabel("&Model:")
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Deployed model to monitor")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setMinimumContentsLength(30)
         model_label.setBuddy(self.model_combo)
         window_label = QLabel("&Window:")
         self.window_combo = QComboBox()
@@ -90,6 +93,8 @@ class MonitoringView(QWidget):
         self.drift_table.setAccessibleName("Drift per column")
         self.drift_table.verticalHeader().hide()
         splitter.addWidget(self.drift_table)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
         layout.addWidget(splitter, 1)
         self.model_combo.currentIndexChanged.connect(lambda _i: self.refresh())
         self.window_combo.currentIndexChanged.connect(lambda _i: self.refresh())
@@ -141,7 +146,7 @@ class MonitoringView(QWidget):
         columns = sorted(columns, key=lambda c: (order.get(id(c), len(order)), c.name))
         self.drift_table.setRowCount(len(columns))
         for i, col in enumerate(columns):
-            cells = (col.name, str(col.level), "" if col.psi is None else f"{col.psi:.3f}",
+            cells = (col.name, LEVEL_WORDS[col.level], "" if col.psi is None else f"{col.psi:.3f}",
                      f"{col.missing_reference:.1%} → {col.missing_current:.1%}",
                      f"{col.unseen_share:.1%}" if col.kind == "categorical" else "", col.reason)
             for j, text in enumerate(cells):
