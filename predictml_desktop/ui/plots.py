@@ -151,7 +151,9 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
                 lo, hi = min(values), max(values)
                 ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
         elif kind == "bars":
-            # Generic grouped bars (Monitoring): one group per label, one bar per series.
+            # Generic grouped bars (Monitoring): one group per label, one bar per series. The layout is
+            # redone at every draw: the canvas renders at its own size, and long labels must stay in view.
+            figure.set_layout_engine("tight")
             labels = [str(v)[:24] for v in doc["labels"]]
             series = list(doc["series"])
             positions = np.arange(len(labels), dtype=float)
@@ -174,6 +176,7 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
             if len(series) > 1:
                 ax.legend(fontsize=8)
         elif kind == "lines":
+            figure.set_layout_engine("tight")
             labels = [str(v) for v in doc["labels"]]
             for one in doc["series"]:
                 ax.plot(labels, _finite(one["values"]), marker="o", label=str(one["label"]))

@@ -49,6 +49,7 @@ STATUS_INTERVAL_S = 30.0
 STATUS_WINDOW_DAYS = 7
 SETTINGS_RECHECK_S = 1.0
 _STOP = object()
+_UNREAD = object()
 
 
 def log_folder(paths: Paths) -> Path:
@@ -98,6 +99,7 @@ class PredictionLog:
         self._max_bytes = max_bytes
         self._enabled = bool(enabled)
         self._checked_at = -math.inf
+        self._stamp: Any = _UNREAD
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -114,15 +116,24 @@ class PredictionLog:
         if now - self._checked_at >= SETTINGS_RECHECK_S:
             self._checked_at = now
             try:
-                from predictml_desktop.core.settings import load_settings
+                st = self.paths.settings_file.stat()
+                stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None
+            if stamp != self._stamp or self._stamp is _UNREAD:
+                # Reading and verifying settings.json took ~0.1 ms here (more on a slow disk): only
+                # when the file changed, so that no request pays it more than once per change.
+                self._stamp = stamp
+                try:
+                    from predictml_desktop.core.settings import load_settings
 
-                settings = load_settings(self.paths)
-                self._enabled = settings.prediction_log
-                if self._max_bytes is None:
-                    self._max_bytes = max(1, settings.prediction_log_max_mb) * 1024 * 1024
-            except Exception:  # a settings problem must never fail a prediction
-                log.exception("prediction log: settings unreadable; not logging")
-                self._enabled = False
+                    settings = load_settings(self.paths)
+                    self._enabled = settings.prediction_log
+                    if self._max_bytes is None:
+                        self._max_bytes = max(1, settings.prediction_log_max_mb) * 1024 * 1024
+                except Exception:  # a settings problem must never fail a prediction
+                    log.exception("prediction log: settings unreadable; not logging")
+                    self._enabled = False
         return self._enabled
 
     def record(self, *, dataset_id: str, deployment_id: str | None, job_id: str | None, model_name: str | None,
