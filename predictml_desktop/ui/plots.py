@@ -151,9 +151,7 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
                 lo, hi = min(values), max(values)
                 ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
         elif kind == "bars":
-            # Generic grouped bars (Monitoring): one group per label, one bar per series. The layout is
-            # redone at every draw: the canvas renders at its own size, and long labels must stay in view.
-            figure.set_layout_engine("tight")
+            # Generic grouped bars (Monitoring): one group per label, one bar per series.
             labels = [str(v)[:24] for v in doc["labels"]]
             series = list(doc["series"])
             positions = np.arange(len(labels), dtype=float)
@@ -176,7 +174,6 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
             if len(series) > 1:
                 ax.legend(fontsize=8)
         elif kind == "lines":
-            figure.set_layout_engine("tight")
             labels = [str(v) for v in doc["labels"]]
             for one in doc["series"]:
                 ax.plot(labels, _finite(one["values"]), marker="o", label=str(one["label"]))
@@ -191,6 +188,10 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     ax.set_ylabel(str(doc.get("yLabel", "")), fontsize=9)
     ax.tick_params(labelsize=8)
     figure.tight_layout()
+    if kind in ("bars", "lines"):
+        # Laid out again at every draw (tight_layout above does it once, at the document's size): the
+        # canvas renders at its own size, and long column names must stay in view.
+        figure.set_layout_engine("tight")
 
 
 def load_plots(model_dir: Path) -> list[PlotData]:
