@@ -64,3 +64,22 @@ def test_predict_file_prints_drift_and_writes_report(deployed_home: DeployedHome
     assert "Drift:" in printed and "income" in printed
     report = tmp_path / "scored.drift.html"
     assert report.is_file() and "income" in report.read_text("utf-8")
+
+
+def test_predict_still_writes_when_drift_cannot_be_computed(deployed_home: DeployedHome, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from predictml_desktop.core.drift.reference import cache_path
+
+    job = deployed_home.clf
+    paths = deployed_home.paths
+    dataset = Store(paths).read().datasets.get(job.dataset_id)
+    paths.resolve(dataset.file_path).unlink()  # the training upload is gone: no reference can be built
+    cache_path(paths, job.dataset_id).unlink(missing_ok=True)
+    source = tmp_path / "rows.csv"
+    job.frame.head(50).to_csv(source, index=False)
+    out = tmp_path / "scored.csv"
+    assert main(["predict", job.dataset_id, "--input", str(source), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert out.is_file() and "Wrote predictions" in captured.out
+    assert "Drift not computed" in captured.err and "missing" in captured.err
+    assert not (tmp_path / "scored.drift.html").exists()
