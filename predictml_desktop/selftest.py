@@ -78,9 +78,10 @@ def run_self_test(out: Path | None = None) -> int:
         step("approve", lambda: _approve(state))
         step("serve", lambda: _serve(state))
         step("predict", lambda: _predict(state))
+        step("drift", lambda: _drift(state))
         summary["ok"] = True
     except Exception as exc:  # noqa: BLE001 - any failure fails the self-test, named by its step
-        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict")
+        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "drift")
                        if n not in summary["steps"]), "cleanup")
         summary["failedStep"] = failed
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -219,3 +220,19 @@ def _predict(state: dict[str, Any]) -> dict[str, Any]:
     if "probability" not in answer:
         raise SelfTestError("a classifier's answer has no probabilities")
     return {"prediction": answer["prediction"], "probability": answer["probability"]}
+
+
+def _drift(state: dict[str, Any]) -> dict[str, Any]:
+    # Drift of the sample against itself, then with one column moved: only that column is flagged.
+    from predictml_desktop.core.drift import DriftLevel, drift_of_frame
+    from predictml_desktop.core.ingest import load_dataset_frame
+
+    dataset, paths = state["dataset"], state["store"].paths
+    frame = load_dataset_frame(paths, dataset)
+    same = drift_of_frame(paths, dataset.id, frame)
+    frame["visits"] = frame["visits"] + 15
+    moved = drift_of_frame(paths, dataset.id, frame)
+    flagged = [c.name for c in moved.flagged]
+    if same.flagged or flagged != ["visits"] or moved.level != DriftLevel.ACT:
+        raise SelfTestError(f"drift flagged {[c.name for c in same.flagged]} unshifted and {flagged} shifted")
+    return {"columnsCompared": sum(c.psi is not None for c in moved.columns), "flagged": flagged}

@@ -76,6 +76,9 @@ def _predict(args: argparse.Namespace) -> int:
     if progress is not None:
         print(file=sys.stderr)
     print(f"Wrote predictions to {written.path}.")
+    from predictml_desktop.cli.drift import print_file_drift
+
+    print_file_drift(args.dataset_id, source, written.path)
     if written.report is not None:
         # The good rows are predicted; the refused ones are listed by row and column.
         print(f"{written.refused:,} of {written.rows:,} rows were not predicted (a bad cell); "

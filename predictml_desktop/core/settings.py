@@ -77,6 +77,10 @@ class Settings:
     server_keep_running: bool = False
     """Keep the prediction service running after the app closes."""
     require_api_key: bool = False
+    prediction_log: bool = False
+    """Keep a log of served predictions (inputs, answer, model, time) in ``prediction-log/`` for monitoring."""
+    prediction_log_max_mb: int = 20
+    """Size at which the prediction log is rotated (five rotated files are kept)."""
     policy: dict[str, Any] = field(default_factory=dict)
     """Approval gates and the two-person rule set by an admin (see ``core.governance``)."""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)

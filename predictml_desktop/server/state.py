@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from predictml_desktop.core.drift.prediction_log import PredictionLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.prediction import LoadedModel, ModelRegistry, PredictionError
 from predictml_desktop.server.schemas import DatasetModels
@@ -34,6 +35,8 @@ class ServiceState:
     threads: int = DEFAULT_THREADS
     api_key_required: bool = False
     pid: int = field(default_factory=os.getpid)
+    prediction_log: PredictionLog | None = None
+    """The opt-in log of answered requests (`core.drift.prediction_log`); it checks the setting itself."""
     executor: ThreadPoolExecutor = field(init=False)
     _in_flight: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -98,7 +101,9 @@ class ServiceState:
             "<p>Machine-readable description: <a href='/openapi.json'>/openapi.json</a>.</p>",
             "<h2>Endpoints</h2><ul>",
             "<li><code>GET /health</code> — liveness (no API key needed)</li>",
-            "<li><code>GET /models</code> — the deployed models</li>",
+            "<li><code>GET /models</code> — the deployed models; with the prediction log on, an entry also has "
+            "<code>drift</code> (<code>level</code>, <code>flagged</code>, <code>columns</code>) once drift of its "
+            "logged requests against the training data is known</li>",
             "<li><code>GET /schema/{datasetId}</code> — the input schema of a model</li>",
             "<li><code>POST /predict/{datasetId}</code> — body <code>{\"inputData\": {...}}</code> or "
             "<code>{\"inputData\": [{...}, ...]}</code></li>",

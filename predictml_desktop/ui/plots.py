@@ -148,6 +148,35 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
             if values:
                 lo, hi = min(values), max(values)
                 ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
+        elif kind == "bars":
+            # Generic grouped bars (Monitoring): one group per label, one bar per series.
+            labels = [str(v)[:24] for v in doc["labels"]]
+            series = list(doc["series"])
+            positions = np.arange(len(labels), dtype=float)
+            width = 0.8 / max(1, len(series))
+            for i, one in enumerate(series):
+                offsets = positions - 0.4 + width * (i + 0.5)
+                values = _finite(one["values"])
+                if doc.get("horizontal"):
+                    ax.barh(offsets, values, height=width, label=str(one["label"]))
+                else:
+                    ax.bar(offsets, values, width=width, label=str(one["label"]))
+            if doc.get("horizontal"):
+                ax.set_yticks(positions, labels)
+                ax.invert_yaxis()
+                for value, colour in zip(doc.get("thresholds", []), ("#a15c00", "#b3261e"), strict=False):
+                    ax.axvline(float(value), color=colour, linestyle="--", linewidth=1)
+            else:
+                ax.set_xticks(positions, labels, rotation=45 if len(labels) > 6 else 0, ha="right"
+                              if len(labels) > 6 else "center")
+            if len(series) > 1:
+                ax.legend(fontsize=8)
+        elif kind == "lines":
+            labels = [str(v) for v in doc["labels"]]
+            for one in doc["series"]:
+                ax.plot(labels, _finite(one["values"]), marker="o", label=str(one["label"]))
+            ax.tick_params(axis="x", labelrotation=45 if len(labels) > 6 else 0)
+            ax.legend(fontsize=8)
         else:
             raise ValueError(f"unknown plot kind {kind!r}")
     except (KeyError, TypeError) as exc:
@@ -157,6 +186,10 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     ax.set_ylabel(str(doc.get("yLabel", "")), fontsize=9)
     ax.tick_params(labelsize=8)
     figure.tight_layout()
+    if kind in ("bars", "lines"):
+        # Laid out again at every draw (tight_layout above does it once, at the document's size): the
+        # canvas renders at its own size, and long column names must stay in view.
+        figure.set_layout_engine("tight")
 
 
 def load_plots(model_dir: Path) -> list[PlotData]:

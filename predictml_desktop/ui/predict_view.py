@@ -284,6 +284,10 @@ class PredictView(QWidget):
         self.batch_bar.setAccessibleName("Scoring progress")
         self.batch_bar.hide()
         layout.addWidget(self.batch_bar)
+        from predictml_desktop.ui.drift_summary import DriftSummary
+
+        self.drift_summary = DriftSummary(self.context.paths, self)
+        layout.addWidget(self.drift_summary)
         self.batch_summary = QLabel()
         self.batch_summary.setAccessibleName("Scoring summary")
         self.batch_summary.setWordWrap(True)
@@ -494,6 +498,8 @@ class PredictView(QWidget):
         """Score every row of ``path`` into ``output`` (asked for when None) off the GUI thread, with progress."""
         if self.model is None:
             return
+        # Started first, so its summary is on screen while the user picks where to save.
+        self.drift_summary.check(self.model.dataset_id, path)
         if output is None:
             output = self.ask_save_path(path)
             if output is None:
@@ -552,6 +558,7 @@ class PredictView(QWidget):
                                      f"be predicted are listed in {written.report}.")
         else:
             self.banner.show_message("success", f"Wrote the predictions to {written.path}.")
+        self.drift_summary.write_report(Path(written.path))
         self.batch_finished.emit(written)
         self.saved.emit(str(written.path))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -96,6 +97,7 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
     for name in ("max_file_bytes", "max_rows", "max_columns"):
         if name in changes:
             setattr(settings.limits, name, int(changes[name]))
+    settings.prediction_log = bool(changes.get("prediction_log", settings.prediction_log))
     save_settings(paths, settings, actor=session.name if session is not None and session.active else None)
     return SavedSettings(load_settings(paths), saved_policy)
 
@@ -189,6 +191,13 @@ class SettingsDialog(QDialog):
         note = QLabel("Files above a limit are refused with the reason; nothing is stored.")
         note.setWordWrap(True)
         form.addRow(note)
+        self.prediction_log_check = QCheckBox("Keep a log of served predictions (for Admin → Monitoring)")
+        self.prediction_log_check.setAccessibleName("Keep a log of served predictions")
+        form.addRow("Prediction &log:", self.prediction_log_check)
+        log_note = QLabel("Off by default. When on, the prediction service writes each request's input rows, "
+                          "prediction, model and time to the data folder's prediction-log (rotated by size).")
+        log_note.setWordWrap(True)
+        form.addRow(log_note)
         self.tabs.addTab(page, "Import and training")
 
     def _build_policy(self) -> None:
@@ -242,6 +251,27 @@ class SettingsDialog(QDialog):
                           "is recorded, the second deploys.")
         two_help.setWordWrap(True)
         grid.addWidget(two_help, row + 1, 0, 1, 2)
+        row += 2
+        drift = QLabel("<b>Drift against the training data</b>")
+        self.drift_mode_combo = QComboBox()
+        self.drift_mode_combo.setAccessibleName("Drift: flag a deployment whose data drifted beyond act")
+        self.drift_mode_combo.addItem("Flag drift beyond act", "warn")
+        self.drift_mode_combo.addItem("Show drift, never flag", "off")
+        drift.setBuddy(self.drift_mode_combo)
+        grid.addWidget(drift, row, 0)
+        grid.addWidget(self.drift_mode_combo, row, 1)
+        row += 1
+        self.drift_watch_spin = self._score_spin("Drift: watch from PSI", 0.0, 10.0)
+        self.drift_act_spin = self._score_spin("Drift: act from PSI", 0.0, 10.0)
+        grid.addWidget(QLabel("Watch from PSI:"), row, 0)
+        grid.addWidget(self.drift_watch_spin, row, 1)
+        grid.addWidget(QLabel("Act from PSI:"), row + 1, 0)
+        grid.addWidget(self.drift_act_spin, row + 1, 1)
+        drift_help = QLabel("Population stability index per column of a batch file or of the logged requests, "
+                            "against the training data: below 0.1 stable, 0.1–0.25 worth watching, 0.25 and "
+                            "more act (the field's usual reading).")
+        drift_help.setWordWrap(True)
+        grid.addWidget(drift_help, row + 2, 0, 1, 2)
         layout.addLayout(grid)
         layout.addStretch(1)
         self.policy_page = page
@@ -258,7 +288,8 @@ class SettingsDialog(QDialog):
 
     def _policy_controls(self) -> list[QWidget]:
         return [*self.mode_combos.values(), self.min_classification_spin, self.min_regression_spin,
-                self.max_gap_spin, self.two_person_combo]
+                self.max_gap_spin, self.two_person_combo, self.drift_mode_combo, self.drift_watch_spin,
+                self.drift_act_spin]
 
     # ------------------------------------------------------------------ values
 
@@ -277,6 +308,10 @@ class SettingsDialog(QDialog):
         self.min_regression_spin.setValue(float(gates["minHoldoutScore"].get("regression", 0.3)))
         self.max_gap_spin.setValue(float(gates["maxCvHoldoutGap"].get("value", 0.1)))
         self.two_person_combo.setCurrentIndex(max(0, self.two_person_combo.findData(gates["twoPersonRule"]["mode"])))
+        self.drift_mode_combo.setCurrentIndex(max(0, self.drift_mode_combo.findData(gates["drift"]["mode"])))
+        self.drift_watch_spin.setValue(float(gates["drift"].get("watch", 0.1)))
+        self.drift_act_spin.setValue(float(gates["drift"].get("act", 0.25)))
+        self.prediction_log_check.setChecked(settings.prediction_log)
         editable = self.policy_editable and read.status.trusted
         for widget in self._policy_controls():
             widget.setEnabled(editable)
@@ -302,6 +337,8 @@ class SettingsDialog(QDialog):
         out["minHoldoutScore"]["regression"] = round(self.min_regression_spin.value(), 3)
         out["maxCvHoldoutGap"]["value"] = round(self.max_gap_spin.value(), 3)
         out["twoPersonRule"] = {"mode": self.two_person_combo.currentData()}
+        out["drift"] = {"mode": self.drift_mode_combo.currentData(), "watch": round(self.drift_watch_spin.value(), 3),
+                        "act": round(max(self.drift_act_spin.value(), self.drift_watch_spin.value()), 3)}
         return out
 
     def changes(self) -> dict[str, Any]:
@@ -311,6 +348,7 @@ class SettingsDialog(QDialog):
             "max_file_bytes": self.max_file_spin.value() * MB,
             "max_rows": self.max_rows_spin.value(),
             "max_columns": self.max_columns_spin.value(),
+            "prediction_log": self.prediction_log_check.isChecked(),
         }
 
     def save(self) -> None:
