@@ -204,8 +204,11 @@ class ClusterPool:
                 raise TrainingError(f"The Dask cluster at {address} has no workers: start some with "
                                     f"`dask worker {address}`.") from None
             self.check_versions()
-            if warm_modules:
-                self.client.run(warm_up, list(warm_modules), wait=False)
+            # As tasks (not ``Client.run``, which would hold each worker's event loop for the imports'
+            # seconds), one per worker, so the first fits do not pay for them.
+            self._warming = [self.client.submit(warm_up, list(warm_modules), workers=[worker], pure=False,
+                                                allow_other_workers=False, priority=10)
+                             for worker in self.client.scheduler_info().get("workers", {})] if warm_modules else []
         except BaseException:
             with contextlib.suppress(Exception):
                 self.client.close(timeout=5)
@@ -322,6 +325,7 @@ class ClusterPool:
             if self._lost is None and self._shared:
                 self.client.cancel(self._shared)
         self._shared.clear()
+        self._warming.clear()
         with contextlib.suppress(Exception):
             self.client.close(timeout=5)
 
