@@ -96,7 +96,7 @@ def test_a_cluster_run_chooses_the_same_model_as_this_computer(tmp_path: Path, l
 def test_a_worker_killed_mid_run_is_replaced_and_the_job_finishes(tmp_path: Path, local_cluster: Any,
                                                                   client: Any) -> None:
     pids = client.run(cluster_module.pid)
-    victim, victim_pid = sorted(pids.items())[0]
+    _victim, victim_pid = sorted(pids.items())[0]
     killed = threading.Event()
 
     def watch(event: TrainingEvent) -> None:

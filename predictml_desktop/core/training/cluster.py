@@ -338,7 +338,7 @@ class ClusterPool:
     # ------------------------------------------------------------------ internals
 
     def _settled(self, task: _Task, remote: Any) -> None:
-        """A Dask future ended (runs on Dask's callback thread): settle the task's future."""
+        """Settle the task's future once its Dask future ended (runs on Dask's callback thread)."""
         status = remote.status
         if status == "finished":
             try:
@@ -396,7 +396,7 @@ class ClusterPool:
         # and restarts its worker.
 
     def _running_by_worker(self) -> dict[str, dict[str, float]]:
-        """This run's tasks executing on each worker now, with seconds run."""
+        """Return the tasks of this run executing on each worker now, with seconds run."""
         answers = self.client.run(running_tasks, on_error="return")
         prefix = f"-{self._token}-"
         return {str(worker): {k: s for k, s in keys.items() if prefix in k}
