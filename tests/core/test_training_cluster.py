@@ -5,6 +5,7 @@ Each test trains a tiny table with the fast preset, so the file stays within a m
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -220,3 +221,24 @@ class _Events(list[TrainingEvent]):
     def append(self, event: TrainingEvent) -> None:
         super().append(event)
         self._watch(event)
+
+
+def test_predictml_train_cluster_runs_the_job_there(predictml_home: Path, tmp_path: Path, local_cluster: Any) -> None:
+    """The whole path: the command line, the job's stored options, the training worker, the cluster."""
+    data = tmp_path / "customers.csv"
+    binary_frame(200, seed=8).to_csv(data, index=False)
+    env = {**os.environ, "PREDICTML_HOME": str(predictml_home)}
+    address = local_cluster.scheduler_address
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "predictml_desktop", *args], capture_output=True, text=True,
+                              env=env, timeout=300, check=False)
+
+    run = cli("train", str(data), "--target", "target", "--preset", "fast", "--models", "lr,nb", "--json",
+              "--cluster", address)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["success"] is True
+    assert f"on the Dask cluster at {address})" in run.stderr
+    assert f"The models are fitted on the Dask cluster at {address}" in run.stderr
+    bad = cli("train", str(data), "--target", "target", "--cluster", "http://nope")
+    assert bad.returncode == 1 and "is not a Dask scheduler address" in bad.stderr and "Traceback" not in bad.stderr
