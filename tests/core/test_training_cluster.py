@@ -242,3 +242,37 @@ def test_predictml_train_cluster_runs_the_job_there(predictml_home: Path, tmp_pa
     assert f"The models are fitted on the Dask cluster at {address}" in run.stderr
     bad = cli("train", str(data), "--target", "target", "--cluster", "http://nope")
     assert bad.returncode == 1 and "is not a Dask scheduler address" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_pool_ends_overrunning_and_cancelled_tasks_and_rescatters_lost_data(local_cluster: Any,
+                                                                              client: Any) -> None:
+    """`ClusterPool` itself: the time share, a cancel of a running task, and data whose every copy was lost."""
+    import numpy as np
+
+    from predictml_desktop.core.training.pool import TaskStopped
+
+    with ClusterPool(local_cluster.scheduler_address) as pool:
+        ref = pool.share("numbers", np.arange(10.0))
+        assert pool.submit(np.sum, ref).result(timeout=30) == 45.0
+
+        started = time.monotonic()
+        overrun = pool.submit(time.sleep, 60, timeout=1.0, label="a sleeper")
+        with pytest.raises(TaskStopped) as info:
+            overrun.result(timeout=30)
+        assert info.value.kind == "timeout" and time.monotonic() - started < 20
+
+        running = pool.submit(time.sleep, 60)
+        deadline = time.monotonic() + 20
+        while not executing(client) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pool.cancel(running)
+        with pytest.raises(TaskStopped):
+            running.result(timeout=5)
+        deadline = time.monotonic() + 30
+        while executing(client) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert executing(client) == {}  # its worker was restarted: nothing of ours runs there
+
+        # Both workers restarted at once: every copy of the scattered array is gone, and sent again.
+        client.restart_workers(list(client.scheduler_info()["workers"]))
+        assert pool.submit(np.sum, ref).result(timeout=30) == 45.0

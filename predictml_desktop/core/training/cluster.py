@@ -54,6 +54,8 @@ CONNECT_TIMEOUT_S: Final = 10.0
 WORKERS_TIMEOUT_S: Final = 20.0
 """How long a scheduler without workers is waited on before the run is refused."""
 WATCH_S: Final = 0.5
+SCATTER_TRIES: Final = 3
+SCATTER_TIMEOUT_S: Final = 10.0
 STOP_WAIT_S: Final = 60.0
 """How long `stop` waits for the restarted workers to leave their tasks."""
 
@@ -155,6 +157,19 @@ def warm_up(modules: Sequence[str]) -> None:
 # --------------------------------------------------------------------------- the client side
 
 
+@dataclass(eq=False)
+class SharedArray:
+    """What `ClusterPool.share` returns: a task argument that becomes the array on the worker.
+
+    The pool keeps the array and its Dask future; a future whose every copy was lost (all the
+    workers holding it restarted) is scattered again from the array before the next task needs it.
+    """
+
+    name: str
+    array: np.ndarray
+    remote: Any = None
+
+
 @dataclass
 class _Task:
     id: int
@@ -228,7 +243,7 @@ class ClusterPool:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
-        self._shared: list[Any] = []
+        self._shared: list[SharedArray] = []
         self._zombies: set[str] = set()
         """Keys ended here that may still execute on a worker (until seen gone, or their worker restarted)."""
         self._lost: ClusterLost | None = None
@@ -262,15 +277,37 @@ class ClusterPool:
 
     # ------------------------------------------------------------------ the executor interface
 
-    def share(self, name: str, array: np.ndarray) -> Any:
-        """Scatter ``array`` to every worker once; return its Dask future (a task's argument)."""
-        self._raise_if_lost()
-        try:
-            [remote] = self.client.scatter([np.ascontiguousarray(array)], broadcast=True, hash=False)
-        except Exception as exc:  # noqa: BLE001 - any failure to reach the cluster here ends the run the same way
-            raise self._lost_now(exc) from None
-        self._shared.append(remote)
-        return remote
+    def share(self, name: str, array: np.ndarray) -> SharedArray:
+        """Scatter ``array`` to every worker once; return the handle to pass in a task's arguments."""
+        shared = SharedArray(name, np.ascontiguousarray(array))
+        self._scatter(shared)
+        self._shared.append(shared)
+        return shared
+
+    def _scatter(self, shared: SharedArray) -> Any:
+        for attempt in range(SCATTER_TRIES):
+            self._raise_if_lost()
+            try:
+                [shared.remote] = self.client.scatter([shared.array], broadcast=True, hash=False,
+                                                      timeout=SCATTER_TIMEOUT_S)
+                return shared.remote
+            except Exception as exc:  # noqa: BLE001 - the scheduler gone, or a worker that was just restarted
+                if self.client.status != "running":
+                    raise self._lost_now(exc) from None
+                if attempt == SCATTER_TRIES - 1:
+                    raise TrainingError(f"The prepared data could not be sent to the workers of the Dask cluster at "
+                                        f"{self.address} ({_short(exc)}).") from None
+                time.sleep(1.0)  # a worker restarting is still listed for a moment: try again without it
+        raise AssertionError("not reached")
+
+    def _argument(self, value: Any) -> Any:
+        """Return a task's argument as sent: a shared array's Dask future (scattered again if lost)."""
+        if not isinstance(value, SharedArray):
+            return value
+        if value.remote is None or value.remote.status != "finished":
+            log.info("the cluster lost every copy of %s; scattering it again", value.name)
+            return self._scatter(value)
+        return value.remote
 
     def submit(self, fn: Callable[..., Any], *args: Any, slots: int = 1, timeout: float | None = None,
                label: str = "") -> Future[Any]:
@@ -288,7 +325,8 @@ class ClusterPool:
             self._tasks[task.key] = task
         try:
             # Earlier tasks first, as this computer's pool runs them: the cheapest candidates lead.
-            task.remote = self.client.submit(run_task, task.key, fn, max(1, int(slots)), *args, key=task.key,
+            sent = tuple(self._argument(a) for a in args)
+            task.remote = self.client.submit(run_task, task.key, fn, max(1, int(slots)), *sent, key=task.key,
                                              pure=False, priority=-number)
         except Exception as exc:  # noqa: BLE001 - the scheduler gone, or an argument that cannot be sent
             lost = self._lost_now(exc) if self.client.status != "running" else None
@@ -322,8 +360,9 @@ class ClusterPool:
         self._closed.set()
         self._thread.join(5.0)
         with contextlib.suppress(Exception):
-            if self._lost is None and self._shared:
-                self.client.cancel(self._shared)
+            remotes = [s.remote for s in self._shared if s.remote is not None]
+            if self._lost is None and remotes:
+                self.client.cancel(remotes)
         self._shared.clear()
         self._warming.clear()
         with contextlib.suppress(Exception):
@@ -357,8 +396,14 @@ class ClusterPool:
             else:
                 self._settle_with(task, TaskFailed(answer[1], answer[2]))
         elif status == "cancelled":
-            # Cancelled by us (a cancel, a timeout, a stop), or by the client when the scheduler went.
-            self._settle_with(task, task.ending or self._lost_now(None))
+            # Cancelled by us (a cancel, a timeout, a stop), by the client when the scheduler went, or by
+            # the scheduler when every copy of its data was lost.
+            if task.ending is not None:
+                self._settle_with(task, task.ending)
+            elif self.client.status != "running":
+                self._settle_with(task, self._lost_now(None))
+            else:
+                self._settle_with(task, TaskStopped("crashed", "its data was lost on the cluster"))
         else:
             error = None
             with contextlib.suppress(Exception):
@@ -430,11 +475,24 @@ class ClusterPool:
                         restart.append(worker)
             restart = sorted(set(restart))
             if restart:
-                log.info("restarting %s to end tasks of this run still executing there", ", ".join(restart))
-                with contextlib.suppress(Exception):
-                    self.client.restart_workers(restart, timeout=STOP_WAIT_S, raise_for_error=False)
+                self._restart(restart)
             if not wait or not restart or time.monotonic() > deadline:
                 return
+
+    def _restart(self, workers: list[str]) -> None:
+        """Restart ``workers`` one by one, copying the run's shared arrays back to each before the next.
+
+        One at a time: restarting every worker holding a scattered array at once loses it, and Dask then
+        cancels every task that needs it.
+        """
+        log.info("restarting %s to end tasks of this run still executing there", ", ".join(workers))
+        for worker in workers:
+            with contextlib.suppress(Exception):
+                self.client.restart_workers([worker], timeout=STOP_WAIT_S, raise_for_error=False)
+            remotes = [s.remote for s in self._shared if s.remote is not None and s.remote.status == "finished"]
+            if remotes and len(self.client.scheduler_info().get("workers", {})) > 1:
+                with contextlib.suppress(Exception):
+                    self.client.replicate(remotes)
 
     def _watch(self) -> None:
         """Every half second: overrunning tasks, ended tasks still executing, and the scheduler's connection."""
