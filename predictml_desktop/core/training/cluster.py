@@ -244,8 +244,11 @@ class ClusterPool:
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
         self._shared: list[SharedArray] = []
-        self._zombies: set[str] = set()
-        """Keys ended here that may still execute on a worker (until seen gone, or their worker restarted)."""
+        self._ended: dict[str, Any] = {}
+        """The Dask futures of the tasks ended here, by key: cancelled again if one still shows up running.
+
+        A cancel is a direct call to the scheduler, while a submission travels in its batched stream: a
+        task cancelled just after it was submitted can reach the scheduler after its cancel, and run."""
         self._lost: ClusterLost | None = None
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="cluster-watch", daemon=True)
@@ -424,13 +427,13 @@ class ClusterPool:
     def _end(self, tasks: list[_Task], ending: TaskStopped) -> None:
         """Fail ``tasks`` with ``ending`` now and cancel them on the cluster (a running one's worker restarts)."""
         remotes = []
-        with self._lock:
-            self._zombies.update(t.key for t in tasks)
         for task in tasks:
             if task.ending is None:
                 task.ending = ending
             if task.remote is not None:
                 remotes.append(task.remote)
+                with self._lock:
+                    self._ended[task.key] = task.remote
             if not task.future.done():
                 with contextlib.suppress(Exception):
                     task.future.set_exception(task.ending)
@@ -461,13 +464,16 @@ class ClusterPool:
                     self._lost_now(exc)
                 return
             restart: list[str] = []
-            with self._lock:
-                self._zombies &= {key for keys in running.values() for key in keys}
             for worker, keys in running.items():
                 for key, seconds in keys.items():
                     with self._lock:
                         task = self._tasks.get(key)
+                        remote = self._ended.get(key)
                     if task is None or task.ending is not None or task.future.done():
+                        if remote is not None:
+                            # Cancelled again first, so the scheduler does not run it anew after the restart.
+                            with contextlib.suppress(Exception):
+                                self.client.cancel([remote])
                         restart.append(worker)  # ended here, still computing there
                     elif task.timeout is not None and seconds > task.timeout:
                         log.warning("task %s overran its time share on %s; restarting that worker", task.label, worker)
@@ -502,10 +508,8 @@ class ClusterPool:
             if self.client.status not in ("running", "newly-created"):
                 self._lost_now(None)
                 return
-            with self._lock:
-                busy = bool(self._tasks or self._zombies)
-            if busy:
-                self._clear_workers(wait=False)
+            # Even with no task in flight: an ended one may still start late (see ``_ended``).
+            self._clear_workers(wait=False)
 
     def _lost_now(self, cause: BaseException | None) -> ClusterLost:
         """Record that the scheduler is gone; fail every waiting task with one sentence; return it."""
