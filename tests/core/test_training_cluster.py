@@ -75,7 +75,21 @@ def train(frame: Any, folder: Path, events: list[TrainingEvent] | None = None, *
 
 def executing(client: Any) -> dict[str, dict[str, float]]:
     """This application's tasks executing on each worker (what `ClusterPool` itself checks)."""
-    return {w: keys for w, keys in client.run(cluster_module.running_tasks).items() if keys}
+    answers = client.run(cluster_module.running_tasks, on_error="return")  # a worker may be restarting
+    return {w: keys for w, keys in answers.items() if isinstance(keys, dict) and keys}
+
+
+def settled(client: Any, quiet_s: float = 2.0, within_s: float = 30.0) -> bool:
+    """Wait until no task of ours has executed on any worker for ``quiet_s``; False if not within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if executing(client):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_a_cluster_run_chooses_the_same_model_as_this_computer(tmp_path: Path, local_cluster: Any) -> None:
@@ -141,7 +155,7 @@ def test_cancel_leaves_nothing_running_on_the_workers(tmp_path: Path, local_clus
     assert time.monotonic() - started < 60
     # Nothing of the run is left: not on the scheduler, not executing in a worker.
     assert all(not keys for keys in client.processing().values())
-    assert executing(client) == {}
+    assert executing(client) == {} and settled(client)
     client.wait_for_workers(2, timeout=30)
 
 
@@ -261,17 +275,16 @@ def test_the_pool_ends_overrunning_and_cancelled_tasks_and_rescatters_lost_data(
             overrun.result(timeout=30)
         assert info.value.kind == "timeout" and time.monotonic() - started < 20
 
+        assert settled(client)  # the sleeper's worker was restarted: nothing of ours runs there
         running = pool.submit(time.sleep, 60)
         deadline = time.monotonic() + 20
         while not executing(client) and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert executing(client)
         pool.cancel(running)
         with pytest.raises(TaskStopped):
             running.result(timeout=5)
-        deadline = time.monotonic() + 30
-        while executing(client) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert executing(client) == {}  # its worker was restarted: nothing of ours runs there
+        assert settled(client)
 
         # Both workers restarted at once: every copy of the scattered array is gone, and sent again.
         client.restart_workers(list(client.scheduler_info()["workers"]))
