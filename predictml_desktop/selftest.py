@@ -4,8 +4,9 @@ Used on the packaged build, where a missing data file or a wrong process start o
 code runs: it opens the main window offscreen, ingests the bundled sample dataset, trains in the
 worker process (every model family the app offers, on a short budget), sets a temporary admin
 password and approves the job, starts the prediction service on a free loopback port, predicts over
-HTTP and checks the answer against an in-process prediction. It prints one JSON summary and exits 0,
-or exits 1 naming the step that failed.
+HTTP and checks the answer against an in-process prediction; last, it starts a Dask `LocalCluster` of one
+worker process and trains there (Settings → Compute's cluster path, with the versions check). It prints
+one JSON summary and exits 0, or exits 1 naming the step that failed.
 """
 
 from __future__ import annotations
@@ -79,9 +80,10 @@ def run_self_test(out: Path | None = None) -> int:
         step("serve", lambda: _serve(state))
         step("predict", lambda: _predict(state))
         step("drift", lambda: _drift(state))
+        step("cluster", lambda: _cluster(state))
         summary["ok"] = True
     except Exception as exc:  # noqa: BLE001 - any failure fails the self-test, named by its step
-        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "drift")
+        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "drift", "cluster")
                        if n not in summary["steps"]), "cleanup")
         summary["failedStep"] = failed
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -177,6 +179,34 @@ def _train(state: dict[str, Any]) -> dict[str, Any]:
         raise SelfTestError(f"these candidates did not fit: {', '.join(missing)}")
     state["job"] = final
     return {"jobId": final.id, "model": final.model_name, "candidates": len(fitted)}
+
+
+def _cluster(state: dict[str, Any]) -> dict[str, Any]:
+    """Train on a Dask cluster: a `LocalCluster` of one worker process, started from this (frozen) app.
+
+    What a team's cluster does, on this machine: the training worker connects to the scheduler, checks
+    the workers' versions, and fits the models there.
+    """
+    from distributed import LocalCluster
+
+    from predictml_desktop.core.training.jobs import create_job
+    from predictml_desktop.core.training.options import TrainingOptions
+    from predictml_desktop.core.training.runner import TrainingRunner
+
+    store, dataset = state["store"], state["dataset"]
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=40)
+    try:
+        options = TrainingOptions(preset="fast", models=["lr", "dt"], cluster=cluster.scheduler_address)
+        job = create_job(store, dataset.id, SAMPLE_TARGET, options)
+        final = TrainingRunner(store, job.id).run(lambda _event: None)
+    finally:
+        cluster.close()
+    if final.status != "pending_review":
+        raise SelfTestError(f"training on a LocalCluster ended {final.status}: {final.error}")
+    if not any("The models are fitted on the Dask cluster" in line for line in final.logs):
+        raise SelfTestError("the training on a LocalCluster did not run on the cluster")
+    return {"jobId": final.id, "model": final.model_name}
 
 
 def _approve(state: dict[str, Any]) -> dict[str, Any]:

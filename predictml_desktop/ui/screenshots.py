@@ -194,6 +194,24 @@ def _shoot_drift(window: Any, shot: Callable[[str], None], home: Path) -> None:
     admin.tabs.setCurrentWidget(admin.review)
 
 
+def shoot_compute_setting(window: Any, out_dir: Path) -> Path:
+    """Shoot Settings with Compute set to a Dask cluster (shown, not saved)."""
+    from predictml_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(window.context.paths, parent=window)
+    loaded: list[bool] = []
+    dialog.loaded.connect(lambda: loaded.append(True))
+    dialog.open()
+    _wait(lambda: bool(loaded), 30, "the settings")
+    dialog.compute_combo.setCurrentIndex(dialog.compute_combo.findData("cluster"))
+    dialog.cluster_edit.setText("tcp://compute-1.example.org:8786")
+    _settle()
+    path = out_dir / "16-settings-compute.png"
+    dialog.grab().save(str(path))
+    dialog.reject()
+    return path
+
+
 def render(out_dir: Path, home: Path) -> list[Path]:
     """Drive the app through the workflow in ``home`` and save one PNG per step in ``out_dir``."""
     os.environ["PREDICTML_HOME"] = str(home)
@@ -228,6 +246,7 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     _shoot_drift(window, shot, home)
     window.show_view("server")
     shot("11-server")
+    saved.append(shoot_compute_setting(window, out_dir))
     window.close()
     from predictml_desktop.ui.tasks import wait_for_background_jobs
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -78,7 +79,7 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
     paths
         The data home.
     changes
-        ``default_preset`` and the `Limits` fields to set.
+        ``default_preset``, ``compute_cluster`` and the `Limits` fields to set.
     governance, session, gates
         The policy to save with `Governance.set_policy` (only when all three are given).
 
@@ -94,6 +95,7 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
         saved_policy = True
     settings = load_settings(paths)
     settings.default_preset = changes.get("default_preset", settings.default_preset)
+    settings.compute_cluster = changes.get("compute_cluster", settings.compute_cluster)
     for name in ("max_file_bytes", "max_rows", "max_columns"):
         if name in changes:
             setattr(settings.limits, name, int(changes[name]))
@@ -198,6 +200,21 @@ class SettingsDialog(QDialog):
                           "prediction, model and time to the data folder's prediction-log (rotated by size).")
         log_note.setWordWrap(True)
         form.addRow(log_note)
+        self.compute_combo = QComboBox()
+        self.compute_combo.setAccessibleName("Where models are trained")
+        self.compute_combo.addItem("This computer", "local")
+        self.compute_combo.addItem("Dask cluster", "cluster")
+        form.addRow("C&ompute:", self.compute_combo)
+        self.cluster_edit = QLineEdit()
+        self.cluster_edit.setAccessibleName("Dask scheduler address")
+        self.cluster_edit.setPlaceholderText("tcp://host:8786")
+        form.addRow("Scheduler &address:", self.cluster_edit)
+        self.compute_combo.currentIndexChanged.connect(self._on_compute_changed)
+        compute_note = QLabel("On a Dask cluster the models are fitted by its workers, which need the same versions "
+                              "of Python and the model libraries as this computer (checked at each training); "
+                              "see the README's \"Training on a Dask cluster\".")
+        compute_note.setWordWrap(True)
+        form.addRow(compute_note)
         self.tabs.addTab(page, "Import and training")
 
     def _build_policy(self) -> None:
@@ -301,6 +318,9 @@ class SettingsDialog(QDialog):
         self.max_file_spin.setValue(max(1, round(settings.limits.max_file_bytes / MB)))
         self.max_rows_spin.setValue(settings.limits.max_rows)
         self.max_columns_spin.setValue(settings.limits.max_columns)
+        self.cluster_edit.setText(settings.compute_cluster)
+        self.compute_combo.setCurrentIndex(1 if settings.compute_cluster else 0)
+        self._on_compute_changed()
         gates = policy(settings.policy)
         for key, combo in self.mode_combos.items():
             combo.setCurrentIndex(max(0, combo.findData(gates[key]["mode"])))
@@ -349,13 +369,34 @@ class SettingsDialog(QDialog):
             "max_rows": self.max_rows_spin.value(),
             "max_columns": self.max_columns_spin.value(),
             "prediction_log": self.prediction_log_check.isChecked(),
+            "compute_cluster": (self.cluster_edit.text().strip() if self.compute_combo.currentData() == "cluster"
+                                else ""),
         }
+
+    def _on_compute_changed(self, *_args: object) -> None:
+        self.cluster_edit.setEnabled(self.compute_combo.currentData() == "cluster")
+
+    def compute_problem(self) -> str | None:
+        """Return why the Compute setting cannot be saved (an address that is not a scheduler's), or None."""
+        from predictml_desktop.core.training.options import OptionsError, check_cluster_address
+
+        if self.compute_combo.currentData() != "cluster":
+            return None
+        try:
+            self.cluster_edit.setText(check_cluster_address(self.cluster_edit.text()))
+        except OptionsError as exc:
+            return str(exc)
+        return None
 
     def save(self) -> None:
         """Save off the GUI thread; the dialog closes once everything is written."""
         # A policy edited while the session was open is sent even if it ended since: the core refuses
         # it with the reason, rather than the change being dropped without a word.
         gates = self.gates() if self.session is not None and self.gates() != self._loaded_gates else None
+        problem = self.compute_problem()
+        if problem is not None:
+            self.banner.show_message("error", problem)
+            return
         self.save_button.setEnabled(False)
         self.tasks.start(attempt, save_all, self.paths, self.changes(), self.governance, self.session, gates,
                          on_result=self._on_saved, on_error=self._on_save_failed)
