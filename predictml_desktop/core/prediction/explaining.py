@@ -1,0 +1,247 @@
+"""Per-prediction explanations for a loaded model: the one function every path calls (issue 15, item 1).
+
+`explain_rows(model, rows)` answers, for validated feature rows, each input column's signed
+contribution to the answer (`core.modeling.attribution` says how, and in which units). The Predict
+form's Why panel, batch files (`reason_columns`, `contribution_frame`), the HTTP service
+(``"explain": true``), ``predictml predict --explain``, the Admin review's summary and the self-test
+all go through it.
+
+The reference row, against which the linear and sampling methods measure a contribution, is the
+model's typical row: each column's training median or most frequent value (the schema's
+``default``), so "lowered the chance of Yes by 12 points" means "compared with a typical customer".
+The tree methods start from the trees' own average answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from predictml_desktop.core.modeling import attribution
+from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
+from predictml_desktop.core.modeling.fast_path import ColumnBatch, FastPathUnsupported
+from predictml_desktop.core.prediction import running
+from predictml_desktop.core.prediction.answers import jsonable
+from predictml_desktop.core.prediction.errors import ModelFailedError
+from predictml_desktop.core.prediction.validation import validate_rows
+
+if TYPE_CHECKING:
+    from predictml_desktop.core.prediction.loading import LoadedModel
+
+TOP_REASONS = 3
+
+
+@dataclass
+class Explanation:
+    """Contributions of each input column to each row's answer, with what they mean."""
+
+    attribution: attribution.Attribution
+    rows: list[dict[str, Any]]
+    """The rows' input values (as validated), for the sentences."""
+    target: str
+    classes: list[Any]
+    """Probability columns' labels (classification), else empty."""
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns."""
+        return self.attribution.columns
+
+    @property
+    def method(self) -> str:
+        """How the contributions were computed (shown to the user)."""
+        return self.attribution.method
+
+    @property
+    def classification(self) -> bool:
+        """True if the contributions are in probability of a class."""
+        return self.attribution.explained_class is not None
+
+    def explained_label(self, i: int) -> Any:
+        """Return the class whose probability row ``i`` explains (None for a regressor)."""
+        k = self.attribution.explained_class
+        return None if k is None else self.classes[int(k[i])]
+
+    def ranked(self, i: int) -> list[tuple[str, float]]:
+        """Return row ``i``'s (column, contribution) pairs, largest effect first."""
+        values = self.attribution.values[i]
+        order = np.argsort(-np.abs(values), kind="stable")
+        return [(self.columns[j], float(values[j])) for j in order]
+
+    def reason(self, i: int, column: str, value: float) -> str:
+        """Return one sentence: ``Income 40,276 lowered the chance of Yes by 12 points``."""
+        shown = format_value(self.rows[i].get(column))
+        verb = "raised" if value > 0 else "lowered" if value < 0 else "did not change"
+        if self.classification:
+            points = abs(value) * 100
+            amount = f"{points:.1f}" if points < 10 else f"{points:.0f}"
+            what = f"the chance of {self.explained_label(i)}"
+            tail = f" by {amount} points" if value else ""
+        else:
+            what = self.target
+            tail = f" by {format_value(abs(value))}" if value else ""
+        return f"{column} {shown} {verb} {what}{tail}"
+
+    def reasons(self, i: int, n: int = TOP_REASONS) -> list[str]:
+        """Return the sentences of row ``i``'s ``n`` largest contributions."""
+        return [self.reason(i, column, value) for column, value in self.ranked(i)[:n]]
+
+    def row_document(self, i: int) -> dict[str, Any]:
+        """Return row ``i``'s explanation as JSON (the HTTP service's and the CLI's format)."""
+        a = self.attribution
+        doc: dict[str, Any] = {
+            "method": a.method,
+            "exact": a.exact,
+            "explains": "probability" if self.classification else "value",
+            "explainedClass": jsonable(self.explained_label(i)),
+            "baseValue": _finite(a.base[i]),
+            "output": _finite(a.output[i]),
+            "contributions": {c: _finite(v) for c, v in zip(self.columns, a.values[i].tolist(), strict=True)},
+        }
+        return doc
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Return `row_document` of every row."""
+        return [self.row_document(i) for i in range(len(self.rows))]
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def format_value(value: Any) -> str:
+    """Return a value as a sentence shows it (``40,276``, ``3.5``, ``yes``, ``missing``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --------------------------------------------------------------------------- computing
+
+
+def _reference(model: LoadedModel) -> ColumnBatch:
+    """Return the model's typical row (each feature's default), validated like any input; cached on the model."""
+    found = model.__dict__.get("_explain_reference")
+    if found is None:
+        row = {f.name: f.default for f in model.schema.features}
+        validated = validate_rows(model.schema, [row], strict=False)
+        found = running.rows_to_batch(model.schema, validated.rows)
+        model.__dict__["_explain_reference"] = found
+    return found
+
+
+def _transform(model: LoadedModel, features: ColumnBatch) -> pd.DataFrame:
+    """Return the rows as the estimator receives them (the compiled path when it can, else the pipeline)."""
+    if model.fast is not None:
+        try:
+            return model.fast.transform(features)
+        except FastPathUnsupported:
+            pass
+    transformed = pycaret_pipeline.transform(model.pipeline, features.to_frame())
+    if not isinstance(transformed, pd.DataFrame):
+        transformed = pd.DataFrame(np.asarray(transformed))
+    return transformed
+
+
+def explain_rows(model: LoadedModel, rows: Sequence[dict[str, Any]], *, seed: int = 0,
+                 budget: int = attribution.SAMPLING_BUDGET) -> Explanation:
+    """Explain validated rows: each input column's signed contribution to each row's answer.
+
+    Parameters
+    ----------
+    model
+        The loaded model.
+    rows
+        Rows as `validate_rows` returns them (``ValidatedRows.rows``).
+    seed, budget
+        For the sampling method (deterministic; `attribution.SAMPLING_BUDGET` model rows at most).
+
+    Raises
+    ------
+    ModelFailedError
+        If the model raises while being explained.
+    """
+    rows = list(rows)
+    schema = model.schema
+    names = [f.name for f in schema.features]
+    features = running.rows_to_batch(schema, rows)
+    try:
+        predictions, proba = running.run_model(model, features)
+        classes: list[Any] = []
+        k: np.ndarray | None = None
+        n_classes = 0
+        if proba is not None:
+            classes = running.class_labels(model, proba.shape[1])
+            n_classes = proba.shape[1]
+            if n_classes == 2:
+                positive = schema.positive_class if schema.positive_class in classes else classes[1]
+                k = np.full(len(rows), classes.index(positive), dtype=int)
+            else:
+                index = {jsonable(c): j for j, c in enumerate(classes)}
+                k = np.array([index.get(jsonable(p), int(np.argmax(proba[i])))
+                              for i, p in enumerate(predictions.tolist())], dtype=int)
+        reference = _reference(model)
+        with model.lock:
+            result = _explain(model, features, reference, names, n_classes, k, seed, budget)
+    except ModelFailedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model refusing is reported, never a traceback
+        raise ModelFailedError(
+            f"The prediction could not be explained ({type(exc).__name__}: {str(exc)[:200]})."
+        ) from None
+    return Explanation(result, rows, schema.target, classes)
+
+
+def _explain(model: LoadedModel, features: ColumnBatch, reference: ColumnBatch, names: list[str], n_classes: int,
+             k: np.ndarray | None, seed: int, budget: int) -> attribution.Attribution:
+    estimator = model.pipeline.steps[-1][1] if hasattr(model.pipeline, "steps") else None
+    Xt = _transform(model, features)
+    Rt = _transform(model, reference)
+    groups = attribution.model_column_groups(list(Xt.columns), names) if estimator is not None else None
+    if groups is not None and list(Rt.columns) == list(Xt.columns):
+        return attribution.explain_transformed(estimator, Xt, Rt, groups, names, n_classes=n_classes,
+                                               explained_class=k, seed=seed, budget=budget)
+    # A preprocessing step that mixes columns: sample the whole pipeline on the input columns.
+    frame = features.to_frame()
+    dtypes = frame.dtypes
+    pipeline = model.pipeline
+
+    def evaluate(batch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        matrix, owner = batch
+        hybrid = pd.DataFrame(matrix, columns=names).astype(dtypes)
+        if k is None:
+            return np.asarray(pipeline.predict(hybrid), dtype="float64").reshape(len(hybrid))
+        probabilities = np.asarray(pipeline.predict_proba(hybrid), dtype="float64")
+        return np.asarray(probabilities[np.arange(len(hybrid)), k[owner]])
+
+    values, base, output, count = attribution.explain_function(
+        evaluate, frame.to_numpy(dtype=object), reference.to_frame().to_numpy(dtype=object)[0],
+        [[j] for j in range(len(names))], seed=seed, budget=budget)
+    return attribution.Attribution(names, values, base, output, attribution.sampling_method(count), False, k)
+
+
+def summary(explanation: Explanation) -> list[dict[str, Any]]:
+    """Mean absolute and mean signed contribution of each column, largest first (the review's plot)."""
+    values = explanation.attribution.values
+    mean_abs = np.abs(values).mean(axis=0) if len(values) else np.zeros(len(explanation.columns))
+    mean = values.mean(axis=0) if len(values) else np.zeros(len(explanation.columns))
+    order = np.argsort(-mean_abs, kind="stable")
+    return [{"name": explanation.columns[j], "meanAbs": float(mean_abs[j]), "mean": float(mean[j])} for j in order]
