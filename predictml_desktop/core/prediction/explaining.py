@@ -238,6 +238,17 @@ def _explain(model: LoadedModel, features: ColumnBatch, reference: ColumnBatch, 
     return attribution.Attribution(names, values, base, output, attribution.sampling_method(count), False, k)
 
 
+def explain_documents(model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return `Explanation.row_document` of each validated row (the HTTP service's ``explanations``).
+
+    Raises
+    ------
+    ModelFailedError
+        If the model raises while being explained.
+    """
+    return explain_rows(model, rows).documents()
+
+
 def summary(explanation: Explanation) -> list[dict[str, Any]]:
     """Mean absolute and mean signed contribution of each column, largest first (the review's plot)."""
     values = explanation.attribution.values
