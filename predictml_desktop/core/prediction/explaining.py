@@ -15,7 +15,7 @@ The tree methods start from the trees' own average answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from predictml_desktop.core.modeling.fast_path import ColumnBatch, FastPathUnsup
 from predictml_desktop.core.prediction import running
 from predictml_desktop.core.prediction.answers import jsonable
 from predictml_desktop.core.prediction.errors import ModelFailedError
-from predictml_desktop.core.prediction.validation import validate_rows
+from predictml_desktop.core.prediction.validation import validate_input, validate_rows
 
 if TYPE_CHECKING:
     from predictml_desktop.core.prediction.loading import LoadedModel
@@ -41,7 +41,7 @@ class Explanation:
     """Contributions of each input column to each row's answer, with what they mean."""
 
     attribution: attribution.Attribution
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]] | pd.DataFrame
     """The rows' input values (as validated), for the sentences."""
     target: str
     classes: list[Any]
@@ -73,9 +73,16 @@ class Explanation:
         order = np.argsort(-np.abs(values), kind="stable")
         return [(self.columns[j], float(values[j])) for j in order]
 
+    def value(self, i: int, column: str) -> Any:
+        """Return row ``i``'s input value of ``column``."""
+        if isinstance(self.rows, pd.DataFrame):
+            found = self.rows[column].iat[i]
+            return None if found is pd.NaT else found
+        return self.rows[i].get(column)
+
     def reason(self, i: int, column: str, value: float) -> str:
         """Return one sentence: ``Income 40,276 lowered the chance of Yes by 12 points``."""
-        shown = format_value(self.rows[i].get(column))
+        shown = format_value(self.value(i, column))
         verb = "raised" if value > 0 else "lowered" if value < 0 else "did not change"
         if self.classification:
             points = abs(value) * 100
@@ -180,9 +187,21 @@ def explain_rows(model: LoadedModel, rows: Sequence[dict[str, Any]], *, seed: in
         If the model raises while being explained.
     """
     rows = list(rows)
+    return explain_features(model, running.rows_to_batch(model.schema, rows), rows, seed=seed, budget=budget)
+
+
+def explain_features(model: LoadedModel, features: ColumnBatch, rows: Sequence[dict[str, Any]] | pd.DataFrame, *,
+                     seed: int = 0, budget: int = attribution.SAMPLING_BUDGET) -> Explanation:
+    """Explain validated feature columns (`explain_rows` for rows already in columns, as batch files hold them).
+
+    Raises
+    ------
+    ModelFailedError
+        If the model raises while being explained.
+    """
     schema = model.schema
     names = [f.name for f in schema.features]
-    features = running.rows_to_batch(schema, rows)
+    n = len(features)
     try:
         predictions, proba = running.run_model(model, features)
         classes: list[Any] = []
@@ -193,7 +212,7 @@ def explain_rows(model: LoadedModel, rows: Sequence[dict[str, Any]], *, seed: in
             n_classes = proba.shape[1]
             if n_classes == 2:
                 positive = schema.positive_class if schema.positive_class in classes else classes[1]
-                k = np.full(len(rows), classes.index(positive), dtype=int)
+                k = np.full(n, classes.index(positive), dtype=int)
             else:
                 index = {jsonable(c): j for j, c in enumerate(classes)}
                 k = np.array([index.get(jsonable(p), int(np.argmax(proba[i])))
@@ -247,6 +266,18 @@ def explain_documents(model: LoadedModel, rows: Sequence[dict[str, Any]]) -> lis
         If the model raises while being explained.
     """
     return explain_rows(model, rows).documents()
+
+
+def explain_input(model: LoadedModel, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate one row or a list of rows (as `predict_rows` does, not strict) and return their explanations.
+
+    Raises
+    ------
+    InputValidationError, ModelFailedError
+        As `predict_rows`.
+    """
+    validated = validate_input(model.schema, rows, strict=False)
+    return explain_documents(model, validated.rows)
 
 
 def summary(explanation: Explanation) -> list[dict[str, Any]]:
