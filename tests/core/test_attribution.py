@@ -100,6 +100,9 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
         "binary:dt": _refit(binary, "dt", DecisionTreeClassifier(max_depth=5, random_state=0)),
         "binary:ensemble": _refit(binary, "ens", VotingClassifier(
             [("lr", LogisticRegression(max_iter=2000)), ("lightgbm", lgbm)], voting="soft", weights=[0.4, 0.6])),
+        "binary:mixed": _refit(binary, "mixed", VotingClassifier(
+            [("lr", LogisticRegression(max_iter=2000)), ("dt", DecisionTreeClassifier(max_depth=4, random_state=0))],
+            voting="soft", weights=[0.5, 0.5])),
         "regression:lr": quantity,
         "regression:xgboost": _refit(quantity, "xgb", XGBRegressor(n_estimators=30, n_jobs=1, random_state=0)),
         "regression:catboost": _refit(quantity, "cb", CatBoostRegressor(iterations=30, verbose=False, thread_count=1,
@@ -182,6 +185,13 @@ def test_an_ensemble_is_the_weighted_sum_of_its_members(cases: dict[str, Case]) 
     proba = voting.predict_proba(Xt)[:, 1]
     members = [m.predict_proba(Xt)[:, 1] for m in voting.estimators_]
     assert np.allclose(proba, 0.4 * members[0] + 0.6 * members[1])
+
+
+def test_an_ensemble_with_an_unexplainable_member_samples_only_that_member(cases: dict[str, Case]) -> None:
+    a = explain_rows(cases["binary:mixed"].model, cases["binary:mixed"].rows).attribution
+    assert not a.exact
+    assert attribution.METHOD_LINEAR in a.method and "sampling SHAP (approximate," in a.method, a.method
+    assert a.max_additivity_error() < 1e-6
 
 
 def test_the_sampling_method_adds_up_exactly_and_says_it_is_approximate(cases: dict[str, Case]) -> None:

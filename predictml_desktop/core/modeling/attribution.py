@@ -22,8 +22,9 @@ Methods, each stated in `Attribution.method`:
   margin: each column gets its share of the path integral, which is linear in the contributions, so
   they still add up exactly to the probability difference (for a yes/no model this is the plain
   rescaling ``phi * (p - p0) / (m - m0)``).
-- ``weighted ensemble`` of the above: a soft-voting ensemble's contributions are the weighted sum
-  of its members' (the ensemble's probability is that weighted sum too).
+- ``weighted ensemble``: a soft-voting ensemble's contributions are the weighted sum of its
+  members' (the ensemble's probability is that weighted sum too), each member explained exactly
+  where it can be and by sampling otherwise (the method then names both).
 - ``sampling SHAP (approximate, N permutations)`` for every other model: Shapley values of the
   game "switch these columns from the reference row to the row", estimated over N permutations of
   the columns (antithetic pairs, fixed seed). Each permutation telescopes from the reference's
@@ -268,23 +269,62 @@ def _model_output(estimator: Any, Xt: pd.DataFrame, k: np.ndarray | None) -> np.
     return np.asarray(proba[np.arange(len(Xt)), k])
 
 
+_Result = tuple[np.ndarray, np.ndarray, np.ndarray, str, bool]
+"""(contributions, base, output, method, exact)."""
+
+
+def _ensemble(estimator: Any, Xt: pd.DataFrame, reference: pd.DataFrame, groups: list[list[int]],
+              n_classes: int, k: np.ndarray | None, seed: int, budget: int) -> _Result | None:
+    """Explain a soft-voting ensemble as the weighted sum of its members' contributions (each exact where it can be)."""
+    members = estimator.estimators_
+    weights = np.asarray(estimator.weights if estimator.weights is not None else [1.0] * len(members), float)
+    if getattr(estimator, "voting", "soft") != "soft" or len(weights) != len(members) or not members:
+        return None
+    parts = [_explain_estimator(m, Xt, reference, groups, n_classes, k, seed, budget // len(members))
+             for m in members]
+    share = weights / weights.sum()
+    values = np.asarray(sum(w * part[0] for w, part in zip(share, parts, strict=True)))
+    base = np.asarray(sum(w * part[1] for w, part in zip(share, parts, strict=True)))
+    output = _model_output(estimator, Xt, k)
+    residual = output - base - values.sum(axis=1)
+    if not np.all(np.abs(residual) <= ADDITIVITY_TOLERANCE * np.maximum(1.0, np.abs(output))):
+        return None  # the ensemble does not answer the weighted mean of its members (not soft voting)
+    methods = ", ".join(sorted({part[3] for part in parts}))
+    exact = all(part[4] for part in parts)
+    name = f"{METHOD_ENSEMBLE} ({methods})" if exact else f"weighted ensemble of its members' contributions ({methods})"
+    return _spread(values, residual), base, output, name, exact
+
+
+def _explain_estimator(estimator: Any, Xt: pd.DataFrame, reference: pd.DataFrame, groups: list[list[int]],
+                       n_classes: int, k: np.ndarray | None, seed: int, budget: int) -> _Result:
+    """Exact contributions where the estimator allows them, else sampling SHAP on the preprocessed rows."""
+    if type(estimator).__name__ in ("VotingClassifier", "VotingRegressor") and isinstance(
+            getattr(estimator, "estimators_", None), list):
+        combined = _ensemble(estimator, Xt, reference, groups, n_classes, k, seed, budget)
+        if combined is not None:
+            return combined
+    exact = _exact(estimator, Xt, reference, groups, n_classes, k)
+    if exact is not None:
+        return (*exact, True)
+    names = list(Xt.columns)
+
+    def evaluate(batch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        matrix, owner = batch
+        frame = pd.DataFrame(matrix, columns=names)
+        if k is None:
+            return np.asarray(estimator.predict(frame), dtype="float64").reshape(len(frame))
+        proba = np.asarray(estimator.predict_proba(frame), dtype="float64")
+        return np.asarray(proba[np.arange(len(frame)), k[owner]])
+
+    values, base, output, count = explain_function(
+        evaluate, Xt.to_numpy(dtype="float64"), reference.to_numpy(dtype="float64")[0], groups,
+        seed=seed, budget=budget)
+    return values, base, output, sampling_method(count), False
+
+
 def _exact(estimator: Any, Xt: pd.DataFrame, reference: pd.DataFrame, groups: list[list[int]],
            n_classes: int, k: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    """Exact contributions of one estimator (or a weighted soft-voting ensemble of explainable ones)."""
-    members = getattr(estimator, "estimators_", None)
-    if type(estimator).__name__ in ("VotingClassifier", "VotingRegressor") and isinstance(members, list):
-        weights = np.asarray(estimator.weights if estimator.weights is not None else [1.0] * len(members), float)
-        if getattr(estimator, "voting", "soft") != "soft" or len(weights) != len(members):
-            return None
-        parts = [_exact(m, Xt, reference, groups, n_classes, k) for m in members]
-        if any(part is None for part in parts):
-            return None
-        share = weights / weights.sum()
-        values = sum(w * part[0] for w, part in zip(share, parts, strict=True) if part is not None)
-        base = sum(w * part[1] for w, part in zip(share, parts, strict=True) if part is not None)
-        output = _model_output(estimator, Xt, k)
-        methods = sorted({part[3] for part in parts if part is not None})
-        return np.asarray(values), np.asarray(base), output, f"{METHOD_ENSEMBLE} ({', '.join(methods)})"
+    """Exact contributions of one tree or linear estimator, checked against its own answer; else None."""
     for method, margins in ((METHOD_TREE, lambda: _native_tree(estimator, Xt, n_classes)),
                             (METHOD_LINEAR, lambda: _linear(estimator, Xt, reference, n_classes))):
         try:
@@ -430,21 +470,6 @@ def explain_transformed(
         For the sampling method.
     """
     k = explained_class if n_classes else None
-    exact = _exact(estimator, Xt, reference, groups, n_classes, k)
-    if exact is not None:
-        values, base, output, method = exact
-        return Attribution(columns, values, base, output, method, True, k)
-    names = list(Xt.columns)
-
-    def evaluate(batch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        matrix, owner = batch
-        frame = pd.DataFrame(matrix, columns=names)
-        if k is None:
-            return np.asarray(estimator.predict(frame), dtype="float64").reshape(len(frame))
-        proba = np.asarray(estimator.predict_proba(frame), dtype="float64")
-        return np.asarray(proba[np.arange(len(frame)), k[owner]])
-
-    values, base, output, count = explain_function(
-        evaluate, Xt.to_numpy(dtype="float64"), reference.to_numpy(dtype="float64")[0], groups,
-        seed=seed, budget=budget)
-    return Attribution(columns, values, base, output, sampling_method(count), False, k)
+    values, base, output, method, exact = _explain_estimator(estimator, Xt, reference, groups, n_classes, k,
+                                                             seed, budget)
+    return Attribution(columns, values, base, output, method, exact, k)
