@@ -232,3 +232,20 @@ def test_sentences_and_summary(cases: dict[str, Case]) -> None:
     assert "basket_value" in reg.reasons(0)[0]
 
 
+
+
+def test_the_engine_writes_a_contribution_summary_of_holdout_rows(cases: dict[str, Case]) -> None:
+    import json
+
+    for name in ("binary:lightgbm", "regression:lr", "several:lightgbm"):
+        model = cases[name].model
+        folder = model.path.parent / "plots"
+        doc = json.loads((folder / "contribution_summary.json").read_text("utf-8"))
+        assert doc["kind"] == "contribution_summary" and (folder / "contribution_summary.png").is_file()
+        assert doc["method"] and 0 < doc["rows"] <= 200 and "holdout" in doc["title"]
+        names = [f["name"] for f in doc["features"]]
+        assert set(names) <= {f.name for f in model.schema.features} and names
+        sizes = [f["meanAbs"] for f in doc["features"]]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
+        assert all(len(f["dots"]) == doc["rows"] for f in doc["features"])
+        assert abs(np.mean(np.abs(doc["features"][0]["dots"])) - sizes[0]) < 1e-3 * max(1.0, sizes[0])

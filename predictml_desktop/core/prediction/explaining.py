@@ -287,3 +287,36 @@ def summary(explanation: Explanation) -> list[dict[str, Any]]:
     mean = values.mean(axis=0) if len(values) else np.zeros(len(explanation.columns))
     order = np.argsort(-mean_abs, kind="stable")
     return [{"name": explanation.columns[j], "meanAbs": float(mean_abs[j]), "mean": float(mean[j])} for j in order]
+
+
+SUMMARY_COLUMNS = 15
+SUMMARY_DOTS = 200
+
+
+def summary_document(explanation: Explanation, *, title: str = "Contributions (holdout rows)") -> dict[str, Any]:
+    """Return the review's summary plot document: mean |contribution| per column, and each row's as a dot.
+
+    Contributions are in points of probability for classifiers (x 100), in the target's units otherwise.
+    """
+    scale = 100.0 if explanation.classification else 1.0
+    values = explanation.attribution.values * scale
+    keep = np.unique(np.linspace(0, len(values) - 1, min(len(values), SUMMARY_DOTS)).round().astype(int)) \
+        if len(values) else np.array([], dtype=int)
+    features = []
+    for row in summary(explanation)[:SUMMARY_COLUMNS]:
+        j = explanation.columns.index(row["name"])
+        features.append({"name": row["name"], "meanAbs": row["meanAbs"] * scale, "mean": row["mean"] * scale,
+                         "dots": [round(float(v), 6) for v in values[keep, j]]})
+    unit = "points of probability" if explanation.classification else explanation.target
+    what = (f"the chance of {explanation.explained_label(0)}" if explanation.classification and len(values)
+            else explanation.target)
+    return {
+        "kind": "contribution_summary",
+        "title": title,
+        "method": explanation.method,
+        "rows": len(values),
+        "explains": what,
+        "features": features,
+        "xLabel": f"Contribution to {what} ({unit}); bar = mean |contribution|, dots = rows",
+        "yLabel": "Feature",
+    }
