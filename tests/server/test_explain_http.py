@@ -80,3 +80,18 @@ def test_openapi_documents_the_flag_and_the_explanations(served: Served) -> None
     refs = [s["$ref"] for s in ok["content"]["application/json"]["schema"]["anyOf"]]
     assert refs == ["#/components/schemas/PredictResponse", "#/components/schemas/ExplainedPredictResponse"]
     assert "explain" in page
+
+
+def test_extreme_numbers_are_explained_not_refused(served: Served) -> None:
+    """1e21 is a valid number: the margins overflow exp(), the explanation must still add up (found by schemathesis)."""
+    row = valid_rows(served.clf, 1)[0]
+    with served.client() as client:
+        features = client.get(f"/schema/{served.clf.dataset_id}").json()["features"]
+        numeric = [f["name"] for f in features if f["kind"] == "numeric"]
+        extreme = row | {name: (-1e21 if i % 2 else 1e21) for i, name in enumerate(numeric)}
+        answer = client.post(f"/predict/{served.clf.dataset_id}", json={"inputData": extreme, "explain": True})
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()["explanations"][0]
+    contributions = [v for v in doc["contributions"].values() if v is not None]
+    assert len(contributions) == len(doc["contributions"])
+    assert abs(doc["baseValue"] + math.fsum(contributions) - doc["output"]) < 1e-6

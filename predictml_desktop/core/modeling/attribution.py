@@ -470,6 +470,10 @@ def explain_transformed(
         For the sampling method.
     """
     k = explained_class if n_classes else None
-    values, base, output, method, exact = _explain_estimator(estimator, Xt, reference, groups, n_classes, k,
-                                                             seed, budget)
+    # Extreme inputs (1e21 is a valid number) push margins to where exp() overflows to inf: the links
+    # still give the right limits (0 or 1), and any contribution left non-finite fails the additivity
+    # check and is answered by sampling. numpy's error state is per thread.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        values, base, output, method, exact = _explain_estimator(estimator, Xt, reference, groups, n_classes, k,
+                                                                 seed, budget)
     return Attribution(columns, values, base, output, method, exact, k)

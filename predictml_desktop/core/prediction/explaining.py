@@ -251,9 +251,10 @@ def _explain(model: LoadedModel, features: ColumnBatch, reference: ColumnBatch, 
         probabilities = np.asarray(pipeline.predict_proba(hybrid), dtype="float64")
         return np.asarray(probabilities[np.arange(len(hybrid)), k[owner]])
 
-    values, base, output, count = attribution.explain_function(
-        evaluate, frame.to_numpy(dtype=object), reference.to_frame().to_numpy(dtype=object)[0],
-        [[j] for j in range(len(names))], seed=seed, budget=budget)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):  # as explain_transformed
+        values, base, output, count = attribution.explain_function(
+            evaluate, frame.to_numpy(dtype=object), reference.to_frame().to_numpy(dtype=object)[0],
+            [[j] for j in range(len(names))], seed=seed, budget=budget)
     return attribution.Attribution(names, values, base, output, attribution.sampling_method(count), False, k)
 
 
