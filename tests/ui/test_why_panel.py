@@ -42,3 +42,29 @@ def test_predicting_a_row_explains_it_in_the_why_panel(qtbot, view: PredictView)
     assert abs(abs(doc["values"][0]) - abs(explanation.ranked(0)[0][1]) * 100) < 1e-9
     view.form.fields["age"].widget.setText("30")
     assert "form changed" in panel.status_label.text()
+
+
+def test_the_file_option_adds_reasons_and_writes_the_contributions(qtbot, view: PredictView,  # noqa: F811
+                                                                   tmp_path) -> None:
+    import pandas as pd
+
+    from tests.ui.data import customers
+
+    _load(qtbot, view)
+    source = tmp_path / "to_score.csv"
+    customers(50, seed=5).drop(columns=["purchased"]).to_csv(source, index=False)
+    view.explain_check.setChecked(True)
+    with qtbot.waitSignal(view.batch_finished, timeout=TIMEOUT) as done:
+        view.score_file(source, tmp_path / "scored.csv")
+    written = done.args[0]
+    assert written.contributions == tmp_path / "scored.contributions.csv"
+    assert "scored.contributions.csv" in view.banner.text
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert scored["reason_1"].str.contains("the chance of").all()
+    matrix = pd.read_csv(written.contributions)
+    assert len(matrix) == 50 and {"age", "income", "gender", "region", "visits", "base_value", "output"} <= set(
+        matrix.columns)
+    view.explain_check.setChecked(False)
+    with qtbot.waitSignal(view.batch_finished, timeout=TIMEOUT) as done:
+        view.score_file(source, tmp_path / "plain.csv")
+    assert done.args[0].contributions is None and "reason_1" not in pd.read_csv(tmp_path / "plain.csv").columns
