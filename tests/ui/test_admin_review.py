@@ -335,8 +335,8 @@ def test_the_model_card_is_shown_and_exported_to_pdf(qtbot, admin: AdminHarness,
     from PySide6.QtCore import QUrl
     from PySide6.QtGui import QTextDocument
 
-    # The four plot images, decoded off the GUI thread, are in the shown card.
-    assert len(review.details.card_images) == 4
+    # The five plot images (the contribution summary included), decoded off the GUI thread, are in the card.
+    assert len(review.details.card_images) == 5
     for name in review.details.card_images:
         assert review.card_browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
     target = tmp_path / "cards" / "card.pdf"
