@@ -79,11 +79,13 @@ def run_self_test(out: Path | None = None) -> int:
         step("approve", lambda: _approve(state))
         step("serve", lambda: _serve(state))
         step("predict", lambda: _predict(state))
+        step("explain", lambda: _explain(state))
         step("drift", lambda: _drift(state))
         step("cluster", lambda: _cluster(state))
         summary["ok"] = True
     except Exception as exc:  # noqa: BLE001 - any failure fails the self-test, named by its step
-        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "drift", "cluster")
+        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "explain", "drift",
+                                   "cluster")
                        if n not in summary["steps"]), "cleanup")
         summary["failedStep"] = failed
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -250,6 +252,30 @@ def _predict(state: dict[str, Any]) -> dict[str, Any]:
     if "probability" not in answer:
         raise SelfTestError("a classifier's answer has no probabilities")
     return {"prediction": answer["prediction"], "probability": answer["probability"]}
+
+
+def _explain(state: dict[str, Any]) -> dict[str, Any]:
+    """One explained prediction over HTTP: its contributions must add up to the probability it answers."""
+    import math
+
+    from predictml_desktop.core.prediction import ModelRegistry
+
+    dataset = state["dataset"]
+    model = ModelRegistry(state["store"].paths).get(dataset.id)
+    # Not the typical row: against it every contribution of a linear model would be zero.
+    row = {f.name: (f.maximum if f.kind == "numeric" and f.maximum is not None else
+                    f.categories[-1] if f.categories else f.default) for f in model.schema.features}
+    answer = _post_json(f"{state['service'].url}/predict/{dataset.id}", {"inputData": row, "explain": True})
+    if not answer.get("success") or not answer.get("explanations"):
+        raise SelfTestError(f"the service answered {answer} to an explained prediction")
+    doc = answer["explanations"][0]
+    gap = abs(doc["baseValue"] + math.fsum(doc["contributions"].values()) - doc["output"])
+    if not gap < 1e-6:
+        raise SelfTestError(f"the contributions miss the answer by {gap:g}")
+    answered = answer["probability"][0].get(f"class_{doc['explainedClass']}")
+    if answered is None or abs(answered - doc["output"]) > 1e-6:
+        raise SelfTestError(f"explained {doc['output']}, answered {answered}")
+    return {"method": doc["method"], "additivityError": gap}
 
 
 def _drift(state: dict[str, Any]) -> dict[str, Any]:

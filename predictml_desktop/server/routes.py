@@ -33,6 +33,7 @@ from predictml_desktop.core.prediction import (
     predict_validated,
     validate_rows,
 )
+from predictml_desktop.core.prediction.explaining import explain_documents
 from predictml_desktop.server.middleware import BodyTooLargeError
 from predictml_desktop.server.state import ServiceState
 
@@ -323,6 +324,11 @@ def _predict_sync(state: ServiceState, dataset_id: str, body: dict[str, Any], se
         return 422, {"success": False, "error": "The prediction failed on this input.", "error_code": "MODEL_FAILED",
                      "message": "The prediction failed on this input.", "details": None}
     payload = result.to_response()
+    if body.get("explain") is True:  # absent or false: the seed's answer, byte for byte
+        try:
+            payload["explanations"] = explain_documents(model, validated.rows)
+        except PredictionError as exc:
+            return exc.status, exc.to_response()
     if state.prediction_log is not None:
         state.prediction_log.record(dataset_id=dataset_id, deployment_id=model.deployment_id, job_id=model.job_id,
                                     model_name=model.model_name, rows=rows, predictions=result.predictions,

@@ -112,6 +112,9 @@ class ServiceState:
             f"<p>Send <code>Content-Type: application/json</code>. At most {self.max_batch_rows:,} rows and "
             f"{self.max_body_bytes:,} bytes per request.",
             " Numbers must be JSON numbers; extra keys are ignored and listed in <code>ignoredColumns</code>.</p>",
+            "<p>Add <code>\"explain\": true</code> to the body to also get <code>explanations</code>: for each row, "
+            "every input column's signed contribution to the answer (probability of the explained class, or the "
+            "value), its base value and the method used.</p>",
         ]
         if self.api_key_required:
             parts.append("<p>An API key is required: header <code>X-API-Key: &lt;key&gt;</code>.</p>")
@@ -139,11 +142,17 @@ def openapi_extension(models: list[DatasetModels], max_batch_rows: int) -> tuple
     from pydantic import TypeAdapter
     from pydantic.json_schema import models_json_schema
 
-    from predictml_desktop.server.schemas import ERROR_STATUSES, ErrorResponse, PredictResponse
+    from predictml_desktop.server.schemas import (
+        ERROR_STATUSES,
+        ErrorResponse,
+        ExplainedPredictResponse,
+        PredictResponse,
+    )
 
     ref = "#/components/schemas/{model}"
     schemas: dict[str, Any] = {}
-    items: list[tuple[Any, Any]] = [(PredictResponse, "serialization"), (ErrorResponse, "serialization")]
+    items: list[tuple[Any, Any]] = [(PredictResponse, "serialization"), (ExplainedPredictResponse, "serialization"),
+                                    (ErrorResponse, "serialization")]
     for m in models:
         items.append((m.request, "validation"))
         items.append((m.seed_request, "validation"))
@@ -152,8 +161,10 @@ def openapi_extension(models: list[DatasetModels], max_batch_rows: int) -> tuple
 
     def responses() -> dict[str, Any]:
         out: dict[str, Any] = {"200": {
-            "description": "Predictions in the seed's format.",
-            "content": {"application/json": {"schema": {"$ref": ref.format(model="PredictResponse")}}},
+            "description": "Predictions in the seed's format (plus `explanations` when the request asked for them).",
+            "content": {"application/json": {"schema": {"anyOf": [
+                {"$ref": ref.format(model="PredictResponse")},
+                {"$ref": ref.format(model="ExplainedPredictResponse")}]}}},
         }}
         for status, text in ERROR_STATUSES.items():
             out[str(status)] = {"description": text, "content": {

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QStac
 
 log = logging.getLogger(__name__)
 
-PLOT_ORDER = ("confusion_matrix", "roc", "precision_recall", "feature_importance", "residuals", "predicted_vs_actual")
+PLOT_ORDER = ("confusion_matrix", "roc", "precision_recall", "feature_importance", "contribution_summary", "residuals",
+              "predicted_vs_actual")
 """The order the review lists plots in: the engine's classification plots, then regression ones."""
 
 PLOT_HELP = {
@@ -37,6 +38,9 @@ PLOT_HELP = {
                         "positive really are (up). The dashed line is what guessing would give.",
     "feature_importance": "How much the holdout score drops when one column's values are shuffled: the "
                           "longer the bar, the more the model relies on that column.",
+    "contribution_summary": "How much each column moves the model's answers on holdout rows, with the same "
+                            "method as the Predict view's Why panel: the bar is the average size of its "
+                            "contribution, each dot one row (green raises the answer, red lowers it).",
     "residuals": "The error of each holdout prediction (actual minus predicted). A shapeless band around "
                  "zero is good; a curve or a funnel means the model misses a pattern.",
     "predicted_vs_actual": "Each holdout row's prediction against its true value. Perfect predictions "
@@ -138,6 +142,10 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
             ax.barh([str(f["name"])[:30] for f in features], [float(f["importance"]) for f in features],
                     color="#4c72b0")
             ax.axvline(0, color="grey", linewidth=1)
+        elif kind == "contribution_summary":
+            from predictml_desktop.core.training.plots import draw_contribution_summary
+
+            draw_contribution_summary(ax, doc)
         elif kind == "residuals":
             ax.scatter(_finite(doc["predicted"]), _finite(doc["residual"]), s=8, alpha=0.5)
             ax.axhline(0, color="grey", linestyle="--", linewidth=1)

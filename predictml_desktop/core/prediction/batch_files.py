@@ -27,6 +27,7 @@ import pandas as pd
 from predictml_desktop.core.audit import neutralise_cell
 from predictml_desktop.core.prediction import running
 from predictml_desktop.core.prediction.answers import class_key
+from predictml_desktop.core.prediction.batch_explain import BatchExplainer
 from predictml_desktop.core.prediction.errors import FieldProblem, InputValidationError
 from predictml_desktop.core.prediction.frames import column_array, frame_dtypes
 from predictml_desktop.core.prediction.validation import CellProblem, ValidatedTable, validate_table
@@ -49,6 +50,10 @@ class ScoredTable:
     (empty for predicted rows; for a refused row, why, naming each bad cell's column and value)."""
     problems: list[CellProblem] = field(default_factory=list)
     """Every refused cell, in row order (the error report's lines)."""
+    features: pd.DataFrame | None = None
+    """The predicted rows' validated feature columns (for explanations)."""
+    good: np.ndarray | None = None
+    """Which rows of ``frame`` were predicted."""
 
     @property
     def refused(self) -> int:
@@ -118,7 +123,8 @@ def predict_table(
         if progress is not None:
             done = min(total, start + chunk_rows)
             progress(done / total, f"Predicted {done:,} of {total:,} rows")
-    return ScoredTable(_output(model, frame, good, predictions, probabilities, checked), checked.problems)
+    return ScoredTable(_output(model, frame, good, predictions, probabilities, checked), checked.problems,
+                       features, good)
 
 
 def _output(model: LoadedModel, frame: pd.DataFrame, good: np.ndarray, predictions: list[np.ndarray],
@@ -291,6 +297,8 @@ class WrittenBatch:
     """Rows predicted with a warning (an unseen category, a value outside the training range...)."""
     preview: pd.DataFrame | None = None
     """The output's first `PREVIEW_ROWS` rows, as written."""
+    contributions: Path | None = None
+    """With ``explain``: the contribution matrix's file (the output itself for .xlsx: its second sheet)."""
 
 
 def _output_problem(path: Path, message: str, code: str) -> InputValidationError:
@@ -573,6 +581,7 @@ def predict_file(
     progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     chunk_rows: int | None = None,
+    explain: bool = False,
 ) -> WrittenBatch:
     """Predict every valid row of a file with the dataset's deployed model, streamed (`stream_predictions`).
 
@@ -585,7 +594,7 @@ def predict_file(
     """
     model = registry.get(dataset_id)
     return stream_predictions(model, input_path, output_path, sheet=sheet, progress=progress,
-                              should_stop=should_stop, chunk_rows=chunk_rows)
+                              should_stop=should_stop, chunk_rows=chunk_rows, explain=explain)
 
 
 def stream_predictions(
@@ -598,6 +607,7 @@ def stream_predictions(
     should_stop: Callable[[], bool] | None = None,
     chunk_rows: int | None = None,
     limits: Limits | None = None,
+    explain: bool = False,
 ) -> WrittenBatch:
     """Read a file a chunk at a time, predict each chunk's valid rows, and write each chunk out at once.
 
@@ -627,6 +637,8 @@ def stream_predictions(
         Rows per chunk (default `STREAM_CHUNK_ROWS`).
     limits
         Import limits for the input (default: the user's settings).
+    explain
+        Add the top three reasons per row and write the contributions (`core.prediction.batch_explain`).
 
     Returns
     -------
@@ -660,6 +672,7 @@ def stream_predictions(
     except IngestError as exc:
         raise InputValidationError([FieldProblem("file", str(exc), exc.code)]) from None
     report = _ErrorReport(output_path)
+    explainer = BatchExplainer(model, out, output_path) if explain else None
     rows = refused = warned = 0
     preview: pd.DataFrame | None = None
     try:
@@ -677,6 +690,8 @@ def stream_predictions(
             chunk.columns = [str(c) for c in chunk.columns]
             # One chunk: check its cells, predict its valid rows, build its output rows.
             scored = predict_table(model, chunk, chunk_rows=FRAME_CHUNK_ROWS)
+            if explainer is not None:
+                explainer.add(scored, rows)
             out.write(scored.frame)
             report.write(scored.problems, rows)
             if preview is None:
@@ -691,10 +706,13 @@ def stream_predictions(
             raise InputValidationError([FieldProblem("rows", "The file has no rows to predict.", "empty_batch")])
         path = out.commit()
         report_path = report.commit()
+        contributions = explainer.commit() if explainer is not None else None
     except BaseException:
         out.discard()
         report.discard()
+        if explainer is not None:
+            explainer.discard()
         raise
     finally:
         chunks.close()
-    return WrittenBatch(path, rows, refused, report_path, warned=warned, preview=preview)
+    return WrittenBatch(path, rows, refused, report_path, warned=warned, preview=preview, contributions=contributions)
