@@ -23,7 +23,8 @@ from predictml_desktop.core.prediction.answers import jsonable
 from predictml_desktop.core.prediction.explaining import TOP_REASONS, explain_features
 
 if TYPE_CHECKING:
-    from predictml_desktop.core.prediction.batch_files import ScoredTable, _Output
+    from predictml_desktop.core.prediction.batch_files import ScoredTable
+    from predictml_desktop.core.prediction.batch_outputs import _Output
     from predictml_desktop.core.prediction.loading import LoadedModel
 
 REASON_COLUMNS = [f"reason_{i + 1}" for i in range(TOP_REASONS)]
@@ -39,7 +40,7 @@ class BatchExplainer:
     """Explains each chunk's predicted rows and writes the contributions (see the module)."""
 
     def __init__(self, model: LoadedModel, output: _Output, output_path: Path) -> None:
-        from predictml_desktop.core.prediction.batch_files import _open_output, _XlsxOutput
+        from predictml_desktop.core.prediction.batch_outputs import _open_output, _XlsxOutput
 
         self.model = model
         self.path: Path | None
@@ -90,7 +91,7 @@ class BatchExplainer:
         if self._own is not None:
             self._own.write(frame)
             return
-        from predictml_desktop.core.prediction.batch_files import _neutralised, _xlsx_safe
+        from predictml_desktop.core.prediction.batch_outputs import _neutralised, _xlsx_safe
 
         safe = _neutralised(frame, _xlsx_safe)
         if not self._header:
