@@ -6,6 +6,10 @@ worker thread. A one-second timer polls the child (``Popen.poll``, microseconds)
 dies, even by SIGKILL, shows as stopped within about a second and Start works again. Unless the
 user chose "keep running", the service stops with the app (`shutdown`), and the child also follows
 the app if the app dies.
+
+Over 600 lines on purpose: one view drives one service process, and its controls (start/stop, port,
+key, keep running, the prediction log, the request log) all follow that process's state; the state
+itself, the process and the log live in the core (`core.service`, `core.drift.prediction_log`).
 """
 
 from __future__ import annotations
