@@ -4,8 +4,9 @@ Used on the packaged build, where a missing data file or a wrong process start o
 code runs: it opens the main window offscreen, ingests the bundled sample dataset, trains in the
 worker process (every model family the app offers, on a short budget), sets a temporary admin
 password and approves the job, starts the prediction service on a free loopback port, predicts over
-HTTP and checks the answer against an in-process prediction. It prints one JSON summary and exits 0,
-or exits 1 naming the step that failed.
+HTTP and checks the answer against an in-process prediction; last, it starts a Dask `LocalCluster` of one
+worker process and trains there (Settings → Compute's cluster path, with the versions check). It prints
+one JSON summary and exits 0, or exits 1 naming the step that failed.
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ def run_self_test(out: Path | None = None) -> int:
         step("approve", lambda: _approve(state))
         step("serve", lambda: _serve(state))
         step("predict", lambda: _predict(state))
+        step("explain", lambda: _explain(state))
+        step("drift", lambda: _drift(state))
+        step("cluster", lambda: _cluster(state))
         summary["ok"] = True
     except Exception as exc:  # noqa: BLE001 - any failure fails the self-test, named by its step
-        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict")
+        failed = next((n for n in ("window", "ingest", "train", "approve", "serve", "predict", "explain", "drift",
+                                   "cluster")
                        if n not in summary["steps"]), "cleanup")
         summary["failedStep"] = failed
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -178,6 +183,34 @@ def _train(state: dict[str, Any]) -> dict[str, Any]:
     return {"jobId": final.id, "model": final.model_name, "candidates": len(fitted)}
 
 
+def _cluster(state: dict[str, Any]) -> dict[str, Any]:
+    """Train on a Dask cluster: a `LocalCluster` of one worker process, started from this (frozen) app.
+
+    What a team's cluster does, on this machine: the training worker connects to the scheduler, checks
+    the workers' versions, and fits the models there.
+    """
+    from distributed import LocalCluster
+
+    from predictml_desktop.core.training.jobs import create_job
+    from predictml_desktop.core.training.options import TrainingOptions
+    from predictml_desktop.core.training.runner import TrainingRunner
+
+    store, dataset = state["store"], state["dataset"]
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=40)
+    try:
+        options = TrainingOptions(preset="fast", models=["lr", "dt"], cluster=cluster.scheduler_address)
+        job = create_job(store, dataset.id, SAMPLE_TARGET, options)
+        final = TrainingRunner(store, job.id).run(lambda _event: None)
+    finally:
+        cluster.close()
+    if final.status != "pending_review":
+        raise SelfTestError(f"training on a LocalCluster ended {final.status}: {final.error}")
+    if not any("The models are fitted on the Dask cluster" in line for line in final.logs):
+        raise SelfTestError("the training on a LocalCluster did not run on the cluster")
+    return {"jobId": final.id, "model": final.model_name}
+
+
 def _approve(state: dict[str, Any]) -> dict[str, Any]:
     from predictml_desktop.core.governance import Governance
 
@@ -219,3 +252,43 @@ def _predict(state: dict[str, Any]) -> dict[str, Any]:
     if "probability" not in answer:
         raise SelfTestError("a classifier's answer has no probabilities")
     return {"prediction": answer["prediction"], "probability": answer["probability"]}
+
+
+def _explain(state: dict[str, Any]) -> dict[str, Any]:
+    """One explained prediction over HTTP: its contributions must add up to the probability it answers."""
+    import math
+
+    from predictml_desktop.core.prediction import ModelRegistry
+
+    dataset = state["dataset"]
+    model = ModelRegistry(state["store"].paths).get(dataset.id)
+    # Not the typical row: against it every contribution of a linear model would be zero.
+    row = {f.name: (f.maximum if f.kind == "numeric" and f.maximum is not None else
+                    f.categories[-1] if f.categories else f.default) for f in model.schema.features}
+    answer = _post_json(f"{state['service'].url}/predict/{dataset.id}", {"inputData": row, "explain": True})
+    if not answer.get("success") or not answer.get("explanations"):
+        raise SelfTestError(f"the service answered {answer} to an explained prediction")
+    doc = answer["explanations"][0]
+    gap = abs(doc["baseValue"] + math.fsum(doc["contributions"].values()) - doc["output"])
+    if not gap < 1e-6:
+        raise SelfTestError(f"the contributions miss the answer by {gap:g}")
+    answered = answer["probability"][0].get(f"class_{doc['explainedClass']}")
+    if answered is None or abs(answered - doc["output"]) > 1e-6:
+        raise SelfTestError(f"explained {doc['output']}, answered {answered}")
+    return {"method": doc["method"], "additivityError": gap}
+
+
+def _drift(state: dict[str, Any]) -> dict[str, Any]:
+    # Drift of the sample against itself, then with one column moved: only that column is flagged.
+    from predictml_desktop.core.drift import DriftLevel, drift_of_frame
+    from predictml_desktop.core.ingest import load_dataset_frame
+
+    dataset, paths = state["dataset"], state["store"].paths
+    frame = load_dataset_frame(paths, dataset)
+    same = drift_of_frame(paths, dataset.id, frame)
+    frame["visits"] = frame["visits"] + 15
+    moved = drift_of_frame(paths, dataset.id, frame)
+    flagged = [c.name for c in moved.flagged]
+    if same.flagged or flagged != ["visits"] or moved.level != DriftLevel.ACT:
+        raise SelfTestError(f"drift flagged {[c.name for c in same.flagged]} unshifted and {flagged} shifted")
+    return {"columnsCompared": sum(c.psi is not None for c in moved.columns), "flagged": flagged}

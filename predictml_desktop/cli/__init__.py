@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "predictml_desktop.cli.admin",
     "predictml_desktop.cli.oversight",
     "predictml_desktop.cli.predict",
+    "predictml_desktop.cli.drift",
     "predictml_desktop.cli.serve",
 )
 

@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="OUT", type=Path,
                    help="where to write the file's predictions (.csv, .tsv, .txt, .xlsx or .parquet; default: "
                         "FILE.predictions.csv); the file is read, predicted and written a chunk at a time")
+    p.add_argument("--explain", action="store_true",
+                   help="explain each prediction: --json adds \"explanations\" (each column's contribution); a file "
+                        "gets reason_1..3 columns and the contributions (a second sheet, or OUT.contributions.*)")
     p.add_argument("--allow-version-drift", action="store_true",
                    help="use a model trained with other library versions")
     p.set_defaults(handler=_predict)
@@ -58,10 +61,16 @@ def _predict(args: argparse.Namespace) -> int:
             raise CliError("--json must be an object (one row), a list of objects, or {\"inputData\": ...}.",
                            EXIT_USAGE)
         try:
-            result = predict_rows(registry.get(args.dataset_id), rows)
+            model = registry.get(args.dataset_id)
+            result = predict_rows(model, rows)
+            response = result.to_response()
+            if args.explain:
+                from predictml_desktop.core.prediction.explaining import explain_input
+
+                response["explanations"] = explain_input(model, rows)
         except PredictionError as exc:
             raise _error(exc) from None
-        print_json(result.to_response())
+        print_json(response)
         return 0
     source: Path = args.input
     output: Path = args.output or source.with_name(source.stem + ".predictions.csv")
@@ -70,12 +79,18 @@ def _predict(args: argparse.Namespace) -> int:
         def progress(fraction: float, message: str) -> None:
             print(f"\r{message} ({fraction:.0%})", end="", file=sys.stderr, flush=True)
     try:
-        written = predict_file(registry, args.dataset_id, source, output, progress=progress)
+        written = predict_file(registry, args.dataset_id, source, output, progress=progress, explain=args.explain)
     except PredictionError as exc:
         raise _error(exc) from None
     if progress is not None:
         print(file=sys.stderr)
     print(f"Wrote predictions to {written.path}.")
+    if written.contributions is not None:
+        where = "its Contributions sheet" if written.contributions == written.path else written.contributions
+        print(f"Wrote each row's contributions to {where}.")
+    from predictml_desktop.cli.drift import print_file_drift
+
+    print_file_drift(args.dataset_id, source, written.path)
     if written.report is not None:
         # The good rows are predicted; the refused ones are listed by row and column.
         print(f"{written.refused:,} of {written.rows:,} rows were not predicted (a bad cell); "

@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
     p.add_argument("--metric", metavar="NAME", help="ranking metric, e.g. auc, f1_macro, r2 (default: chosen)")
     p.add_argument("--problem-type", choices=("classification", "regression"), help="override the detected type")
     p.add_argument("--exclude", metavar="COLS", help="comma-separated columns to leave out of the features")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="fit the models on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); "
+                        "'local' for this computer (default: Settings → Compute)")
     p.add_argument("--sheet", metavar="NAME", help="worksheet of a workbook FILE")
     p.add_argument("--json", action="store_true", help="print the result document on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -141,13 +144,15 @@ def _train(args: argparse.Namespace) -> int:
         models=_split(args.models),
         excluded_columns=_split(args.exclude) or [],
         ranking_metric=args.metric,
+        cluster=_cluster(store, args.cluster),
     )
     try:
         job = create_job(store, dataset_id, args.target, options, problem_type=args.problem_type)
     except TrainingError as exc:
         raise CliError(str(exc)) from None
     if not args.quiet:
-        print(f"Training job {job.id} (dataset {dataset_id}, target {args.target!r}, preset {options.preset}).",
+        where = f", on the Dask cluster at {options.cluster}" if options.cluster else ""
+        print(f"Training job {job.id} (dataset {dataset_id}, target {args.target!r}, preset {options.preset}{where}).",
               file=sys.stderr)
     runner = TrainingRunner(store, job.id)
     interrupted = [False]
@@ -178,6 +183,20 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if interrupted[0] else EXIT_FAILURE
     print(f"predictml: training failed: {final.error}", file=sys.stderr)
     return EXIT_FAILURE
+
+
+def _cluster(store: Store, given: str | None) -> str | None:
+    from predictml_desktop.core.settings import compute_cluster
+    from predictml_desktop.core.training.options import OptionsError, check_cluster_address
+
+    if given is None:
+        return compute_cluster(store.paths)
+    if given.strip().lower() in ("local", "this computer", ""):
+        return None
+    try:
+        return check_cluster_address(given)
+    except OptionsError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _default_preset(store: Store) -> str:

@@ -77,6 +77,13 @@ class Settings:
     server_keep_running: bool = False
     """Keep the prediction service running after the app closes."""
     require_api_key: bool = False
+    prediction_log: bool = False
+    """Keep a log of served predictions (inputs, answer, model, time) in ``prediction-log/`` for monitoring."""
+    prediction_log_max_mb: int = 20
+    """Size at which the prediction log is rotated (five rotated files are kept)."""
+    compute_cluster: str = ""
+    """Settings → Compute: empty trains on this computer (the default); a Dask scheduler's address
+    (``tcp://host:8786``) fits the models on that cluster's workers."""
     policy: dict[str, Any] = field(default_factory=dict)
     """Approval gates and the two-person rule set by an admin (see ``core.governance``)."""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -366,3 +373,12 @@ def save_settings(paths: Paths, settings: Settings, *, actor: str | None = None,
             details["adoptedUnsignedSha256"] = current.status.file_sha256
         AuditLog(paths).append(AuditEvent(action=str(AuditAction.SETTINGS_CHANGED), actor=who, details=details))
     return True
+
+
+def compute_cluster(paths: Paths) -> str | None:
+    """Return the Dask scheduler that Settings → Compute names, or None for this computer (never raises)."""
+    try:
+        address = load_settings(paths).compute_cluster.strip()
+    except Exception:  # noqa: BLE001 - an unreadable setting must never stop a training: this computer then
+        return None
+    return address or None

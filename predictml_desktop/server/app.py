@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from predictml_desktop import __version__
+from predictml_desktop.core.drift.prediction_log import PredictionLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.prediction import ModelRegistry
 from predictml_desktop.server.middleware import (
@@ -100,7 +101,7 @@ def create_app(
                                  fast_path_in_background=True)
         state = ServiceState(home, registry, max_body_bytes=max_body_bytes, max_batch_rows=max_batch_rows,
                              predict_timeout_s=predict_timeout_s, max_in_flight=max_in_flight, threads=threads,
-                             api_key_required=key.required)
+                             api_key_required=key.required, prediction_log=PredictionLog(home))
         app.state.service = state
         if preload:
             threading.Thread(target=_preload, args=(registry,), name="preload-models", daemon=True).start()
@@ -108,6 +109,8 @@ def create_app(
             yield
         finally:
             state.executor.shutdown(wait=False, cancel_futures=True)
+            if state.prediction_log is not None:
+                state.prediction_log.close()
 
     app = FastAPI(
         title="PredictML prediction service",

@@ -33,6 +33,7 @@ from predictml_desktop.core.prediction import (
     predict_validated,
     validate_rows,
 )
+from predictml_desktop.core.prediction.explaining import explain_documents
 from predictml_desktop.server.middleware import BodyTooLargeError
 from predictml_desktop.server.state import ServiceState
 
@@ -79,11 +80,22 @@ def version() -> dict[str, Any]:
 
 @router.get("/models", tags=["models"], summary="The active local deployments")
 def models(request: Request) -> dict[str, Any]:
-    """List every dataset with an active local deployment (and ones refused for tampering)."""
+    """List every dataset with an active local deployment (and ones refused for tampering).
+
+    With the prediction log on, an entry also carries ``drift`` (``level``, ``flagged``, ``columns``,
+    ``rows``, ``windowDays``, ``computedAt``) once drift of its logged requests is known.
+    """
     try:
         listed = _state(request).registry.deployed()
     except PredictionError as exc:
         return prediction_error(exc)  # type: ignore[return-value]
+    from predictml_desktop.core.drift.prediction_log import models_drift_field
+
+    for entry in listed:
+        # Optional, added only once drift of the logged requests is known: the contract's fields stay as they are.
+        drift = models_drift_field(_state(request).paths, entry["datasetId"])
+        if drift is not None:
+            entry["drift"] = drift
     return {"success": True, "models": listed}
 
 
@@ -312,6 +324,15 @@ def _predict_sync(state: ServiceState, dataset_id: str, body: dict[str, Any], se
         return 422, {"success": False, "error": "The prediction failed on this input.", "error_code": "MODEL_FAILED",
                      "message": "The prediction failed on this input.", "details": None}
     payload = result.to_response()
+    if body.get("explain") is True:  # absent or false: the seed's answer, byte for byte
+        try:
+            payload["explanations"] = explain_documents(model, validated.rows)
+        except PredictionError as exc:
+            return exc.status, exc.to_response()
+    if state.prediction_log is not None:
+        state.prediction_log.record(dataset_id=dataset_id, deployment_id=model.deployment_id, job_id=model.job_id,
+                                    model_name=model.model_name, rows=rows, predictions=result.predictions,
+                                    latency_ms=(time.perf_counter() - started) * 1000)
     log.debug("predicted %d row(s) for %s in %.1f ms", len(result.predictions), dataset_id,
               (time.perf_counter() - started) * 1000)
     return 200, payload

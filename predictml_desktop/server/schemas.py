@@ -133,6 +133,12 @@ def _input_type(row: type[BaseModel], max_rows: int) -> Any:
     return Annotated[Annotated[row, Tag("row")] | Annotated[rows, Tag("rows")], Discriminator(pick)]
 
 
+_EXPLAIN_FIELD: Any = (bool, Field(
+    default=False,
+    description="Also answer each row's explanation (`explanations`): every input column's signed contribution "
+                "to the answer. Without it the answer keeps the seed's format exactly."))
+
+
 class DatasetModels:
     """The request models of one deployed dataset."""
 
@@ -146,12 +152,14 @@ class DatasetModels:
             f"{name}PredictRequest",
             __config__=ConfigDict(strict=True, extra="ignore"),
             inputData=(input_type, Field(description="One row (an object) or a batch (a list of objects).")),
+            explain=_EXPLAIN_FIELD,
         )
         self.seed_request: type[BaseModel] = create_model(
             f"{name}SeedRequest",
             __config__=ConfigDict(strict=True, extra="ignore"),
             datasetId=(Literal[dataset_id], Field(description="The dataset whose model answers.")),  # type: ignore[arg-type]
             inputData=(input_type, Field(description="One row (an object) or a batch (a list of objects).")),
+            explain=_EXPLAIN_FIELD,
         )
         self.request_adapter = TypeAdapter(self.request)
         self.seed_adapter = TypeAdapter(self.seed_request)
@@ -182,6 +190,29 @@ class PredictResponse(BaseModel):
         default=None, description="Classifiers only: one object per row, keys class_<label>.")
     warnings: list[list[str]] = Field(description="Per row: unseen categories, values outside the training range.")
     ignoredColumns: list[str] = Field(description="Input keys the model does not use.")
+
+
+class RowExplanation(BaseModel):
+    """Why one row got its answer: each input column's signed contribution (``"explain": true``)."""
+
+    method: str = Field(description='How the contributions were computed: "TreeSHAP (exact)", "linear (exact)", '
+                                    '"weighted ensemble of exact contributions (...)" or "sampling SHAP '
+                                    '(approximate, N permutations)".')
+    exact: bool = Field(description="False for the sampling method (its sum is still exact; the split is estimated).")
+    explains: Literal["probability", "value"] = Field(
+        description="Classifiers: the probability of `explainedClass` (contributions in probability, 0.12 = 12 "
+                    "points); regressors: the predicted value.")
+    explainedClass: Any = Field(description="The class whose probability is explained (null for regressors).")
+    baseValue: float | None = Field(description="The answer the contributions start from (a typical row's, or "
+                                                "the trees' average).")
+    output: float | None = Field(description="The explained answer: baseValue plus the sum of the contributions.")
+    contributions: dict[str, float | None] = Field(description="Input column → signed contribution.")
+
+
+class ExplainedPredictResponse(PredictResponse):
+    """The answer to a request with ``"explain": true``: the seed's answer plus one explanation per row."""
+
+    explanations: list[RowExplanation] = Field(description="One per row, in the rows' order.")
 
 
 ERROR_STATUSES: dict[int, str] = {

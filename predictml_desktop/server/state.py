@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from predictml_desktop.core.drift.prediction_log import PredictionLog
 from predictml_desktop.core.paths import Paths
 from predictml_desktop.core.prediction import LoadedModel, ModelRegistry, PredictionError
 from predictml_desktop.server.schemas import DatasetModels
@@ -34,6 +35,8 @@ class ServiceState:
     threads: int = DEFAULT_THREADS
     api_key_required: bool = False
     pid: int = field(default_factory=os.getpid)
+    prediction_log: PredictionLog | None = None
+    """The opt-in log of answered requests (`core.drift.prediction_log`); it checks the setting itself."""
     executor: ThreadPoolExecutor = field(init=False)
     _in_flight: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -98,7 +101,9 @@ class ServiceState:
             "<p>Machine-readable description: <a href='/openapi.json'>/openapi.json</a>.</p>",
             "<h2>Endpoints</h2><ul>",
             "<li><code>GET /health</code> — liveness (no API key needed)</li>",
-            "<li><code>GET /models</code> — the deployed models</li>",
+            "<li><code>GET /models</code> — the deployed models; with the prediction log on, an entry also has "
+            "<code>drift</code> (<code>level</code>, <code>flagged</code>, <code>columns</code>) once drift of its "
+            "logged requests against the training data is known</li>",
             "<li><code>GET /schema/{datasetId}</code> — the input schema of a model</li>",
             "<li><code>POST /predict/{datasetId}</code> — body <code>{\"inputData\": {...}}</code> or "
             "<code>{\"inputData\": [{...}, ...]}</code></li>",
@@ -107,6 +112,9 @@ class ServiceState:
             f"<p>Send <code>Content-Type: application/json</code>. At most {self.max_batch_rows:,} rows and "
             f"{self.max_body_bytes:,} bytes per request.",
             " Numbers must be JSON numbers; extra keys are ignored and listed in <code>ignoredColumns</code>.</p>",
+            "<p>Add <code>\"explain\": true</code> to the body to also get <code>explanations</code>: for each row, "
+            "every input column's signed contribution to the answer (probability of the explained class, or the "
+            "value), its base value and the method used.</p>",
         ]
         if self.api_key_required:
             parts.append("<p>An API key is required: header <code>X-API-Key: &lt;key&gt;</code>.</p>")
@@ -134,11 +142,17 @@ def openapi_extension(models: list[DatasetModels], max_batch_rows: int) -> tuple
     from pydantic import TypeAdapter
     from pydantic.json_schema import models_json_schema
 
-    from predictml_desktop.server.schemas import ERROR_STATUSES, ErrorResponse, PredictResponse
+    from predictml_desktop.server.schemas import (
+        ERROR_STATUSES,
+        ErrorResponse,
+        ExplainedPredictResponse,
+        PredictResponse,
+    )
 
     ref = "#/components/schemas/{model}"
     schemas: dict[str, Any] = {}
-    items: list[tuple[Any, Any]] = [(PredictResponse, "serialization"), (ErrorResponse, "serialization")]
+    items: list[tuple[Any, Any]] = [(PredictResponse, "serialization"), (ExplainedPredictResponse, "serialization"),
+                                    (ErrorResponse, "serialization")]
     for m in models:
         items.append((m.request, "validation"))
         items.append((m.seed_request, "validation"))
@@ -147,8 +161,10 @@ def openapi_extension(models: list[DatasetModels], max_batch_rows: int) -> tuple
 
     def responses() -> dict[str, Any]:
         out: dict[str, Any] = {"200": {
-            "description": "Predictions in the seed's format.",
-            "content": {"application/json": {"schema": {"$ref": ref.format(model="PredictResponse")}}},
+            "description": "Predictions in the seed's format (plus `explanations` when the request asked for them).",
+            "content": {"application/json": {"schema": {"anyOf": [
+                {"$ref": ref.format(model="PredictResponse")},
+                {"$ref": ref.format(model="ExplainedPredictResponse")}]}}},
         }}
         for status, text in ERROR_STATUSES.items():
             out[str(status)] = {"description": text, "content": {

@@ -183,6 +183,10 @@ class AdminTab(QWidget):
         self.tabs.addTab(self.deployments, "Deployments")
         self.tabs.addTab(self.audit, "Audit trail")
         self.tabs.addTab(self.admins, "Admins")
+        from predictml_desktop.ui.monitoring_view import MonitoringView
+
+        self.monitoring = MonitoringView(self.context)
+        self.tabs.addTab(self.monitoring, "Monitoring")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         open_layout.addWidget(self.tabs, 1)
         self.pages.addWidget(open_page)
@@ -324,6 +328,8 @@ class AdminTab(QWidget):
             self.deployments.reload()
         elif widget is self.admins:
             self.admins.reload()
+        elif widget is self.monitoring:
+            self.monitoring.reload()
 
     def _on_records_changed(self) -> None:
         if self.session is not None:

@@ -41,6 +41,14 @@ def load_deployments(store: Any) -> tuple[list[Deployment], dict[str, Dataset]]:
     return deployments, {d.id: d for d in snapshot.datasets.list()}
 
 
+def load_drift_statuses(paths: Any, dataset_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Read the served drift status of each dataset (runs off the GUI thread; see `core.drift.prediction_log`)."""
+    from predictml_desktop.core.drift.prediction_log import drift_status
+
+    found = {dataset_id: drift_status(paths, dataset_id) for dataset_id in dataset_ids}
+    return {k: v for k, v in found.items() if v is not None}
+
+
 class DeploymentsPanel(QWidget):
     """The deployments table with Roll back and Undeploy.
 
@@ -62,6 +70,8 @@ class DeploymentsPanel(QWidget):
 
     undeployed = Signal(str)
     """An undeploy succeeded; carries the deployment's id."""
+    drift_loaded = Signal()
+    """The served drift status of the active deployments was read (a drift beyond "act" is flagged)."""
 
     def __init__(self, context: AppContext, governance: Governance, session_provider: SessionProvider,
                  parent: QWidget | None = None) -> None:
@@ -74,6 +84,7 @@ class DeploymentsPanel(QWidget):
         self.decisions.started.connect(lambda text: self.banner.show_message("info", text))
         self.decisions.failed.connect(lambda _action, message: self._on_failed(message))
         self.datasets: dict[str, Dataset] = {}
+        self.drift: dict[str, dict[str, Any]] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.banner)
@@ -103,6 +114,7 @@ class DeploymentsPanel(QWidget):
             Column("Deployed", lambda d: format_timestamp(d.deployed_at)),
             Column("Approved by", lambda d: d.approved_by or ""),
             Column("Replaced by", lambda d: d.superseded_by or ""),
+            Column("Drift", self._drift_text),
         ], parent=self)
         self.table = QTableView()
         self.table.setAccessibleName("Deployments")
@@ -121,6 +133,15 @@ class DeploymentsPanel(QWidget):
         dataset = self.datasets.get(dep.dataset_id)
         return f"{dataset.name} ({dep.dataset_id})" if dataset and dataset.name else dep.dataset_id
 
+    def _drift_text(self, dep: Deployment) -> str:
+        status = self.drift.get(dep.dataset_id)
+        if status is None or dep.status != DeploymentStatus.ACTIVE or dep.target != "local":
+            return ""
+        if status.get("acting"):
+            columns = ", ".join(status.get("columns") or [])
+            return f"⚠ Act: {columns} drifted (served requests)"
+        return {"watch": "Watch", "ok": "Stable"}.get(str(status.get("level")), "")
+
     # ------------------------------------------------------------------ loading
 
     def reload(self) -> None:
@@ -132,10 +153,20 @@ class DeploymentsPanel(QWidget):
         selected = self.selected()
         deployments, self.datasets = result
         self.model.set_rows(deployments)
+        active = sorted({d.dataset_id for d in deployments if d.status == DeploymentStatus.ACTIVE})
+        self.tasks.start(load_drift_statuses, self.context.paths, active, on_result=self._on_drift_loaded)
         if selected is not None:
             self.select(selected.id)
         self._update_buttons()
         self.reloaded.emit()
+
+    def _on_drift_loaded(self, drift: dict[str, dict[str, Any]]) -> None:
+        self.drift = drift
+        selected = self.selected()
+        self.model.set_rows(list(self.model.rows))
+        if selected is not None:
+            self.select(selected.id)
+        self.drift_loaded.emit()
 
     def select(self, deployment_id: str) -> bool:
         """Select the row of ``deployment_id``."""

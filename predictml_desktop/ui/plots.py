@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QStac
 
 log = logging.getLogger(__name__)
 
-PLOT_ORDER = ("confusion_matrix", "roc", "precision_recall", "feature_importance", "residuals", "predicted_vs_actual")
+PLOT_ORDER = ("confusion_matrix", "roc", "precision_recall", "feature_importance", "contribution_summary", "residuals",
+              "predicted_vs_actual")
 """The order the review lists plots in: the engine's classification plots, then regression ones."""
 
 PLOT_HELP = {
@@ -37,6 +39,9 @@ PLOT_HELP = {
                         "positive really are (up). The dashed line is what guessing would give.",
     "feature_importance": "How much the holdout score drops when one column's values are shuffled: the "
                           "longer the bar, the more the model relies on that column.",
+    "contribution_summary": "How much each column moves the model's answers on holdout rows, with the same "
+                            "method as the Predict view's Why panel: the bar is the average size of its "
+                            "contribution, each dot one row (green raises the answer, red lowers it).",
     "residuals": "The error of each holdout prediction (actual minus predicted). A shapeless band around "
                  "zero is good; a curve or a funnel means the model misses a pattern.",
     "predicted_vs_actual": "Each holdout row's prediction against its true value. Perfect predictions "
@@ -82,6 +87,119 @@ def _finite(values: Any) -> list[float]:
     return [float("nan") if v is None else float(v) for v in values]
 
 
+def _draw_confusion_matrix(ax: Any, doc: dict[str, Any]) -> None:
+    import numpy as np
+
+    matrix = np.asarray(doc["matrix"], dtype=float)
+    labels = [str(v)[:14] for v in doc["labels"]]
+    ax.imshow(matrix, cmap="Blues")
+    ticks = list(range(len(labels)))
+    ax.set_xticks(ticks, labels, rotation=45 if len(labels) > 4 else 0)
+    ax.set_yticks(ticks, labels)
+    if matrix.size <= 400:
+        top = matrix.max() if matrix.size else 0
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{int(value)}", ha="center", va="center",
+                    color="white" if value > top / 2 else "black")
+
+
+def _draw_roc(ax: Any, doc: dict[str, Any]) -> None:
+    for curve in doc["curves"]:
+        ax.plot(_finite(curve["fpr"]), _finite(curve["tpr"]),
+                label=f"{curve['label']} (AUC {float(curve['auc']):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="Guessing")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def _draw_precision_recall(ax: Any, doc: dict[str, Any]) -> None:
+    for curve in doc["curves"]:
+        ax.plot(_finite(curve["recall"]), _finite(curve["precision"]),
+                label=f"{curve['label']} (AP {float(curve['averagePrecision']):.3f})")
+        prevalence = curve.get("prevalence")
+        if isinstance(prevalence, (int, float)):
+            ax.axhline(float(prevalence), linestyle="--", color="grey", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower left", fontsize=8)
+
+
+def _draw_feature_importance(ax: Any, doc: dict[str, Any]) -> None:
+    features = list(doc["features"])[::-1]
+    ax.barh([str(f["name"])[:30] for f in features], [float(f["importance"]) for f in features],
+            color="#4c72b0")
+    ax.axvline(0, color="grey", linewidth=1)
+
+
+def _draw_contribution_summary(ax: Any, doc: dict[str, Any]) -> None:
+    from predictml_desktop.core.training.plots import draw_contribution_summary
+
+    draw_contribution_summary(ax, doc)
+
+
+def _draw_residuals(ax: Any, doc: dict[str, Any]) -> None:
+    ax.scatter(_finite(doc["predicted"]), _finite(doc["residual"]), s=8, alpha=0.5)
+    ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+
+
+def _draw_predicted_vs_actual(ax: Any, doc: dict[str, Any]) -> None:
+    actual, predicted = _finite(doc["actual"]), _finite(doc["predicted"])
+    ax.scatter(actual, predicted, s=8, alpha=0.5)
+    values = [v for v in actual + predicted if v == v]  # NaN != NaN
+    if values:
+        lo, hi = min(values), max(values)
+        ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
+
+
+def _draw_bars(ax: Any, doc: dict[str, Any]) -> None:
+    # Generic grouped bars (Monitoring): one group per label, one bar per series.
+    import numpy as np
+
+    labels = [str(v)[:24] for v in doc["labels"]]
+    series = list(doc["series"])
+    positions = np.arange(len(labels), dtype=float)
+    width = 0.8 / max(1, len(series))
+    for i, one in enumerate(series):
+        offsets = positions - 0.4 + width * (i + 0.5)
+        values = _finite(one["values"])
+        if doc.get("horizontal"):
+            ax.barh(offsets, values, height=width, label=str(one["label"]))
+        else:
+            ax.bar(offsets, values, width=width, label=str(one["label"]))
+    if doc.get("horizontal"):
+        ax.set_yticks(positions, labels)
+        ax.invert_yaxis()
+        for value, colour in zip(doc.get("thresholds", []), ("#a15c00", "#b3261e"), strict=False):
+            ax.axvline(float(value), color=colour, linestyle="--", linewidth=1)
+    else:
+        ax.set_xticks(positions, labels, rotation=45 if len(labels) > 6 else 0, ha="right"
+                      if len(labels) > 6 else "center")
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+
+
+def _draw_lines(ax: Any, doc: dict[str, Any]) -> None:
+    labels = [str(v) for v in doc["labels"]]
+    for one in doc["series"]:
+        ax.plot(labels, _finite(one["values"]), marker="o", label=str(one["label"]))
+    ax.tick_params(axis="x", labelrotation=45 if len(labels) > 6 else 0)
+    ax.legend(fontsize=8)
+
+
+_DRAWERS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+    "confusion_matrix": _draw_confusion_matrix,
+    "roc": _draw_roc,
+    "precision_recall": _draw_precision_recall,
+    "feature_importance": _draw_feature_importance,
+    "contribution_summary": _draw_contribution_summary,
+    "residuals": _draw_residuals,
+    "predicted_vs_actual": _draw_predicted_vs_actual,
+    "bars": _draw_bars,
+    "lines": _draw_lines,
+}
+
+
 def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     """Draw one plot document of the engine (``plots/<name>.json``) on a matplotlib ``Figure``.
 
@@ -90,66 +208,22 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     figure
         An empty ``matplotlib.figure.Figure``.
     doc
-        The document: ``kind`` (``confusion_matrix``, ``roc``, ``precision_recall``,
-        ``feature_importance``, ``residuals``, ``predicted_vs_actual``) and its data.
+        The document: ``kind`` (one of `_DRAWERS`: the engine's ``confusion_matrix``, ``roc``,
+        ``precision_recall``, ``feature_importance``, ``contribution_summary``, ``residuals``,
+        ``predicted_vs_actual``, and Monitoring's ``bars`` and ``lines``) and its data.
 
     Raises
     ------
     ValueError
         For an unknown kind or a document without its data.
     """
-    import numpy as np
-
     ax = figure.add_subplot(1, 1, 1)
     kind = doc.get("kind")
+    drawer = _DRAWERS.get(str(kind))
+    if drawer is None:
+        raise ValueError(f"unknown plot kind {kind!r}")
     try:
-        if kind == "confusion_matrix":
-            matrix = np.asarray(doc["matrix"], dtype=float)
-            labels = [str(v)[:14] for v in doc["labels"]]
-            ax.imshow(matrix, cmap="Blues")
-            ticks = list(range(len(labels)))
-            ax.set_xticks(ticks, labels, rotation=45 if len(labels) > 4 else 0)
-            ax.set_yticks(ticks, labels)
-            if matrix.size <= 400:
-                top = matrix.max() if matrix.size else 0
-                for (i, j), value in np.ndenumerate(matrix):
-                    ax.text(j, i, f"{int(value)}", ha="center", va="center",
-                            color="white" if value > top / 2 else "black")
-        elif kind == "roc":
-            for curve in doc["curves"]:
-                ax.plot(_finite(curve["fpr"]), _finite(curve["tpr"]),
-                        label=f"{curve['label']} (AUC {float(curve['auc']):.3f})")
-            ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="Guessing")
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1.02)
-            ax.legend(loc="lower right", fontsize=8)
-        elif kind == "precision_recall":
-            for curve in doc["curves"]:
-                ax.plot(_finite(curve["recall"]), _finite(curve["precision"]),
-                        label=f"{curve['label']} (AP {float(curve['averagePrecision']):.3f})")
-                prevalence = curve.get("prevalence")
-                if isinstance(prevalence, (int, float)):
-                    ax.axhline(float(prevalence), linestyle="--", color="grey", linewidth=1)
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1.02)
-            ax.legend(loc="lower left", fontsize=8)
-        elif kind == "feature_importance":
-            features = list(doc["features"])[::-1]
-            ax.barh([str(f["name"])[:30] for f in features], [float(f["importance"]) for f in features],
-                    color="#4c72b0")
-            ax.axvline(0, color="grey", linewidth=1)
-        elif kind == "residuals":
-            ax.scatter(_finite(doc["predicted"]), _finite(doc["residual"]), s=8, alpha=0.5)
-            ax.axhline(0, color="grey", linestyle="--", linewidth=1)
-        elif kind == "predicted_vs_actual":
-            actual, predicted = _finite(doc["actual"]), _finite(doc["predicted"])
-            ax.scatter(actual, predicted, s=8, alpha=0.5)
-            values = [v for v in actual + predicted if v == v]  # NaN != NaN
-            if values:
-                lo, hi = min(values), max(values)
-                ax.plot([lo, hi], [lo, hi], color="grey", linestyle="--", linewidth=1)
-        else:
-            raise ValueError(f"unknown plot kind {kind!r}")
+        drawer(ax, doc)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"the {kind} plot data has no {exc}") from None
     ax.set_title(str(doc.get("title", "")), fontsize=10)
@@ -157,6 +231,10 @@ def draw_plot(figure: Any, doc: dict[str, Any]) -> None:
     ax.set_ylabel(str(doc.get("yLabel", "")), fontsize=9)
     ax.tick_params(labelsize=8)
     figure.tight_layout()
+    if kind in ("bars", "lines"):
+        # Laid out again at every draw (tight_layout above does it once, at the document's size): the
+        # canvas renders at its own size, and long column names must stay in view.
+        figure.set_layout_engine("tight")
 
 
 def load_plots(model_dir: Path) -> list[PlotData]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from predictml_desktop.ui.formatting import format_timestamp, headline_metric
 from predictml_desktop.ui.prediction_form import PredictionForm, ResultCard
 from predictml_desktop.ui.table_models import DataFrameModel
 from predictml_desktop.ui.tasks import CancellableTask, Tasks
+from predictml_desktop.ui.why_panel import WhyPanel
 from predictml_desktop.ui.widgets import TABLE_FILE_FILTER, Banner, Card, button, heading, table_view
 
 PREVIEW_ROWS = 200
@@ -95,7 +97,8 @@ def predict_one(model: Any, row: dict[str, Any]) -> Any:
     return predict_rows(model, row)
 
 
-def score_file_streamed(model: Any, path: Path, output: Path, progress: Any, should_stop: Any) -> Any:
+def score_file_streamed(model: Any, path: Path, output: Path, progress: Any, should_stop: Any,
+                        explain: bool = False) -> Any:
     """Score every valid row of ``path`` into ``output`` a chunk at a time (runs off the GUI thread).
 
     Returns the core's `WrittenBatch` (its first rows included for the preview); memory stays that of
@@ -104,7 +107,7 @@ def score_file_streamed(model: Any, path: Path, output: Path, progress: Any, sho
     from predictml_desktop.core.prediction import stream_predictions
 
     progress(0.0, f"Reading {path.name}…")
-    return stream_predictions(model, path, output, progress=progress, should_stop=should_stop)
+    return stream_predictions(model, path, output, progress=progress, should_stop=should_stop, explain=explain)
 
 
 class PredictView(QWidget):
@@ -254,6 +257,8 @@ class PredictView(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         self.result_card = ResultCard()
         right_layout.addWidget(self.result_card)
+        self.why_panel = WhyPanel()
+        right_layout.addWidget(self.why_panel)
         right_layout.addStretch(1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
@@ -277,6 +282,11 @@ class PredictView(QWidget):
         self.batch_cancel_button.hide()
         row.addWidget(self.batch_button)
         row.addWidget(self.batch_cancel_button)
+        self.explain_check = QCheckBox("Add the top three &reasons per row (and each column's contribution)")
+        self.explain_check.setAccessibleName("Explain each prediction")
+        self.explain_check.setToolTip("Adds reason_1 to reason_3 columns; the contributions go to a second sheet "
+                                      "(Excel) or a second file beside the output (.contributions.csv/.parquet).")
+        row.addWidget(self.explain_check)
         row.addStretch(1)
         layout.addLayout(row)
         self.batch_bar = QProgressBar()
@@ -284,6 +294,10 @@ class PredictView(QWidget):
         self.batch_bar.setAccessibleName("Scoring progress")
         self.batch_bar.hide()
         layout.addWidget(self.batch_bar)
+        from predictml_desktop.ui.drift_summary import DriftSummary
+
+        self.drift_summary = DriftSummary(self.context.paths, self)
+        layout.addWidget(self.drift_summary)
         self.batch_summary = QLabel()
         self.batch_summary.setAccessibleName("Scoring summary")
         self.batch_summary.setWordWrap(True)
@@ -358,6 +372,7 @@ class PredictView(QWidget):
         self.model = None
         self.tabs.setEnabled(False)
         self.result_card.hide()
+        self.why_panel.hide()
         self.banner.clear()
         if chosen is None:
             return
@@ -433,15 +448,16 @@ class PredictView(QWidget):
             predict_one,
             model,
             row,
-            on_result=lambda result: self._on_predicted(model, result),
+            on_result=lambda result: self._on_predicted(model, result, row),
             on_error=self._on_prediction_failed,
             on_finish=lambda: self.predict_button.setEnabled(True),
         )
 
     def _on_form_values_changed(self) -> None:
         self.result_card.mark_stale()
+        self.why_panel.mark_stale()
 
-    def _on_predicted(self, model: Any, result: Any) -> None:
+    def _on_predicted(self, model: Any, result: Any, row: dict[str, Any] | None = None) -> None:
         chosen = self.selected()
         metric = headline_metric(chosen.metrics, model.problem_type) if chosen else None
         model_text = f"Model: {model.model_name}" + (f" · {metric[0]}: {metric[1]}" if metric else "")
@@ -454,6 +470,8 @@ class PredictView(QWidget):
             model_text=model_text,
             warnings=result.warnings[0] if result.warnings else [],
         )
+        if row is not None:
+            self.why_panel.explain(model, row)
         self.predicted.emit(result)
 
     def _on_prediction_failed(self, message: str) -> None:
@@ -494,6 +512,8 @@ class PredictView(QWidget):
         """Score every row of ``path`` into ``output`` (asked for when None) off the GUI thread, with progress."""
         if self.model is None:
             return
+        # Started first, so its summary is on screen while the user picks where to save.
+        self.drift_summary.check(self.model.dataset_id, path)
         if output is None:
             output = self.ask_save_path(path)
             if output is None:
@@ -512,6 +532,7 @@ class PredictView(QWidget):
             self.model,
             path,
             output,
+            explain=self.explain_check.isChecked(),
             on_result=self._on_batch_scored,
             on_error=self._on_batch_failed,
             on_progress=self._on_batch_progress,
@@ -551,7 +572,11 @@ class PredictView(QWidget):
             self.banner.show_message("warning", f"Wrote the predictions to {written.path}; the rows that could not "
                                      f"be predicted are listed in {written.report}.")
         else:
-            self.banner.show_message("success", f"Wrote the predictions to {written.path}.")
+            extra = ""
+            if getattr(written, "contributions", None) is not None and written.contributions != written.path:
+                extra = f" Each row's contributions: {written.contributions}."
+            self.banner.show_message("success", f"Wrote the predictions to {written.path}.{extra}")
+        self.drift_summary.write_report(Path(written.path))
         self.batch_finished.emit(written)
         self.saved.emit(str(written.path))
 

@@ -7,6 +7,10 @@ sentences). Which decision a job allows is the core's (`Governance.allowed_decis
 details off the GUI thread, `core.status.JOB_DECISIONS`); the decisions are the core's too
 (`Governance.approve`, ``reject``, ``archive``, ``delete``), run off the GUI thread through
 `DecisionRunner`; the core refuses them without an open session whatever this view shows.
+
+Just over 600 lines: the details panel (`review_details`), the decisions' rules and runner
+(`core.status`, `decisions`) and the plots (`plots`) already stand apart; what remains is the one
+job list and the one selected job that every part of the view follows.
 """
 
 from __future__ import annotations

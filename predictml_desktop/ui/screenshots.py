@@ -147,6 +147,71 @@ def _shoot_predictions(window: Any, shot: Callable[[str], None], home: Path) -> 
     shot("09-predict-batch")
 
 
+def _shoot_drift(window: Any, shot: Callable[[str], None], home: Path) -> None:
+    """Shoot a shifted batch file's drift summary, then Admin → Monitoring over logged requests."""
+    import pandas as pd
+
+    from predictml_desktop.core.drift.prediction_log import PredictionLog
+    from predictml_desktop.core.prediction import ModelRegistry, predict_rows
+    from predictml_desktop.core.resources import sample_dataset_path
+    from predictml_desktop.ui.admin_tab import AdminTab
+    from predictml_desktop.ui.predict_view import PredictView
+
+    frame = pd.read_csv(sample_dataset_path()).drop(columns=["purchased"]).tail(600).reset_index(drop=True)
+    # The kind of change drift is for: a tracking change doubled the visits, a new region appeared.
+    frame["visits"] = frame["visits"] * 2 + 3
+    frame.loc[frame.index % 6 == 0, "region"] = "Overseas"
+    shifted = home.parent / "customers_autumn.csv"
+    frame.to_csv(shifted, index=False)
+    predict = cast(PredictView, window.show_view("predict"))
+    predict.tabs.setCurrentIndex(1)
+    predict.batch_result = None
+    predict.score_file(shifted, shifted.with_name("customers_autumn_scored.csv"))
+    _wait(lambda: predict.batch_result is not None and predict.drift_summary.report is not None, 120,
+          "the drift summary")
+    shot("14-predict-drift")
+
+    # Served traffic, as the service logs it with the prediction log on.
+    paths = window.context.paths
+    model = ModelRegistry(paths).get(predict.model.dataset_id)
+    log = PredictionLog(paths, enabled=True)
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for start in range(0, len(records), 10):
+        rows = records[start:start + 10]
+        result = predict_rows(model, rows)
+        log.record(dataset_id=model.dataset_id, deployment_id=model.deployment_id, job_id=model.job_id,
+                   model_name=model.model_name, rows=rows, predictions=result.predictions,
+                   latency_ms=result.seconds * 1000)
+    log.close()
+    admin = cast(AdminTab, window.show_view("admin"))
+    shown: list[Any] = []
+    admin.monitoring.loaded.connect(shown.append)
+    admin.tabs.setCurrentWidget(admin.monitoring)
+    _wait(lambda: bool(shown), 60, "the monitoring summary")
+    canvas = admin.monitoring.plots.show_plot("drift_per_column")
+    _wait(lambda: getattr(canvas, "image", None) is not None, 60, "the drift chart")
+    shot("15-admin-monitoring")
+    admin.tabs.setCurrentWidget(admin.review)
+
+
+def shoot_compute_setting(window: Any, out_dir: Path) -> Path:
+    """Shoot Settings with Compute set to a Dask cluster (shown, not saved)."""
+    from predictml_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(window.context.paths, parent=window)
+    loaded: list[bool] = []
+    dialog.loaded.connect(lambda: loaded.append(True))
+    dialog.open()
+    _wait(lambda: bool(loaded), 30, "the settings")
+    dialog.compute_combo.setCurrentIndex(dialog.compute_combo.findData("cluster"))
+    dialog.cluster_edit.setText("tcp://compute-1.example.org:8786")
+    _settle()
+    path = out_dir / "16-settings-compute.png"
+    dialog.grab().save(str(path))
+    dialog.reject()
+    return path
+
+
 def render(out_dir: Path, home: Path) -> list[Path]:
     """Drive the app through the workflow in ``home`` and save one PNG per step in ``out_dir``."""
     os.environ["PREDICTML_HOME"] = str(home)
@@ -178,8 +243,10 @@ def render(out_dir: Path, home: Path) -> list[Path]:
     shot("07-jobs")
     _shoot_review_and_approve(window, shot, panel.job.id if panel.job else jobs.model.row_object(0).id)
     _shoot_predictions(window, shot, home)
+    _shoot_drift(window, shot, home)
     window.show_view("server")
     shot("11-server")
+    saved.append(shoot_compute_setting(window, out_dir))
     window.close()
     from predictml_desktop.ui.tasks import wait_for_background_jobs
 

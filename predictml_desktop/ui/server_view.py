@@ -6,6 +6,10 @@ worker thread. A one-second timer polls the child (``Popen.poll``, microseconds)
 dies, even by SIGKILL, shows as stopped within about a second and Start works again. Unless the
 user chose "keep running", the service stops with the app (`shutdown`), and the child also follows
 the app if the app dies.
+
+Over 600 lines on purpose: one view drives one service process, and its controls (start/stop, port,
+key, keep running, the prediction log, the request log) all follow that process's state; the state
+itself, the process and the log live in the core (`core.service`, `core.drift.prediction_log`).
 """
 
 from __future__ import annotations
@@ -202,6 +206,15 @@ class ServerView(QWidget):
         self.keep_running_check.setAccessibleName("Keep the service running after the app closes")
         self.keep_running_check.toggled.connect(self._on_keep_running_toggled)
         form.addRow("", self.keep_running_check)
+        self.prediction_log_check = QCheckBox("Keep a &log of predictions for monitoring")
+        self.prediction_log_check.setAccessibleName("Keep a log of served predictions")
+        self.prediction_log_check.toggled.connect(self._on_prediction_log_toggled)
+        form.addRow("", self.prediction_log_check)
+        self.prediction_log_note = QLabel()
+        self.prediction_log_note.setWordWrap(True)
+        self.prediction_log_note.setAccessibleName("Prediction log statement")
+        form.addRow("", self.prediction_log_note)
+        self._update_prediction_log_note(False)
         control.body.addLayout(form)
 
         return control
@@ -336,8 +349,10 @@ class ServerView(QWidget):
     def _on_state_read(self, state: ServerState) -> None:
         self._loaded = True
         settings = state.settings
+        self._update_prediction_log_note(settings.prediction_log)
         for widget, value in ((self.keep_running_check, settings.server_keep_running),
-                              (self.require_key_check, settings.require_api_key)):
+                              (self.require_key_check, settings.require_api_key),
+                              (self.prediction_log_check, settings.prediction_log)):
             widget.blockSignals(True)
             widget.setChecked(value)
             widget.blockSignals(False)
@@ -502,6 +517,20 @@ class ServerView(QWidget):
 
     def _on_keep_running_toggled(self, checked: bool) -> None:
         self.tasks.start(save_server_settings, self.paths, server_keep_running=checked)
+
+    def _on_prediction_log_toggled(self, checked: bool) -> None:
+        self._update_prediction_log_note(checked)
+        self.tasks.start(save_server_settings, self.paths, prediction_log=checked,
+                         on_error=lambda message: self.banner.show_message("error", message))
+
+    def _update_prediction_log_note(self, on: bool) -> None:
+        folder = self.paths.home / "prediction-log"
+        self.prediction_log_note.setText(
+            f"On: every answered request — its input rows, the prediction, the model and the time — is written to "
+            f"{folder} (rotated by size), for Admin → Monitoring. Turn it off to stop; what was logged stays there."
+            if on else
+            "Off (the default): requests are not recorded. When on, each request's input rows, prediction, model and "
+            "time are kept in the data folder so Admin → Monitoring can show traffic and drift.")
 
     def _on_require_key_toggled(self, checked: bool) -> None:
         self.tasks.start(save_server_settings, self.paths, require_api_key=checked)

@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -77,7 +79,7 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
     paths
         The data home.
     changes
-        ``default_preset`` and the `Limits` fields to set.
+        ``default_preset``, ``compute_cluster`` and the `Limits` fields to set.
     governance, session, gates
         The policy to save with `Governance.set_policy` (only when all three are given).
 
@@ -93,9 +95,11 @@ def save_all(paths: Paths, changes: dict[str, Any], governance: Governance | Non
         saved_policy = True
     settings = load_settings(paths)
     settings.default_preset = changes.get("default_preset", settings.default_preset)
+    settings.compute_cluster = changes.get("compute_cluster", settings.compute_cluster)
     for name in ("max_file_bytes", "max_rows", "max_columns"):
         if name in changes:
             setattr(settings.limits, name, int(changes[name]))
+    settings.prediction_log = bool(changes.get("prediction_log", settings.prediction_log))
     save_settings(paths, settings, actor=session.name if session is not None and session.active else None)
     return SavedSettings(load_settings(paths), saved_policy)
 
@@ -189,6 +193,28 @@ class SettingsDialog(QDialog):
         note = QLabel("Files above a limit are refused with the reason; nothing is stored.")
         note.setWordWrap(True)
         form.addRow(note)
+        self.prediction_log_check = QCheckBox("Keep a log of served predictions (for Admin → Monitoring)")
+        self.prediction_log_check.setAccessibleName("Keep a log of served predictions")
+        form.addRow("Prediction &log:", self.prediction_log_check)
+        log_note = QLabel("Off by default. When on, the prediction service writes each request's input rows, "
+                          "prediction, model and time to the data folder's prediction-log (rotated by size).")
+        log_note.setWordWrap(True)
+        form.addRow(log_note)
+        self.compute_combo = QComboBox()
+        self.compute_combo.setAccessibleName("Where models are trained")
+        self.compute_combo.addItem("This computer", "local")
+        self.compute_combo.addItem("Dask cluster", "cluster")
+        form.addRow("C&ompute:", self.compute_combo)
+        self.cluster_edit = QLineEdit()
+        self.cluster_edit.setAccessibleName("Dask scheduler address")
+        self.cluster_edit.setPlaceholderText("tcp://host:8786")
+        form.addRow("Scheduler &address:", self.cluster_edit)
+        self.compute_combo.currentIndexChanged.connect(self._on_compute_changed)
+        compute_note = QLabel("On a Dask cluster the models are fitted by its workers, which need the same versions "
+                              "of Python and the model libraries as this computer (checked at each training); "
+                              "see the README's \"Training on a Dask cluster\".")
+        compute_note.setWordWrap(True)
+        form.addRow(compute_note)
         self.tabs.addTab(page, "Import and training")
 
     def _build_policy(self) -> None:
@@ -242,6 +268,27 @@ class SettingsDialog(QDialog):
                           "is recorded, the second deploys.")
         two_help.setWordWrap(True)
         grid.addWidget(two_help, row + 1, 0, 1, 2)
+        row += 2
+        drift = QLabel("<b>Drift against the training data</b>")
+        self.drift_mode_combo = QComboBox()
+        self.drift_mode_combo.setAccessibleName("Drift: flag a deployment whose data drifted beyond act")
+        self.drift_mode_combo.addItem("Flag drift beyond act", "warn")
+        self.drift_mode_combo.addItem("Show drift, never flag", "off")
+        drift.setBuddy(self.drift_mode_combo)
+        grid.addWidget(drift, row, 0)
+        grid.addWidget(self.drift_mode_combo, row, 1)
+        row += 1
+        self.drift_watch_spin = self._score_spin("Drift: watch from PSI", 0.0, 10.0)
+        self.drift_act_spin = self._score_spin("Drift: act from PSI", 0.0, 10.0)
+        grid.addWidget(QLabel("Watch from PSI:"), row, 0)
+        grid.addWidget(self.drift_watch_spin, row, 1)
+        grid.addWidget(QLabel("Act from PSI:"), row + 1, 0)
+        grid.addWidget(self.drift_act_spin, row + 1, 1)
+        drift_help = QLabel("Population stability index per column of a batch file or of the logged requests, "
+                            "against the training data: below 0.1 stable, 0.1–0.25 worth watching, 0.25 and "
+                            "more act (the field's usual reading).")
+        drift_help.setWordWrap(True)
+        grid.addWidget(drift_help, row + 2, 0, 1, 2)
         layout.addLayout(grid)
         layout.addStretch(1)
         self.policy_page = page
@@ -258,7 +305,8 @@ class SettingsDialog(QDialog):
 
     def _policy_controls(self) -> list[QWidget]:
         return [*self.mode_combos.values(), self.min_classification_spin, self.min_regression_spin,
-                self.max_gap_spin, self.two_person_combo]
+                self.max_gap_spin, self.two_person_combo, self.drift_mode_combo, self.drift_watch_spin,
+                self.drift_act_spin]
 
     # ------------------------------------------------------------------ values
 
@@ -270,6 +318,9 @@ class SettingsDialog(QDialog):
         self.max_file_spin.setValue(max(1, round(settings.limits.max_file_bytes / MB)))
         self.max_rows_spin.setValue(settings.limits.max_rows)
         self.max_columns_spin.setValue(settings.limits.max_columns)
+        self.cluster_edit.setText(settings.compute_cluster)
+        self.compute_combo.setCurrentIndex(1 if settings.compute_cluster else 0)
+        self._on_compute_changed()
         gates = policy(settings.policy)
         for key, combo in self.mode_combos.items():
             combo.setCurrentIndex(max(0, combo.findData(gates[key]["mode"])))
@@ -277,6 +328,10 @@ class SettingsDialog(QDialog):
         self.min_regression_spin.setValue(float(gates["minHoldoutScore"].get("regression", 0.3)))
         self.max_gap_spin.setValue(float(gates["maxCvHoldoutGap"].get("value", 0.1)))
         self.two_person_combo.setCurrentIndex(max(0, self.two_person_combo.findData(gates["twoPersonRule"]["mode"])))
+        self.drift_mode_combo.setCurrentIndex(max(0, self.drift_mode_combo.findData(gates["drift"]["mode"])))
+        self.drift_watch_spin.setValue(float(gates["drift"].get("watch", 0.1)))
+        self.drift_act_spin.setValue(float(gates["drift"].get("act", 0.25)))
+        self.prediction_log_check.setChecked(settings.prediction_log)
         editable = self.policy_editable and read.status.trusted
         for widget in self._policy_controls():
             widget.setEnabled(editable)
@@ -302,6 +357,8 @@ class SettingsDialog(QDialog):
         out["minHoldoutScore"]["regression"] = round(self.min_regression_spin.value(), 3)
         out["maxCvHoldoutGap"]["value"] = round(self.max_gap_spin.value(), 3)
         out["twoPersonRule"] = {"mode": self.two_person_combo.currentData()}
+        out["drift"] = {"mode": self.drift_mode_combo.currentData(), "watch": round(self.drift_watch_spin.value(), 3),
+                        "act": round(max(self.drift_act_spin.value(), self.drift_watch_spin.value()), 3)}
         return out
 
     def changes(self) -> dict[str, Any]:
@@ -311,13 +368,35 @@ class SettingsDialog(QDialog):
             "max_file_bytes": self.max_file_spin.value() * MB,
             "max_rows": self.max_rows_spin.value(),
             "max_columns": self.max_columns_spin.value(),
+            "prediction_log": self.prediction_log_check.isChecked(),
+            "compute_cluster": (self.cluster_edit.text().strip() if self.compute_combo.currentData() == "cluster"
+                                else ""),
         }
+
+    def _on_compute_changed(self, *_args: object) -> None:
+        self.cluster_edit.setEnabled(self.compute_combo.currentData() == "cluster")
+
+    def compute_problem(self) -> str | None:
+        """Return why the Compute setting cannot be saved (an address that is not a scheduler's), or None."""
+        from predictml_desktop.core.training.options import OptionsError, check_cluster_address
+
+        if self.compute_combo.currentData() != "cluster":
+            return None
+        try:
+            self.cluster_edit.setText(check_cluster_address(self.cluster_edit.text()))
+        except OptionsError as exc:
+            return str(exc)
+        return None
 
     def save(self) -> None:
         """Save off the GUI thread; the dialog closes once everything is written."""
         # A policy edited while the session was open is sent even if it ended since: the core refuses
         # it with the reason, rather than the change being dropped without a word.
         gates = self.gates() if self.session is not None and self.gates() != self._loaded_gates else None
+        problem = self.compute_problem()
+        if problem is not None:
+            self.banner.show_message("error", problem)
+            return
         self.save_button.setEnabled(False)
         self.tasks.start(attempt, save_all, self.paths, self.changes(), self.governance, self.session, gates,
                          on_result=self._on_saved, on_error=self._on_save_failed)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.records import Dataset, TrainingJob
+from predictml_desktop.core.training.events import DASHBOARD_PREFIX
 from predictml_desktop.ui import widgets
 from predictml_desktop.ui.context import AppContext
 from predictml_desktop.ui.formatting import failure_text, format_duration, format_number, key_metrics, seconds_since
@@ -93,6 +94,13 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.subtitle)
         self.banner = Banner(name="Training outcome")
         layout.addWidget(self.banner)
+        # Shown when the job trains on a Dask cluster: its dashboard follows the workers' fits.
+        self.dashboard_label = QLabel()
+        self.dashboard_label.setAccessibleName("Dask cluster dashboard")
+        self.dashboard_label.setOpenExternalLinks(True)
+        self.dashboard_label.setTextFormat(Qt.TextFormat.RichText)
+        self.dashboard_label.hide()
+        layout.addWidget(self.dashboard_label)
 
         progress_row = QHBoxLayout()
         self.progress_bar = QProgressBar()
@@ -226,6 +234,7 @@ class TrainingPanel(QWidget):
         self.progress_bar.setFormat("%p%")
         self.stage_label.setText("Starting the worker…")
         self.log_view.clear()
+        self.dashboard_label.hide()
         self.leaderboard = LeaderboardModel(parent=self)
         self.leaderboard_view.setModel(self.leaderboard)
         self._show_running()
@@ -280,9 +289,20 @@ class TrainingPanel(QWidget):
         bar = self.log_view.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 2
         self.log_view.appendPlainText(line)
+        if DASHBOARD_PREFIX in line:
+            self._show_dashboard(line.split(DASHBOARD_PREFIX, 1)[1].strip())
         # Follow the log only while the user has not scrolled up to read something.
         if at_bottom:
             bar.setValue(bar.maximum())
+
+    def _show_dashboard(self, link: str) -> None:
+        from html import escape
+
+        if not link.startswith(("http://", "https://")):
+            return
+        self.dashboard_label.setText(f'Training on a Dask cluster — dashboard: <a href="{escape(link)}">'
+                                     f"{escape(link)}</a>")
+        self.dashboard_label.show()
 
     def _on_thread_candidate_finished(self, candidate: dict[str, Any]) -> None:
         self.leaderboard.upsert(candidate)

@@ -56,6 +56,10 @@ def store_and_create_job(
     # The dataset records every exclusion (the engine leaves those out, labelled by the profile's
     # reason); the options carry only the user's own additions, which the engine logs as such.
     added = [c for c in excluded_columns if c not in profile.excluded_columns]
+    from predictml_desktop.core.settings import compute_cluster
+
+    # Settings → Compute: where this job's models are fitted (stored with the job, so a retry goes there too).
+    options = {"cluster": compute_cluster(context_store.paths), **options}
     training_options = TrainingOptions(excluded_columns=added, **options)
     # The table in memory spares reading the file again for the job's own leakage check.
     return create_job(context_store, dataset.id, target, training_options, problem_type=problem_type,

@@ -269,7 +269,8 @@ def test_regression_metrics_plots_and_schema(tmp_path: Path) -> None:
     assert result["problem_type"] == "regression" and result["rankingMetric"] == "r2"
     assert set(result["metrics"]) == {"r2", "rmse", "mae", "mape"} and result["metrics"]["r2"] > 0.5
     plots = tmp_path / "models" / "training_1" / "plots"
-    assert {p.stem for p in plots.glob("*.png")} == {"residuals", "predicted_vs_actual", "feature_importance"}
+    assert {p.stem for p in plots.glob("*.png")} == {"residuals", "predicted_vs_actual", "feature_importance",
+                                                     "contribution_summary"}
     _, schema = load_model(tmp_path)
     assert schema.classes == [] and schema.feature("rooms").integer
 

@@ -86,7 +86,8 @@ def test_review_shows_a_real_classifier_with_readings_warnings_gates_and_plots(
     from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
     names = [review.plots.picker.itemData(i) for i in range(review.plots.picker.count())]
-    assert names == ["confusion_matrix", "roc", "precision_recall", "feature_importance"]
+    # The contribution summary (issue 15) sits beside the importance, drawn like the others.
+    assert names == ["confusion_matrix", "roc", "precision_recall", "feature_importance", "contribution_summary"]
     review.tabs.setCurrentWidget(review.plots)
     for name in names:
         canvas = review.plots.show_plot(name)
@@ -97,6 +98,9 @@ def test_review_shows_a_real_classifier_with_readings_warnings_gates_and_plots(
                                        or canvas.figure.axes[0].patches)
         assert len({canvas.image.pixel(x, y) for x in range(0, canvas.width(), 7)
                     for y in range(0, canvas.height(), 7)}) > 10  # drawn, not blank
+    summary = review.plots.show_plot("contribution_summary")
+    assert len(summary.figure.axes[0].collections) >= 1  # each holdout row's contribution as a dot
+    assert "Why panel" in review.plots.help_label.text()
     roc = review.plots.show_plot("roc")
     assert roc.figure.axes[0].get_legend().get_texts()[0].get_text().endswith(f"(AUC {auc_value:.3f})")
     assert "Model card" in review.card_browser.toPlainText()
@@ -108,7 +112,7 @@ def test_review_of_a_regressor_draws_residuals_and_predicted_vs_actual(
     review = admin.tab.review
     _select(qtbot, review, trained_home.reg.job_id, plots=True)
     names = [review.plots.picker.itemData(i) for i in range(review.plots.picker.count())]
-    assert names == ["feature_importance", "residuals", "predicted_vs_actual"]
+    assert names == ["feature_importance", "contribution_summary", "residuals", "predicted_vs_actual"]
     review.tabs.setCurrentWidget(review.plots)
     scatter = review.plots.show_plot("predicted_vs_actual")
     qtbot.waitUntil(lambda: scatter.image is not None, timeout=TIMEOUT)
@@ -331,8 +335,8 @@ def test_the_model_card_is_shown_and_exported_to_pdf(qtbot, admin: AdminHarness,
     from PySide6.QtCore import QUrl
     from PySide6.QtGui import QTextDocument
 
-    # The four plot images, decoded off the GUI thread, are in the shown card.
-    assert len(review.details.card_images) == 4
+    # The five plot images (the contribution summary included), decoded off the GUI thread, are in the card.
+    assert len(review.details.card_images) == 5
     for name in review.details.card_images:
         assert review.card_browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
     target = tmp_path / "cards" / "card.pdf"

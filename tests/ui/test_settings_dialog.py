@@ -87,3 +87,27 @@ def test_a_policy_save_after_the_session_ended_is_refused(qtbot, make_admin_tab)
     assert load_settings(admin.paths).default_preset == "balanced"  # nothing half-saved
     assert load_settings(admin.paths).policy == {}
     assert dialog.isVisible() and dialog.banner.isVisible()
+
+
+def test_compute_names_a_dask_cluster_and_a_bad_address_is_refused(qtbot, make_window) -> None:
+    window = make_window(run_startup=False)
+    dialog = _open(qtbot, SettingsDialog(window.context.paths, parent=window))
+    assert dialog.compute_combo.currentData() == "local" and not dialog.cluster_edit.isEnabled()
+    dialog.compute_combo.setCurrentIndex(dialog.compute_combo.findData("cluster"))
+    assert dialog.cluster_edit.isEnabled()
+    dialog.cluster_edit.setText("http://nope")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.banner.kind == "error" and "tcp://host:8786" in dialog.banner.text
+    assert load_settings(window.context.paths).compute_cluster == ""
+    dialog.cluster_edit.setText("compute-1.example:8786")
+    with qtbot.waitSignal(dialog.saved, timeout=TIMEOUT):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert load_settings(window.context.paths).compute_cluster == "tcp://compute-1.example:8786"
+
+    again = _open(qtbot, SettingsDialog(window.context.paths, parent=window))
+    assert again.compute_combo.currentData() == "cluster"
+    assert again.cluster_edit.text() == "tcp://compute-1.example:8786"
+    again.compute_combo.setCurrentIndex(again.compute_combo.findData("local"))
+    with qtbot.waitSignal(again.saved, timeout=TIMEOUT):
+        qtbot.mouseClick(again.save_button, Qt.MouseButton.LeftButton)
+    assert load_settings(window.context.paths).compute_cluster == ""

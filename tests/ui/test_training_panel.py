@@ -146,3 +146,14 @@ def test_closing_the_window_during_a_training_asks_then_cancels_and_closes(
     # The close waits for the worker to end instead of blocking the event loop; then it completes.
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=RUN_TIMEOUT)
     assert window.context.store.read().jobs.get(job_id).status == JobStatus.CANCELLED
+
+
+def test_a_cluster_run_shows_its_dashboard_link(qtbot, window, job_id) -> None:
+    panel = training_panel(window, "success")
+    with qtbot.waitSignal(panel.training_finished, timeout=RUN_TIMEOUT):
+        window.context.training_requested.emit(job_id)
+    assert not panel.dashboard_label.isVisible()  # this computer: no cluster, no link
+    # The engine's log line on a cluster (see core.training.engine._cluster).
+    panel._on_thread_log_received("08:00:01 Dask dashboard: http://10.0.0.5:8787/status")
+    assert panel.dashboard_label.isVisible()
+    assert '<a href="http://10.0.0.5:8787/status">' in panel.dashboard_label.text()

@@ -57,15 +57,23 @@ DEFAULT_POLICY: dict[str, dict[str, Any]] = {
     "suspectedLeakage": {"mode": "block"},
     "perfectScore": {"mode": "warn"},
     TWO_PERSON_RULE: {"mode": "off"},
+    # Not a gate: how far new data may move from the training data before it is flagged (core.drift).
+    "drift": {"mode": "warn", "watch": 0.1, "act": 0.25, "missingWatch": 0.05, "missingAct": 0.15},
 }
 """The gates, the two-person rule and their defaults; ``Settings.policy`` overrides any part (see `policy`)."""
 
-GATES = tuple(key for key in DEFAULT_POLICY if key != TWO_PERSON_RULE)
+DRIFT_POLICY = "drift"
+DRIFT_MODES = ("warn", "off")
+"""``warn``: drift beyond "act" is flagged on the deployment and in ``/models``; ``off``: shown, never flagged."""
+
+GATES = tuple(key for key in DEFAULT_POLICY if key not in (TWO_PERSON_RULE, DRIFT_POLICY))
 """The keys of the policy that are gates (evaluated on each job)."""
 
 
 def modes_of(key: str) -> tuple[str, ...]:
     """Return the modes a policy entry may have."""
+    if key == DRIFT_POLICY:
+        return DRIFT_MODES
     return TWO_PERSON_MODES if key == TWO_PERSON_RULE else GATE_MODES
 
 

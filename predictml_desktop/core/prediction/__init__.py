@@ -25,18 +25,20 @@ from __future__ import annotations
 from predictml_desktop.core.prediction.answers import PredictionResult, class_key
 from predictml_desktop.core.prediction.batch_files import (
     FRAME_CHUNK_ROWS,
-    OUTPUT_SUFFIXES,
-    SPREADSHEET_MAX_ROWS,
     STREAM_CHUNK_ROWS,
     ScoredTable,
     WrittenBatch,
-    check_output_path,
-    error_report_path,
     predict_file,
     predict_frame,
     predict_table,
     read_input_file,
     stream_predictions,
+)
+from predictml_desktop.core.prediction.batch_outputs import (
+    OUTPUT_SUFFIXES,
+    SPREADSHEET_MAX_ROWS,
+    check_output_path,
+    error_report_path,
     write_error_report,
     write_predictions,
 )

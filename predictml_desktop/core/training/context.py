@@ -23,7 +23,7 @@ from predictml_desktop.core.training.catalog import ModelInfo
 from predictml_desktop.core.training.dataprep import PreparedData
 from predictml_desktop.core.training.events import STAGE_PROGRESS, Stage, TrainingEvent
 from predictml_desktop.core.training.options import PresetSpec, TrainingOptions
-from predictml_desktop.core.training.pool import FitPool
+from predictml_desktop.core.training.pool import Executor
 from predictml_desktop.core.training.state import Checkpoint, SearchState
 
 Emit = Callable[[TrainingEvent], None]
@@ -169,7 +169,7 @@ class Run:
     exp
         The set-up PyCaret experiment (split, preprocessing, model factory).
     pool
-        The fitting processes.
+        Where the fits run: this computer's fitting processes, or a Dask cluster.
     metric, metric_reason
         What ranks the candidates, and why.
     infos
@@ -185,7 +185,7 @@ class Run:
     spec: PresetSpec
     data: PreparedData
     exp: Experiment
-    pool: FitPool
+    pool: Executor
     metric: str
     metric_reason: str
     infos: dict[str, ModelInfo]

@@ -29,6 +29,7 @@ from predictml_desktop.core.training.candidates import Candidate, build_estimato
 from predictml_desktop.core.training.catalog import BASELINE_ID
 from predictml_desktop.core.training.context import Run, StopRequested
 from predictml_desktop.core.training.folds import FoldOutput, FoldSet, fit_fold
+from predictml_desktop.core.training.jobs import TrainingError
 from predictml_desktop.core.training.pool import TaskFailed, TaskStopped
 from predictml_desktop.core.training.state import DONE, FAILED, SKIPPED, STOPPED, Evaluation
 
@@ -202,6 +203,8 @@ def _collect(run: Run, job: Job) -> None:
         if not future.done() or fold_id in job.outputs or future.cancelled():
             continue
         error = future.exception()
+        if isinstance(error, TrainingError):
+            raise error  # the run cannot go on (a cluster's scheduler lost): not one candidate's failure
         if error is None:
             job.outputs[fold_id] = future.result()
         elif job.ended is None:

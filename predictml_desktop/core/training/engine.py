@@ -51,9 +51,10 @@ from predictml_desktop.core.training import metrics as M
 from predictml_desktop.core.training.candidates import Candidate, plain
 from predictml_desktop.core.training.catalog import BASELINE_ID, models_for
 from predictml_desktop.core.training.choice import FinalChoice, choose
+from predictml_desktop.core.training.cluster import ClusterLost
 from predictml_desktop.core.training.context import Clock, Emit, Reporter, Run, StopRequested, TrainingRequest
 from predictml_desktop.core.training.dataprep import PreparedData, prepare
-from predictml_desktop.core.training.events import Stage
+from predictml_desktop.core.training.events import DASHBOARD_PREFIX, Stage
 from predictml_desktop.core.training.finalize import (
     Fitted,
     baseline_scores,
@@ -65,7 +66,7 @@ from predictml_desktop.core.training.finalize import (
 )
 from predictml_desktop.core.training.jobs import TrainingError
 from predictml_desktop.core.training.outputs import draw_plots, ensemble_document, finite, leaderboard
-from predictml_desktop.core.training.pool import FitPool
+from predictml_desktop.core.training.pool import Executor, FitPool
 from predictml_desktop.core.training.schema import build_schema, python_value
 from predictml_desktop.core.training.search import run_search
 from predictml_desktop.core.training.state import CANDIDATES_DIR, Checkpoint, SearchState
@@ -112,8 +113,12 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
     cores = max(1, min(options.n_jobs or (os.cpu_count() or 1), os.cpu_count() or 1))
     report = Reporter(emit)
     work = request.work_dir or Path(tempfile.mkdtemp(prefix="predictml-fit-"))
-    # Spawned before anything heavy is loaded here, and never forked from later (see pool.py).
-    pool = FitPool(cores, warm_modules=WARM_MODULES, share_dir=work / "shared")
+    pool: Executor
+    if options.cluster:
+        pool, cores = _cluster(options.cluster, options.n_jobs, report)
+    else:
+        # Spawned before anything heavy is loaded here, and never forked from later (see pool.py).
+        pool = FitPool(cores, warm_modules=WARM_MODULES, share_dir=work / "shared")
     try:
         run = _set_up(request, report, pool, cores, should_stop or (lambda: False))
         return _search_and_save(run)
@@ -125,7 +130,21 @@ def run_training(request: TrainingRequest, emit: Emit, should_stop: Callable[[],
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _set_up(request: TrainingRequest, report: Reporter, pool: FitPool, cores: int,
+def _cluster(address: str, n_jobs: int | None, report: Reporter) -> tuple[Executor, int]:
+    """Connect to the Dask cluster at ``address``; return it and the threads a big fit may use there."""
+    # Imported here only: the default path never loads Dask.
+    from predictml_desktop.core.training.cluster import ClusterPool
+
+    report.log(f"Connecting to the Dask cluster at {address}…")
+    pool = ClusterPool(address, warm_modules=WARM_MODULES)
+    report.log(f"The models are fitted on {pool.description}; the versions of its workers' libraries match this "
+               "computer's.")
+    if pool.dashboard:
+        report.log(f"{DASHBOARD_PREFIX}{pool.dashboard}")
+    return pool, max(1, min(n_jobs or pool.threads_per_worker, pool.threads_per_worker))
+
+
+def _set_up(request: TrainingRequest, report: Reporter, pool: Executor, cores: int,
             should_stop: Callable[[], bool]) -> Run:
     options = request.options
     for unit, reason in request.stopped_units.items():
@@ -269,6 +288,8 @@ def _final_model(run: Run, holdout_model: Fitted, on_all: Any) -> tuple[Fitted, 
         run.pool.stop()
         run.state.stopped_early = True
         run.report.log("Stopped during the final fit: the model fitted on the training rows is kept.")
+    except ClusterLost:
+        raise
     except TrainingError as exc:
         run.report.log(f"{exc} The model fitted on the training rows is kept.")
     run.state.warn("not_refitted", "The chosen model is saved as fitted on the training rows (80 %): its fit on "

@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 MAX_LINE_CHARS: Final = 2_000
+DASHBOARD_PREFIX: Final = "Dask dashboard: "
+"""Starts the log line that gives a cluster's dashboard link (the Training view shows it as a link)."""
 """A log line longer than this is cut (a library dumping a whole array must not flood the job record)."""
 
 

@@ -113,6 +113,9 @@ class TrainingOptions:
         What a wrong "yes" and a wrong "no" cost (any unit), for ``threshold_objective="cost"``.
     session_id
         Seed of every split and model.
+    cluster
+        The address of a Dask scheduler (``tcp://host:8786``) whose workers fit the models; None fits
+        them on this computer (Settings → Compute).
     """
 
     preset: str = DEFAULT_PRESET
@@ -125,6 +128,7 @@ class TrainingOptions:
     false_positive_cost: float = 1.0
     false_negative_cost: float = 1.0
     session_id: int = DEFAULT_SESSION_ID
+    cluster: str | None = None
 
     @property
     def spec(self) -> PresetSpec:
@@ -172,6 +176,8 @@ class TrainingOptions:
                 raise OptionsError(f"The cost of a {label} must be a number of 0 or more, not {cost!r}.")
         if isinstance(self.session_id, bool) or not isinstance(self.session_id, int):
             raise OptionsError(f"The session id must be a whole number, not {self.session_id!r}.")
+        if self.cluster is not None:
+            self.cluster = check_cluster_address(self.cluster)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +193,7 @@ class TrainingOptions:
             "falsePositiveCost": self.false_positive_cost,
             "falseNegativeCost": self.false_negative_cost,
             "sessionId": self.session_id,
+            "cluster": self.cluster,
         }
 
     @classmethod
@@ -213,5 +220,24 @@ class TrainingOptions:
             false_positive_cost=data.get("falsePositiveCost", 1.0),
             false_negative_cost=data.get("falseNegativeCost", 1.0),
             session_id=data.get("sessionId", DEFAULT_SESSION_ID),
+            cluster=data.get("cluster") or None,
         )
         return options.validate()
+
+
+def check_cluster_address(address: object) -> str:
+    """Return a Dask scheduler's address, ``tcp://host:port`` (a bare ``host:port`` gets ``tcp://``).
+
+    Raises
+    ------
+    OptionsError
+        If it is not such an address.
+    """
+    import re
+
+    text = address.strip() if isinstance(address, str) else ""
+    if text and "://" not in text:
+        text = f"tcp://{text}"
+    if not re.fullmatch(r"(tcp|tls)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}", text):
+        raise OptionsError(f"{address!r} is not a Dask scheduler address; write it as tcp://host:8786.")
+    return text

@@ -35,10 +35,37 @@ def draw_plots(run: Run, fitted: Fitted, y_true: np.ndarray, proba: np.ndarray |
         else:
             docs = regression_plots(y_true, pred)
         docs["feature_importance"] = importance(run, fitted, y_true)
+        summary = contribution_summary(run, fitted, classes)
+        if summary is not None:
+            docs["contribution_summary"] = summary
         return write_plots(run.request.model_dir, docs)
     except Exception as exc:  # noqa: BLE001 - the review screen can do without a plot; the model is what matters
         run.report.log(f"The review plots could not be drawn ({type(exc).__name__}: {exc}).")
         return []
+
+
+SUMMARY_ROWS = 200
+"""Holdout rows explained for the review's contribution summary (the sampling method's cost is bounded too)."""
+
+
+def contribution_summary(run: Run, fitted: Fitted, classes: list[Any]) -> dict[str, Any] | None:
+    """Explain holdout rows with the prediction path's own method (`core.prediction.explaining`); None if it fails."""
+    from predictml_desktop.core.modeling.fast_path import ColumnBatch
+    from predictml_desktop.core.prediction.explaining import explain_features, summary_document
+    from predictml_desktop.core.prediction.loading import LoadedModel
+    from predictml_desktop.core.training.schema import build_schema
+
+    try:
+        schema = build_schema(run.data, classes)
+        names = [f.name for f in schema.features]
+        rows = run.exp.X_test[names].head(SUMMARY_ROWS).reset_index(drop=True)
+        model = LoadedModel(dataset_id=run.request.dataset_id, job_id=run.request.job_id, model_name="holdout",
+                            schema=schema, pipeline=fitted.pipeline, sha256="", path=run.request.model_dir)
+        explanation = explain_features(model, ColumnBatch({c: rows[c].to_numpy() for c in names}, names), rows)
+        return summary_document(explanation, title=f"Contributions ({len(rows):,} holdout rows)")
+    except Exception as exc:  # noqa: BLE001 - the review can do without this plot; the model is what matters
+        run.report.log(f"The contribution summary could not be computed ({type(exc).__name__}: {exc}).")
+        return None
 
 
 def importance(run: Run, fitted: Fitted, y_true: np.ndarray) -> dict[str, Any]:

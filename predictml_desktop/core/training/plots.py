@@ -250,6 +250,8 @@ def _draw_figure(doc: dict[str, Any], path: Path) -> None:
     elif kind == "feature_importance":
         feats = doc["features"][::-1]
         ax.barh([str(f["name"])[:30] for f in feats], [f["importance"] for f in feats], color="#4c72b0")
+    elif kind == "contribution_summary":
+        draw_contribution_summary(ax, doc)
     elif kind == "residuals":
         ax.scatter(doc["predicted"], doc["residual"], s=8, alpha=0.5)
         ax.axhline(0, color="grey", linestyle="--", linewidth=1)
@@ -263,9 +265,26 @@ def _draw_figure(doc: dict[str, Any], path: Path) -> None:
     ax.set_xlabel(doc.get("xLabel", ""))
     ax.set_ylabel(doc.get("yLabel", ""))
     # Fixed margins instead of tight_layout(), which draws the figure twice (half of a plot's time).
-    left = 0.3 if kind == "feature_importance" else 0.14
+    left = 0.3 if kind in ("feature_importance", "contribution_summary") else 0.14
     fig.subplots_adjust(left=left, right=0.97, top=0.92, bottom=0.16 if kind == "confusion_matrix" else 0.12)
     fig.savefig(path, format="png")
+
+
+def draw_contribution_summary(ax: Any, doc: dict[str, Any]) -> None:
+    """Draw the contribution summary: mean |contribution| bars, each row's signed contribution as a dot on them.
+
+    Shared by the PNG drawn here and the review's own canvas (`ui.plots.draw_plot`).
+    """
+    features = list(doc["features"])[::-1]
+    names = [str(f["name"])[:30] for f in features]
+    ax.barh(names, [float(f["meanAbs"]) for f in features], color="#c7d3e6", label="mean |contribution|")
+    rng = np.random.default_rng(0)
+    for y, feature in enumerate(features):
+        dots = np.asarray([v for v in feature.get("dots", []) if v is not None], dtype=float)
+        if len(dots):
+            jitter = y + rng.uniform(-0.25, 0.25, len(dots))
+            ax.scatter(dots, jitter, s=6, alpha=0.6, c=np.where(dots > 0, "#2e7d32", "#c62828"), linewidths=0)
+    ax.axvline(0, color="grey", linewidth=1)
 
 
 def write_plots(model_dir: Path, docs: dict[str, dict[str, Any]]) -> list[str]:

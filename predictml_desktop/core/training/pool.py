@@ -45,7 +45,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -77,6 +77,38 @@ class TaskFailed(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class Executor(Protocol):
+    """What the engine needs from whatever runs its fits: this computer's `FitPool`, or a Dask cluster.
+
+    The search, the cross-validation and the final fits use only this, so the same stages run on either
+    (`core.training.cluster.ClusterPool` is the cluster's).
+    """
+
+    description: str
+    """Where the fits run, for the log ("2 fitting processes on this computer")."""
+
+    def share(self, name: str, array: np.ndarray) -> Any:
+        """Make ``array`` available to every task once; return what to pass in a task's arguments."""
+        ...
+
+    def submit(self, fn: Callable[..., Any], *args: Any, slots: int = 1, timeout: float | None = None,
+               label: str = "") -> Future[Any]:
+        """Run ``fn(*args)``; its future fails with `TaskFailed` or `TaskStopped`."""
+        ...
+
+    def cancel(self, future: Future[Any]) -> None:
+        """End one task, waiting or running."""
+        ...
+
+    def stop(self) -> None:
+        """End every task now; stay usable."""
+        ...
+
+    def close(self) -> None:
+        """End everything (at the end of the run)."""
+        ...
 
 
 @dataclass

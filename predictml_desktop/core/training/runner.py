@@ -23,6 +23,12 @@ With nothing finished yet, or when the keeping takes longer than `STOP_FINISH_S`
 Liveness: besides the time shares the worker announces for its own steps, a worker whose whole
 process tree uses no CPU for `IDLE_TIMEOUT_S` is hung (a deadlock), and is restarted like an
 overrunning step.
+
+Over 600 lines on purpose: one object is the single writer of the job record, and its event
+handling, watchdog, restarts and cancel all read and change the same attempt state under one lock;
+split apart, the rules of who may write the record when would be spread over several classes. What
+stands apart already does: the events (`events`), the worker's side (`worker.train`), the budget
+(`options`).
 """
 
 from __future__ import annotations
