@@ -35,9 +35,12 @@ pytestmark = pytest.mark.slow
 FAST = {"preset": "fast", "models": ["lr", "dt", "nb"]}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_cluster() -> Iterator[Any]:
     """Two worker processes of one thread each, as a small team cluster would have machines.
+
+    One per test: a restart sometimes closes a nanny for good (dask/distributed#7312), and the next
+    test must not start with one worker fewer.
 
     Their fits of ``mlp`` compute for ever (the test fault ``spin``): the cancel test needs a task that
     only ending its worker can stop. No other test here trains ``mlp``.

@@ -10,13 +10,18 @@ What this promises, as `FitPool` does:
 
 - **Data**: ``share`` scatters each prepared array to every worker once (``broadcast=True``);
   tasks name it, and the scheduler hands them the worker's copy (`pool.resolve` takes both forms).
+  Dask's active memory manager may later drop the extra copies, so a worker's end can take an
+  array's last copy with it: the scheduler then cancels the tasks that needed it, and the pool
+  scatters the array again and sends those tasks again (`RESEND_TRIES`).
 - **Tasks**: ``submit`` is ``Client.submit`` of a module-level function, bridged to a
   `concurrent.futures.Future` that fails with `TaskFailed` (the function raised) or `TaskStopped`
   (ended: timeout, cancel, or it killed every worker it ran on). Tasks keep the order they were
   submitted in (cheapest candidates first), through Dask priorities.
 - **Ending**: Dask cannot interrupt a running task (a model fit is native code), so a cancelled or
   overrunning task's worker is restarted by its nanny, as this computer's pool ends the fitting
-  process. `stop` returns once no task of this run is executing on any worker.
+  process. `stop` returns once no task of this run is executing on any worker. A restart does not
+  wait for the worker to come back: a nanny sometimes closes for good instead of restarting
+  (dask/distributed#7312), and waiting on it would leave the other ended tasks running meanwhile.
 - **A worker lost**: Dask reruns its tasks on the others; the run goes on.
 - **The scheduler lost**: every waiting task fails with `ClusterLost`, one sentence for the user;
   the candidates finished by then stay recorded (leaderboard, checkpoint).
@@ -58,6 +63,10 @@ SCATTER_TRIES: Final = 3
 SCATTER_TIMEOUT_S: Final = 10.0
 STOP_WAIT_S: Final = 60.0
 """How long `stop` waits for the restarted workers to leave their tasks."""
+KILL_TIMEOUT_S: Final = 15.0
+"""How long a nanny may take to end its worker process (it kills it after 80 % of this)."""
+RESEND_TRIES: Final = 3
+"""How many times a task cancelled by the scheduler (its data lost with a worker) is sent again."""
 
 VERSIONED: Final = ("numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "catboost", "pycaret", "cloudpickle",
                     "dask", "distributed")
@@ -177,9 +186,12 @@ class _Task:
     label: str
     timeout: float | None
     future: Future[Any]
+    call: tuple[Callable[..., Any], int, tuple[Any, ...]]
+    """The function, its slots and its arguments (shared arrays as handles): what a resend sends again."""
     remote: Any = None
     """The Dask future, dropped once settled (so the worker may free the result)."""
     ending: TaskStopped | None = None
+    resends: int = 0
 
 
 class ClusterPool:
@@ -317,7 +329,7 @@ class ClusterPool:
         """Run ``fn(*args)`` on a worker; return its future (see `pool.FitPool.submit`)."""
         number = next(self._ids)
         task = _Task(number, f"predictml-{fn.__name__}-{self._token}-{number}", label or fn.__name__, timeout,
-                     Future())
+                     Future(), (fn, max(1, int(slots)), args))
         if self._lost is not None:
             task.future.set_exception(self._lost)
             return task.future
@@ -326,17 +338,42 @@ class ClusterPool:
             return task.future
         with self._lock:
             self._tasks[task.key] = task
+        self._send(task)
+        return task.future
+
+    def _send(self, task: _Task) -> None:
+        fn, slots, args = task.call
         try:
             # Earlier tasks first, as this computer's pool runs them: the cheapest candidates lead.
             sent = tuple(self._argument(a) for a in args)
-            task.remote = self.client.submit(run_task, task.key, fn, max(1, int(slots)), *sent, key=task.key,
-                                             pure=False, priority=-number)
+            remote = self.client.submit(run_task, task.key, fn, slots, *sent, key=task.key, pure=False,
+                                        priority=-task.id)
         except Exception as exc:  # noqa: BLE001 - the scheduler gone, or an argument that cannot be sent
             lost = self._lost_now(exc) if self.client.status != "running" else None
             self._settle_with(task, lost or TaskFailed(type(exc).__name__, _short(exc)))
-            return task.future
-        task.remote.add_done_callback(lambda remote, task=task: self._settled(task, remote))
-        return task.future
+            return
+        with self._lock:
+            task.remote = remote
+            ended = task.ending is not None
+            if ended:
+                self._ended[task.key] = remote
+        if ended:  # stopped while it was being sent again
+            with contextlib.suppress(Exception):
+                self.client.cancel([remote])
+        remote.add_done_callback(lambda remote, task=task: self._settled(task, remote))
+
+    def _resend(self, task: _Task) -> None:
+        """Send ``task`` again under a new key, its lost arrays scattered anew (runs on its own thread)."""
+        with self._lock:
+            if task.ending is not None or task.future.done() or self._tasks.get(task.key) is not task:
+                return
+            del self._tasks[task.key]
+            task.resends += 1
+            task.key = f"predictml-{task.call[0].__name__}-{self._token}-{task.id}-r{task.resends}"
+            task.remote = None
+            self._tasks[task.key] = task
+        log.info("task %s lost its data with a worker; sending it again", task.label)
+        self._send(task)
 
     def cancel(self, future: Future[Any]) -> None:
         """End the task of ``future``: dropped if it waits; if it runs, its worker is restarted."""
@@ -405,6 +442,9 @@ class ClusterPool:
                 self._settle_with(task, task.ending)
             elif self.client.status != "running":
                 self._settle_with(task, self._lost_now(None))
+            elif task.resends < RESEND_TRIES and not self._closed.is_set():
+                # Off Dask's callback thread: scattering again waits on the scheduler.
+                threading.Thread(target=self._resend, args=(task,), name="cluster-resend", daemon=True).start()
             else:
                 self._settle_with(task, TaskStopped("crashed", "its data was lost on the cluster"))
         else:
@@ -428,11 +468,11 @@ class ClusterPool:
         """Fail ``tasks`` with ``ending`` now and cancel them on the cluster (a running one's worker restarts)."""
         remotes = []
         for task in tasks:
-            if task.ending is None:
-                task.ending = ending
-            if task.remote is not None:
-                remotes.append(task.remote)
-                with self._lock:
+            with self._lock:
+                if task.ending is None:
+                    task.ending = ending
+                if task.remote is not None:
+                    remotes.append(task.remote)
                     self._ended[task.key] = task.remote
             if not task.future.done():
                 with contextlib.suppress(Exception):
@@ -486,19 +526,17 @@ class ClusterPool:
                 return
 
     def _restart(self, workers: list[str]) -> None:
-        """Restart ``workers`` one by one, copying the run's shared arrays back to each before the next.
+        """Have the nannies of ``workers`` end their processes and start new ones; return once the old are gone.
 
-        One at a time: restarting every worker holding a scattered array at once loses it, and Dask then
-        cancels every task that needs it.
+        Not ``Client.restart_workers``: it also waits for the new processes to join, for a minute when a
+        nanny closed instead (see the module's text). Arrays lost with them are scattered again when a task
+        needs them (`_argument`), and tasks cancelled for want of them are sent again (`_resend`).
         """
         log.info("restarting %s to end tasks of this run still executing there", ", ".join(workers))
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                self.client.restart_workers([worker], timeout=STOP_WAIT_S, raise_for_error=False)
-            remotes = [s.remote for s in self._shared if s.remote is not None and s.remote.status == "finished"]
-            if remotes and len(self.client.scheduler_info().get("workers", {})) > 1:
-                with contextlib.suppress(Exception):
-                    self.client.replicate(remotes)
+        with contextlib.suppress(Exception):
+            self.client.sync(self.client.scheduler.restart_workers, workers=workers, timeout=KILL_TIMEOUT_S,
+                             wait_for_workers=False, on_error="return",
+                             stimulus_id=f"predictml-restart-{time.time()}")
 
     def _watch(self) -> None:
         """Every half second: overrunning tasks, ended tasks still executing, and the scheduler's connection."""
