@@ -15,6 +15,24 @@ FEATURE_KINDS = ("numeric", "categorical", "boolean", "datetime", "text")
 """Kinds a model input can have. Integer-coded categories are ``categorical`` with integer values."""
 
 
+YES_WORDS = frozenset({"1", "1.0", "true", "yes", "y", "t", "on"})
+NO_WORDS = frozenset({"0", "0.0", "false", "no", "n", "f", "off"})
+
+
+def class_in_words(label: Any) -> str:
+    """Return a class as the sentences say it: ``Yes``/``No`` for a yes/no label (1, True, "y"...), else as is.
+
+    The form's result card words the prediction the same way ("Purchased: Yes"), so the Why panel's
+    "lowered the chance of Yes" reads as the answer above it, not as "the chance of 1".
+    """
+    text = str(label).strip()
+    if text.lower() in YES_WORDS:
+        return "Yes"
+    if text.lower() in NO_WORDS:
+        return "No"
+    return text
+
+
 class SchemaError(ValueError):
     """A ``schema.json`` document that does not have the expected shape."""
 

@@ -19,11 +19,10 @@ from PySide6.QtWidgets import (
 )
 
 from predictml_desktop.core.artifacts import FeatureSpec, InputSchema
+from predictml_desktop.core.input_schema import NO_WORDS, YES_WORDS, class_in_words
 from predictml_desktop.ui.formatting import format_number
 from predictml_desktop.ui.widgets import Card, clear_layout
 
-_TRUE_WORDS = {"1", "true", "yes", "y", "t", "on"}
-_FALSE_WORDS = {"0", "false", "no", "n", "f", "off"}
 _ERROR_STYLE = "color: #b3261e;"
 
 
@@ -48,13 +47,7 @@ def class_label(key: Any) -> str:
 
 def describe_class(target: str, value: Any) -> str:
     """Return a predicted class in words: ``Purchased: Yes`` for 1/true/yes, else ``Target: value``."""
-    text = str(value).strip()
-    lowered = text.lower()
-    if lowered in _TRUE_WORDS or lowered == "1.0":
-        return f"{_humanise(target)}: Yes"
-    if lowered in _FALSE_WORDS or lowered == "0.0":
-        return f"{_humanise(target)}: No"
-    return f"{_humanise(target)}: {text}"
+    return f"{_humanise(target)}: {class_in_words(value)}"
 
 
 class FieldEditor:
@@ -136,7 +129,7 @@ class FieldEditor:
         spec, widget = self.spec, self.widget
         default = spec.default
         if isinstance(widget, QCheckBox):
-            widget.setChecked(str(default).lower() in _TRUE_WORDS or str(default).lower() == "1.0")
+            widget.setChecked(str(default).lower() in YES_WORDS)
         elif isinstance(widget, QComboBox):
             index = widget.findData(default) if default is not None else -1
             if index < 0 and default is not None:
@@ -160,8 +153,8 @@ class FieldEditor:
         """Return ``(value, error)``: the typed value, or the sentence saying what is wrong with it."""
         spec, widget = self.spec, self.widget
         if isinstance(widget, QCheckBox):
-            truthy = [c for c in self._categories() if str(c).lower() in _TRUE_WORDS | {"1.0"}]
-            falsy = [c for c in self._categories() if str(c).lower() in _FALSE_WORDS | {"0.0"}]
+            truthy = [c for c in self._categories() if str(c).lower() in YES_WORDS]
+            falsy = [c for c in self._categories() if str(c).lower() in NO_WORDS]
             chosen = truthy if widget.isChecked() else falsy
             return (chosen[0] if chosen else widget.isChecked()), None
         if isinstance(widget, QComboBox):

@@ -134,8 +134,18 @@ def _shoot_predictions(window: Any, shot: Callable[[str], None], home: Path) -> 
 
     predict = cast(PredictView, window.show_view("predict"))
     _wait(lambda: predict.model is not None, 120, "the model to load")
+    # A customer unlike the typical one: the form's defaults are the typical row, whose reasons are all
+    # "did not change the chance".
+    for name, text in (("age", "34"), ("visits", "9"), ("time_on_site_min", "18.5"), ("pages_per_visit", "7.2"),
+                       ("previous_purchases", "4"), ("days_since_last_visit", "12")):
+        field = predict.form.fields.get(name)
+        if field is not None:
+            field.widget.setText(text)
+    explained: list[Any] = []
+    predict.why_panel.explained.connect(explained.append)
     predict.predict()
-    _wait(lambda: predict.result_card.isVisible(), 60, "the prediction")
+    _wait(lambda: predict.result_card.isVisible() and bool(explained), 60, "the prediction and its explanation")
+    _settle()
     shot("08-predict-form")
     batch_input = home.parent / "customers_to_score.csv"
     import pandas as pd

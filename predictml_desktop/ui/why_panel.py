@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QWidget
 
+from predictml_desktop.core.input_schema import class_in_words
 from predictml_desktop.ui.tasks import Tasks
 from predictml_desktop.ui.widgets import Card
 
@@ -141,7 +142,7 @@ class WhyPanel(Card):
         self.sentences_label.setText("\n".join(f"• {text}." for text in explanation.reasons(0)))
         self.chart_label.setPixmap(QPixmap.fromImage(result.chart))
         if explanation.classification:
-            what = f"chance of {explanation.explained_label(0)}"
+            what = f"chance of {class_in_words(explanation.explained_label(0))}"
             start, end = f"{a.base[0] * 100:.1f} %", f"{a.output[0] * 100:.1f} %"
         else:
             what = explanation.target

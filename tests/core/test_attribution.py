@@ -223,6 +223,8 @@ def test_sentences_and_summary(cases: dict[str, Case]) -> None:
     reasons = explanation.reasons(0)
     assert len(reasons) == 3
     assert all(" the chance of " in r and (" raised " in r or " lowered " in r) for r in reasons), reasons
+    # ``purchased`` is 0/1: the sentences name the class as the result card does ("Purchased: Yes").
+    assert all(" the chance of Yes" in r or " the chance of No" in r for r in reasons), reasons
     doc = explanation.row_document(0)
     assert set(doc["contributions"]) == set(explanation.columns)
     assert doc["method"] == attribution.METHOD_TREE
@@ -249,3 +251,12 @@ def test_the_engine_writes_a_contribution_summary_of_holdout_rows(cases: dict[st
         assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
         assert all(len(f["dots"]) == doc["rows"] for f in doc["features"])
         assert abs(np.mean(np.abs(doc["features"][0]["dots"])) - sizes[0]) < 1e-3 * max(1.0, sizes[0])
+
+
+@pytest.mark.parametrize(("label", "words"), [(1, "Yes"), ("1.0", "Yes"), (True, "Yes"), ("y", "Yes"), (0, "No"),
+                                              ("False", "No"), ("off", "No"), ("gold", "gold"), (2, "2")])
+def test_a_yes_no_class_reads_as_yes_or_no_everywhere(label: object, words: str) -> None:
+    from predictml_desktop.core.input_schema import class_in_words
+
+    assert class_in_words(label) == words
+

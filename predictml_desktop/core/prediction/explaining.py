@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from predictml_desktop.core.input_schema import class_in_words
 from predictml_desktop.core.modeling import attribution
 from predictml_desktop.core.modeling import pipeline as pycaret_pipeline
 from predictml_desktop.core.modeling.fast_path import ColumnBatch, FastPathUnsupported
@@ -87,7 +88,7 @@ class Explanation:
         if self.classification:
             points = abs(value) * 100
             amount = f"{points:.1f}" if points < 10 else f"{points:.0f}"
-            what = f"the chance of {self.explained_label(i)}"
+            what = f"the chance of {class_in_words(self.explained_label(i))}"
             tail = f" by {amount} points" if value else ""
         else:
             what = self.target
